@@ -1,0 +1,148 @@
+# tfc - a compiler for transformer models.
+#
+#   make                 build ./tfc and build/libtfrt.a (installs missing
+#                        Debian build packages first, as root or with sudo)
+#   make test            unit, error and golden tests (installs test packages)
+#   make test SAN=1      the same suite under AddressSanitizer + UBSan
+#   make demo            generate Shakespeare-like text with the shipped model
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# CC, CFLAGS, LDFLAGS and CPPFLAGS are respected.  Generated scanner and
+# parser sources go to the build folder, never into the source tree.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+PYTHON  ?= /usr/bin/python3
+
+WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+BASE_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+
+ifeq ($(SAN),1)
+B        = build/san
+TFC      = $(B)/tfc
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B        = build
+TFC      = ./tfc
+SANFLAGS =
+endif
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
+
+RUNTIME_SRC = runtime/status.c runtime/kernels.c runtime/attention.c \
+              runtime/json.c runtime/safetensors.c runtime/bind.c
+COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
+               compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
+               compiler/passes/dce.c compiler/passes/plan.c compiler/emit_c.c compiler/run.c
+COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
+UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
+           tests/unit/test_safetensors.c tests/unit/test_frontend.c \
+           tests/unit/test_verify.c
+
+RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
+COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
+FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
+UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
+
+.PHONY: all deps test-deps test unit-test error-test golden-test fuzz \
+        demo install clean
+
+all: deps $(TFC) $(B)/libtfrt.a
+
+deps:
+	@tools/deps.sh build
+
+test-deps:
+	@tools/deps.sh test
+
+$(B)/libtfrt.a: $(RUNTIME_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# tfc carries the runtime in itself (exported with -rdynamic) so that code it
+# compiles for --run resolves tfrt_* against the running compiler.
+$(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
+	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
+	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
+	    $(BLAS_LIBS) -ldl -lm
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iruntime -Icompiler -I$(B)/gen -MMD -MP -c -o $@ $<
+
+$(B)/gen/%.o: $(B)/gen/%.c
+	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-missing-prototypes -Wno-shadow \
+	    -Iruntime -Icompiler -I$(B)/gen -c -o $@ $<
+
+$(B)/gen/parser.c $(B)/gen/parser.h: compiler/parser.y
+	@mkdir -p $(B)/gen
+	bison -Wall -Werror -o $(B)/gen/parser.c --header=$(B)/gen/parser.h $<
+
+$(B)/gen/lexer.c $(B)/gen/lexer.h: compiler/lexer.l $(B)/gen/parser.h
+	@mkdir -p $(B)/gen
+	flex -o $(B)/gen/lexer.c --header-file=$(B)/gen/lexer.h $<
+
+# The runtime header as a C string, written next to generated code by --run.
+$(B)/gen/runtime_header.c: runtime/tfrt.h
+	@mkdir -p $(B)/gen
+	{ echo 'const char tfc_runtime_header[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@
+
+$(COMPILER_SRC:%.c=$(B)/%.o): $(B)/gen/parser.h $(B)/gen/lexer.h
+
+# ---- tests -------------------------------------------------------------
+
+$(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
+	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
+	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) -ldl -lm
+
+test: test-deps all $(B)/unit_tests
+	$(B)/unit_tests
+	tests/errors/run.sh $(TFC)
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/run.sh
+	TFC=$(TFC) tests/examples.sh
+	@echo "make test: all suites passed"
+
+unit-test: test-deps all $(B)/unit_tests
+	$(B)/unit_tests
+
+error-test: all
+	tests/errors/run.sh $(TFC)
+
+golden-test: test-deps all
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/run.sh
+
+# A short libFuzzer run over the safetensors reader (needs clang).  New
+# inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.
+fuzz: test-deps
+	@mkdir -p build/fuzz
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -Iruntime -o build/fuzz/fuzz_safetensors \
+	    tests/fuzz/fuzz_safetensors.c $(RUNTIME_SRC) $(BLAS_CFLAGS) $(BLAS_LIBS) -lm
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_safetensors -max_total_time=$${FUZZ_SECONDS:-30} \
+	    -max_len=4096 build/fuzz/corpus tests/fuzz/corpus
+
+# ---- the shipped demo ----------------------------------------------------
+
+demo: all
+	tools/demo.sh $(TFC)
+
+# ---- install -------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
+	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
+	install -m 644 runtime/tfrt.h $(DESTDIR)$(PREFIX)/include/tfrt.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
+	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
+
+clean:
+	rm -rf build tfc
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,396 @@
+/*
+ * emit_c.c - the graph as a standalone C99 library.
+ *
+ * Requires: a verified, planned graph.  Writes a header (the API and the
+ * model's sizes as constants) and a source file whose forward function
+ * calls one runtime kernel per node, in schedule order, with every size a
+ * constant and every intermediate at a planned offset in one arena.  Each
+ * group of calls is headed by the model-file line it came from, so a
+ * reader can follow the forward pass next to the model description.
+ */
+#include "tfc.h"
+
+#include <ctype.h>
+#include <string.h>
+
+typedef struct {
+    const Graph *g;
+    const EmitOptions *opt;
+    FILE *out;
+    const char *P;           /* prefix, lower case: gpt2_open */
+    const char *U;           /* prefix, upper case: GPT2_CTX */
+} Emitter;
+
+static const char *upper(const char *s)
+{
+    char *u = tfc_strdup(s);
+    for (char *p = u; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return u;
+}
+
+/* A float literal that C reads back as the same float. */
+static const char *float_lit(double v)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    if (!strpbrk(buf, ".eEn"))
+        strcat(buf, ".0");
+    strcat(buf, "f");
+    return tfc_strdup(buf);
+}
+
+/* Identifiers the generated function uses for itself, or that C reserves. */
+static int reserved(const Graph *g, const char *s)
+{
+    static const char *const words[] = {
+        "m", "w", "arena", "rc", "auto", "break", "case", "char", "const", "continue",
+        "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if",
+        "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
+        "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+        "NULL", "size_t", "int32_t",
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(s, words[i]) == 0)
+            return 1;
+    for (int i = 1; i < g->nsyms; i++)
+        if (strcmp(s, g->syms[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *var(const Emitter *e, int id)
+{
+    const Node *n = &e->g->nodes[id];
+    if (n->op == OP_WEIGHT)
+        return tfc_format("w->%s", n->name);
+    return reserved(e->g, n->name) ? tfc_format("%s_", n->name) : n->name;
+}
+
+static const char *dim(const Emitter *e, Dim d)
+{
+    return d.sym ? e->g->syms[d.sym].name : tfc_format("%lld", (long long)d.n);
+}
+
+static const char *rows(const Emitter *e, int id) { return dim(e, e->g->nodes[id].shape.d[0]); }
+
+static int64_t cols(const Emitter *e, int id)
+{
+    const Node *n = &e->g->nodes[id];
+    return n->shape.d[n->shape.ndim - 1].n;
+}
+
+static const char *count(const Emitter *e, int id)
+{
+    const Node *n = &e->g->nodes[id];
+    if (n->shape.ndim == 1)
+        return tfc_format("(size_t)%s", rows(e, id));
+    return tfc_format("(size_t)%s * %lld", rows(e, id), (long long)cols(e, id));
+}
+
+static int64_t weight_params(const Graph *g)
+{
+    int64_t n = 0;
+    for (int i = 0; i < g->count; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == OP_WEIGHT)
+            n += ir_max_elems(g, g->nodes[i].shape);
+    return n;
+}
+
+/* ---- header ------------------------------------------------------------ */
+
+static void emit_signature(const Emitter *e, FILE *out)
+{
+    const Graph *g = e->g;
+    fprintf(out, "int %s_forward(%s_model *m", e->P, e->P);
+    for (int i = 0; i < g->ninputs; i++)
+        fprintf(out, ", const int32_t *%s", var(e, g->inputs[i]));
+    for (int s = 1; s < g->nsyms; s++)
+        fprintf(out, ", int %s", g->syms[s].name);
+    fprintf(out, ", float *%s)", g->output_name);
+}
+
+void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
+{
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix)};
+    const Node *o = &g->nodes[g->output];
+    fprintf(out, "/*\n * %s.h - the %s model, compiled by tfc from %s.  Do not edit.\n *\n",
+            e.P, g->model, g->source);
+    fprintf(out, " *   %s_model *m;\n *   char err[256];\n", e.P);
+    fprintf(out, " *   if (%s_open(&m, \"weights.safetensors\", err, sizeof err) != 0) ...\n", e.P);
+    fprintf(out, " *   %s_forward(m, ...);   // 0 on success, else a status code\n", e.P);
+    fprintf(out, " *   %s_close(m);\n *\n", e.P);
+    fprintf(out, " * Functions return 0 or a status code (%s_strerror says what it means);\n"
+                 " * they never print or exit.  No state is global: one model per context.\n */\n",
+            e.P);
+    fprintf(out, "#ifndef %s_H\n#define %s_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n", e.U, e.U);
+    fprintf(out, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n/* Configuration */\n");
+    for (int i = 0; i < g->nconfig; i++) {
+        if (g->config_is_int[i])
+            fprintf(out, "#define %s_%s %lld\n", e.U, upper(g->config_names[i]),
+                    (long long)g->config_values[i]);
+        else
+            fprintf(out, "#define %s_%s %.9g\n", e.U, upper(g->config_names[i]), g->config_values[i]);
+    }
+    fprintf(out, "\n/* Sizes */\n");
+    for (int s = 1; s < g->nsyms; s++)
+        fprintf(out, "#define %s_MAX_%s %lld   /* longest %s */\n", e.U, upper(g->syms[s].name),
+                (long long)g->syms[s].max, g->syms[s].name);
+    fprintf(out, "#define %s_OUTPUT_COLS %lld   /* %s: %s */\n", e.U, (long long)cols(&e, g->output),
+            g->output_name, ir_shape_str(g, o->shape));
+    fprintf(out, "#define %s_PARAMS %lldLL\n", e.U, (long long)weight_params(g));
+    fprintf(out, "#define %s_WEIGHT_BYTES %lldLL   /* float32, mapped from the file */\n", e.U,
+            (long long)weight_params(g) * 4);
+    fprintf(out, "#define %s_ARENA_BYTES %lldLL   /* working memory, longest inputs */\n\n", e.U,
+            (long long)g->arena_bytes);
+    fprintf(out, "typedef struct %s_model %s_model;\n\n", e.P, e.P);
+    fprintf(out, "/* Maps a safetensors file and checks every tensor the model needs (name,\n"
+                 " * dtype, shape); on failure writes the first problem into err. */\n");
+    fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen);\n\n",
+            e.P, e.P);
+    fprintf(out, "/* Runs the model over the inputs, writing %s %s. */\n", g->output_name,
+            ir_shape_str(g, o->shape));
+    emit_signature(&e, out);
+    fprintf(out, ";\n\nvoid %s_close(%s_model *model);\n", e.P, e.P);
+    fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
+    fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
+}
+
+/* ---- source: weights and open/close ----------------------------------- */
+
+static void emit_weights(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    fprintf(out, "/* Weights, pointing into the mapped file. */\ntypedef struct {\n");
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (!n->dead && n->op == OP_WEIGHT)
+            fprintf(out, "    const float *%s;   /* %s */\n", n->name, ir_shape_str(g, n->shape));
+    }
+    fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
+    fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
+    fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n};\n\n", e->U);
+
+    fprintf(out, "static const TfrtWeightSpec weight_specs[] = {\n");
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op != OP_WEIGHT)
+            continue;
+        fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, n->shape.ndim);
+        for (int d = 0; d < n->shape.ndim; d++)
+            fprintf(out, "%s%lld", d ? ", " : "", (long long)n->shape.d[d].n);
+        fprintf(out, "}, offsetof(Weights, %s)},\n", n->name);
+    }
+    fprintf(out, "};\n\n");
+    fprintf(out, "static const char *const name_prefixes[] = {\"\"");
+    for (int i = 0; i < g->nprefixes; i++)
+        fprintf(out, ", \"%s\"", g->prefixes[i]);
+    fprintf(out, "};\nstatic const char *const ignored_names[] = {\"\"");
+    for (int i = 0; i < g->nignores; i++)
+        fprintf(out, ", \"%s\"", g->ignores[i]);
+    fprintf(out, "};\n\n");
+}
+
+static void emit_open_close(const Emitter *e)
+{
+    FILE *out = e->out;
+    const char *P = e->P;
+    fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
+    fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
+    fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
+    fprintf(out, "    free(m->arena);\n    free(m);\n}\n\n");
+    fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n",
+            P, P);
+    fprintf(out, "    if (!model || !weights_path)\n        return TFRT_ERR_ARG;\n");
+    fprintf(out, "    *model = NULL;\n    %s_model *m = calloc(1, sizeof *m);\n", P);
+    fprintf(out, "    if (!m)\n        return TFRT_ERR_NOMEM;\n");
+    fprintf(out, "    /* the empty entries stand first so that neither list is empty */\n");
+    fprintf(out, "    TfrtNameMap names = {name_prefixes + 1, (int)(sizeof name_prefixes / sizeof *name_prefixes) - 1,\n"
+                 "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
+    fprintf(out, "    int rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
+    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
+                 "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                 "                               &names, &m->w, err, errlen);\n");
+    fprintf(out, "    if (rc == TFRT_OK && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
+            e->U, e->U);
+    fprintf(out, "        rc = TFRT_ERR_NOMEM;\n");
+    fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
+    fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
+}
+
+/* ---- source: the forward pass ----------------------------------------- */
+
+static const char *in(const Emitter *e, const Node *n, int i)
+{
+    return n->in[i] >= 0 ? var(e, n->in[i]) : "NULL";
+}
+
+static void emit_attention(const Emitter *e, int id, const Node *n)
+{
+    FILE *out = e->out;
+    fprintf(out, "    tfrt_attention(&(TfrtAttention){\n");
+    fprintf(out, "        .n_q = %s, .n_kv = %s, .heads = %d, .kv_heads = %d, .head_dim = %lld,\n",
+            rows(e, n->in[0]), rows(e, n->in[1]), n->attr.attn.heads, n->attr.attn.kv_heads,
+            (long long)(cols(e, n->in[0]) / n->attr.attn.heads));
+    fprintf(out, "        .q_stride = %lld, .kv_stride = %lld, .out_stride = %lld,\n",
+            (long long)cols(e, n->in[0]), (long long)cols(e, n->in[1]), (long long)cols(e, id));
+    fprintf(out, "        .scale = %s, .causal = %d, .q_pos0 = 0, .kv_len = %s},\n",
+            float_lit(n->attr.attn.scale), n->attr.attn.causal, rows(e, n->in[1]));
+    fprintf(out, "        %s, %s, %s, %s);\n", var(e, id), in(e, n, 0), in(e, n, 1), in(e, n, 2));
+}
+
+static int is_row_broadcast(const Emitter *e, const Node *n)
+{
+    return e->g->nodes[n->in[1]].shape.ndim == 1 && n->shape.ndim == 2;
+}
+
+static void emit_call(const Emitter *e, int id)
+{
+    const Node *n = &e->g->nodes[id];
+    FILE *out = e->out;
+    const char *y = var(e, id), *r = rows(e, id);
+    switch (n->op) {
+    case OP_POSITIONS:
+        fprintf(out, "    tfrt_positions(%s, 0, %s);\n", y, r);
+        break;
+    case OP_EMBED:
+        fprintf(out, "    if ((rc = tfrt_embed(%s, %s, %s, %s, %lld, %lld)) != TFRT_OK)\n        return rc;\n",
+                y, in(e, n, 0), in(e, n, 1), r, (long long)e->g->nodes[n->in[0]].shape.d[0].n,
+                (long long)cols(e, id));
+        break;
+    case OP_SINUSOIDAL:
+        fprintf(out, "    tfrt_sinusoidal(%s, %s, %s, %lld);\n", y, in(e, n, 0), r, (long long)cols(e, id));
+        break;
+    case OP_MATMUL:
+        fprintf(out, "    tfrt_matmul(%s, %s, %s, %s, %s, %lld, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1),
+                in(e, n, 2), r, (long long)cols(e, n->in[0]), (long long)cols(e, id),
+                n->attr.matmul.layout ? "TFRT_W_IN_OUT" : "TFRT_W_OUT_IN");
+        break;
+    case OP_LAYERNORM:
+        fprintf(out, "    tfrt_layernorm(%s, %s, %s, %s, %s, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1),
+                in(e, n, 2), r, (long long)cols(e, id), float_lit(n->attr.norm.eps));
+        break;
+    case OP_RMSNORM:
+        fprintf(out, "    tfrt_rmsnorm(%s, %s, %s, %s, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1), r,
+                (long long)cols(e, id), float_lit(n->attr.norm.eps));
+        break;
+    case OP_ATTENTION: emit_attention(e, id, n); break;
+    case OP_SLICE:
+        fprintf(out, "    tfrt_slice_cols(%s, %s, %s, %lld, %d, %d);\n", y, in(e, n, 0), r,
+                (long long)cols(e, n->in[0]), n->attr.slice.first, n->attr.slice.cols);
+        break;
+    case OP_ADD:
+    case OP_MUL: {
+        const char *k = n->op == OP_ADD ? "add" : "mul";
+        if (is_row_broadcast(e, n))
+            fprintf(out, "    tfrt_%s_row(%s, %s, %s, %s, %lld);\n", k, y, in(e, n, 0), in(e, n, 1), r,
+                    (long long)cols(e, id));
+        else
+            fprintf(out, "    tfrt_%s(%s, %s, %s, %s);\n", k, y, in(e, n, 0), in(e, n, 1), count(e, id));
+        break;
+    }
+    case OP_SCALE:
+        fprintf(out, "    tfrt_scale(%s, %s, %s, %s);\n", y, in(e, n, 0), float_lit(n->attr.scale.s),
+                count(e, id));
+        break;
+    case OP_GELU:
+    case OP_GELU_TANH:
+    case OP_RELU:
+    case OP_SILU: {
+        const char *f = n->op == OP_GELU ? "gelu" : n->op == OP_GELU_TANH ? "gelu_tanh"
+                      : n->op == OP_RELU ? "relu" : "silu";
+        fprintf(out, "    tfrt_%s(%s, %s, %s);\n", f, y, in(e, n, 0), count(e, id));
+        break;
+    }
+    case OP_SOFTMAX:
+        fprintf(out, "    memcpy(%s, %s, %s * sizeof(float));\n", y, in(e, n, 0), count(e, id));
+        fprintf(out, "    tfrt_softmax(%s, %s, %lld);\n", y, r, (long long)cols(e, id));
+        break;
+    case OP_INPUT:
+    case OP_WEIGHT:
+    case OP_COUNT_:
+        break;
+    }
+}
+
+/* The model-file line a node came from, as a comment heading its calls. */
+static void emit_source_line(const Emitter *e, const Node *n)
+{
+    const char *text = e->g->source_text;
+    if (!text || n->loc.line <= 0)
+        return;
+    const char *p = text;
+    for (int l = 1; l < n->loc.line && *p; p++)
+        if (*p == '\n')
+            l++;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t len = strcspn(p, "\n#");
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\r'))
+        len--;
+    char *line = tfc_strndup(p, len);
+    for (char *c = line; *c; c++)
+        if (*c == '*' && c[1] == '/')
+            c[1] = '\\';     /* keep the comment closed only where we close it */
+    fprintf(e->out, "\n    /* %s */\n", line);
+}
+
+static void emit_forward(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    emit_signature(e, out);
+    fprintf(out, "\n{\n    if (!m");
+    for (int i = 0; i < g->ninputs; i++)
+        fprintf(out, " || !%s", var(e, g->inputs[i]));
+    fprintf(out, " || !%s)\n        return TFRT_ERR_ARG;\n", g->output_name);
+    for (int s = 1; s < g->nsyms; s++)
+        fprintf(out, "    if (%s < 1 || %s > %s_MAX_%s)\n        return TFRT_ERR_LENGTH;\n",
+                g->syms[s].name, g->syms[s].name, e->U, upper(g->syms[s].name));
+    fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n");
+    int uses_rc = 0;
+    for (int i = 0; i < g->count; i++)
+        uses_rc |= !g->nodes[i].dead && g->nodes[i].op == OP_EMBED;
+    if (uses_rc)
+        fprintf(out, "    int rc;\n");
+    int line = -1;
+    const char *block = "";
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op == OP_WEIGHT || n->op == OP_INPUT)
+            continue;
+        const char *us = strchr(n->name, '_');
+        const char *b = n->name[0] == 'l' && us && isdigit((unsigned char)n->name[1])
+                      ? tfc_strndup(n->name, (size_t)(us - n->name)) : "";
+        if (strcmp(b, block) != 0 && *b)
+            fprintf(out, "\n    /* ---- block %s ---- */\n", b + 1);
+        block = b;
+        if (n->loc.line != line)
+            emit_source_line(e, n);
+        line = n->loc.line;
+        if (i != g->output)
+            fprintf(out, "    %s *%s = (%s *)(arena + %lld);   /* %s */\n",
+                    n->dtype == DT_I32 ? "int32_t" : "float", var(e, i),
+                    n->dtype == DT_I32 ? "int32_t" : "float", (long long)n->offset,
+                    ir_shape_str(g, n->shape));
+        emit_call(e, i);
+    }
+    fprintf(out, "    return TFRT_OK;\n}\n");
+}
+
+void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
+{
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix)};
+    fprintf(out, "/*\n * %s.c - the %s model, compiled by tfc from %s.  Do not edit.\n",
+            opt->prefix, g->model, g->source);
+    fprintf(out, " * Build: cc -std=c99 -O2 -c %s.c $(pkg-config --cflags tfrt)\n */\n", opt->prefix);
+    if (opt->header_name)
+        fprintf(out, "#include \"%s\"\n", opt->header_name);
+    else
+        emit_header(g, opt, out);
+    fprintf(out, "#include \"tfrt.h\"\n\n#include <stddef.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    emit_weights(&e);
+    emit_open_close(&e);
+    emit_forward(&e);
+}

@@ -1,0 +1,149 @@
+/* ir.c - the graph: building it, shapes, and its text form (--dump-ir). */
+#include "tfc.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const op_names[OP_COUNT_] = {
+#define OP(name, nin, flags, rule) #name,
+#include "ops.h"
+#undef OP
+};
+
+const int op_arity[OP_COUNT_] = {
+#define OP(name, nin, flags, rule) nin,
+#include "ops.h"
+#undef OP
+};
+
+const int op_flags[OP_COUNT_] = {
+#define OP(name, nin, flags, rule) flags,
+#include "ops.h"
+#undef OP
+};
+
+_Static_assert(sizeof op_names / sizeof op_names[0] == OP_COUNT_, "op table out of step");
+
+Graph *ir_new_graph(void)
+{
+    Graph *g = tfc_alloc(sizeof *g);
+    g->output = -1;
+    g->nsyms = 1;
+    return g;
+}
+
+/* Nodes are appended in evaluation order: the list is the schedule. */
+int ir_add(Graph *g, Op op, DType dt, Shape shape, Loc loc)
+{
+    if (g->count == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 256;
+        Node *nodes = tfc_alloc((size_t)cap * sizeof *nodes);
+        if (g->count)
+            memcpy(nodes, g->nodes, (size_t)g->count * sizeof *nodes);
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    Node *n = &g->nodes[g->count];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->dtype = dt;
+    n->shape = shape;
+    n->loc = loc;
+    for (int i = 0; i < MAX_INPUTS; i++)
+        n->in[i] = -1;
+    return g->count++;
+}
+
+Dim ir_const(int64_t n) { return (Dim){0, n}; }
+
+Shape ir_shape1(Dim a)
+{
+    Shape s = {1, {a}};
+    return s;
+}
+
+Shape ir_shape2(Dim a, Dim b)
+{
+    Shape s = {2, {a, b}};
+    return s;
+}
+
+int ir_dim_equal(Dim a, Dim b)
+{
+    return a.sym == b.sym && (a.sym != 0 || a.n == b.n);
+}
+
+int ir_shape_equal(Shape a, Shape b)
+{
+    if (a.ndim != b.ndim)
+        return 0;
+    for (int i = 0; i < a.ndim; i++)
+        if (!ir_dim_equal(a.d[i], b.d[i]))
+            return 0;
+    return 1;
+}
+
+int64_t ir_dim_max(const Graph *g, Dim d)
+{
+    return d.sym ? g->syms[d.sym].max : d.n;
+}
+
+int64_t ir_max_elems(const Graph *g, Shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++)
+        n *= ir_dim_max(g, s.d[i]);
+    return n;
+}
+
+const char *ir_dim_str(const Graph *g, Dim d)
+{
+    return d.sym ? g->syms[d.sym].name : tfc_format("%lld", (long long)d.n);
+}
+
+const char *ir_shape_str(const Graph *g, Shape s)
+{
+    char buf[128] = "(";
+    for (int i = 0; i < s.ndim; i++) {
+        strcat(buf, ir_dim_str(g, s.d[i]));
+        strcat(buf, i + 1 < s.ndim ? "," : "");
+    }
+    strcat(buf, ")");
+    return tfc_strdup(buf);
+}
+
+static void dump_attrs(const Node *n, FILE *out)
+{
+    switch (n->op) {
+    case OP_WEIGHT: fprintf(out, " \"%s\"", n->attr.weight.ckpt); break;
+    case OP_INPUT: fprintf(out, " #%d", n->attr.input.index); break;
+    case OP_MATMUL: fprintf(out, " layout=%s", n->attr.matmul.layout ? "in_out" : "out_in"); break;
+    case OP_LAYERNORM:
+    case OP_RMSNORM: fprintf(out, " eps=%g", n->attr.norm.eps); break;
+    case OP_ATTENTION:
+        fprintf(out, " heads=%d kv_heads=%d causal=%d scale=%g", n->attr.attn.heads,
+                n->attr.attn.kv_heads, n->attr.attn.causal, n->attr.attn.scale);
+        break;
+    case OP_SLICE: fprintf(out, " cols=[%d,+%d)", n->attr.slice.first, n->attr.slice.cols); break;
+    case OP_SCALE: fprintf(out, " s=%g", n->attr.scale.s); break;
+    default: break;
+    }
+}
+
+/* One node a line:  %12 (seq,768) f32 = MATMUL %11, %3, %4 layout=in_out  # l0_c_attn */
+void ir_dump(const Graph *g, FILE *out)
+{
+    fprintf(out, "graph %s  # %d nodes\n", g->model ? g->model : "?", g->count);
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        fprintf(out, "  %%%-4d %-12s %s = %s", i, ir_shape_str(g, n->shape),
+                n->dtype == DT_F32 ? "f32" : "i32", op_names[n->op]);
+        for (int j = 0; j < MAX_INPUTS && n->in[j] >= 0; j++)
+            fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
+        dump_attrs(n, out);
+        fprintf(out, "  # %s%s\n", n->name, i == g->output ? " (output)" : "");
+    }
+}

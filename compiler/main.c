@@ -1,0 +1,302 @@
+/*
+ * main.c - the tfc command line.
+ *
+ * Results go to stdout, everything else (progress, timings, errors) to
+ * stderr.  Exit status: 0 success, 1 bad input (model file, weights,
+ * tokens), 2 a usage error, 3 an I/O error.  Output files are written
+ * under temporary names and renamed at the end, so an error never leaves
+ * a partial file behind.
+ */
+#include "tfc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TFC_VERSION "0.1.0"
+
+static const char usage[] =
+    "usage: tfc MODEL.model [options]\n"
+    "\n"
+    "Compile a transformer described in MODEL.model to C, or run it.\n"
+    "\n"
+    "Compiling:\n"
+    "  -o FILE.c             write FILE.c and FILE.h (- writes one combined file to stdout)\n"
+    "  --prefix NAME         prefix of every exported symbol (default: the model's name)\n"
+    "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
+    "  --dump-ir             print the graph, one node a line, and stop\n"
+    "  -fno-dce              keep nodes the output does not need\n"
+    "\n"
+    "Running (compiles with the system C compiler, $CC or cc, and runs in-process):\n"
+    "  --run                 run the model\n"
+    "  --weights FILE        safetensors file with the model's weights\n"
+    "  --tokens 1,2,3        token ids of the model's first input\n"
+    "  --logits FILE         write the output as little-endian float32 (- for stdout)\n"
+    "  -t, --threads N       threads for matrix products (default: all cores)\n"
+    "  --keep                keep the build folder of --run (its path goes to stderr)\n"
+    "\n"
+    "  -h, --help            this text\n"
+    "  --version             the version\n"
+    "\n"
+    "Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
+
+typedef struct {
+    const char *model;
+    const char *output;
+    const char *prefix;
+    Define defs[64];
+    int ndefs;
+    int dump_ir;
+    int no_dce;
+    int run;
+    const char *weights;
+    const char *tokens;
+    const char *logits;
+    int threads;
+    int keep;
+} Options;
+
+static _Noreturn void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "tfc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\ntry 'tfc --help'\n");
+    exit(EXIT_USAGE);
+}
+
+static long parse_long(const char *s, const char *what, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        usage_error(tfc_format("%s: '%%s' is not a number in [%ld, %ld]", what, lo, hi), s);
+    return v;
+}
+
+static void add_define(Options *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        usage_error("-D expects NAME=VALUE, got '%s'", arg);
+    if (o->ndefs == (int)(sizeof o->defs / sizeof o->defs[0]))
+        usage_error("too many -D options (at most 64) at '%s'", arg);
+    o->defs[o->ndefs++] = (Define){tfc_strndup(arg, (size_t)(eq - arg)), eq + 1};
+}
+
+/* The value of an option: the rest of "-Dx=1" or the next argument. */
+static const char *value(int argc, char **argv, int *i, const char *opt)
+{
+    size_t len = strlen(opt);
+    if (strncmp(argv[*i], opt, len) == 0 && argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (opt[1] != '-' && argv[*i][len])
+        return argv[*i] + len;
+    if (*i + 1 >= argc)
+        usage_error("option '%s' needs a value", opt);
+    return argv[++*i];
+}
+
+static int is_opt(const char *arg, const char *opt)
+{
+    size_t len = strlen(opt);
+    if (strncmp(arg, opt, len) != 0)
+        return 0;
+    return arg[len] == '\0' || arg[len] == '=' || (opt[1] != '-' && opt[2] == '\0');
+}
+
+static void parse_args(Options *o, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("tfc %s\n", TFC_VERSION);
+            exit(0);
+        } else if (is_opt(a, "-o")) {
+            o->output = value(argc, argv, &i, "-o");
+        } else if (is_opt(a, "-D")) {
+            add_define(o, value(argc, argv, &i, "-D"));
+        } else if (is_opt(a, "--prefix")) {
+            o->prefix = value(argc, argv, &i, "--prefix");
+        } else if (strcmp(a, "--dump-ir") == 0) {
+            o->dump_ir = 1;
+        } else if (strcmp(a, "-fno-dce") == 0) {
+            o->no_dce = 1;
+        } else if (strcmp(a, "--run") == 0) {
+            o->run = 1;
+        } else if (is_opt(a, "--weights")) {
+            o->weights = value(argc, argv, &i, "--weights");
+        } else if (is_opt(a, "--tokens")) {
+            o->tokens = value(argc, argv, &i, "--tokens");
+        } else if (is_opt(a, "--logits")) {
+            o->logits = value(argc, argv, &i, "--logits");
+        } else if (is_opt(a, "-t") || is_opt(a, "--threads")) {
+            o->threads = (int)parse_long(value(argc, argv, &i, a[1] == '-' ? "--threads" : "-t"),
+                                         "--threads", 1, 1024);
+        } else if (strcmp(a, "--keep") == 0) {
+            o->keep = 1;
+        } else if (a[0] == '-' && a[1]) {
+            usage_error("unknown option '%s'", a);
+        } else if (o->model) {
+            usage_error("one model file at a time ('%s' is a second)", a);
+        } else {
+            o->model = a;
+        }
+    }
+    if (!o->model)
+        usage_error("%s", "no model file given");
+    if (o->run && !o->weights)
+        usage_error("%s", "--run needs --weights FILE");
+    if (o->run && !o->tokens)
+        usage_error("%s", "--run needs --tokens (the token ids to run on)");
+    if (o->prefix) {
+        for (const char *p = o->prefix; *p; p++)
+            if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (p != o->prefix && *p >= '0' && *p <= '9')))
+                usage_error("--prefix '%s' is not a C identifier", o->prefix);
+    }
+}
+
+/* "464,2068,7586" -> token ids. */
+static int32_t *parse_tokens(const char *s, int *count)
+{
+    int cap = 16, n = 0;
+    int32_t *ids = tfc_alloc((size_t)cap * sizeof *ids);
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ','))
+            usage_error("--tokens: '%s' is not a comma-separated list of token ids", s);
+        if (n == cap) {
+            int32_t *grown = tfc_alloc((size_t)cap * 2 * sizeof *grown);
+            memcpy(grown, ids, (size_t)n * sizeof *ids);
+            ids = grown;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        usage_error("--tokens '%s' holds no token id", s);
+    *count = n;
+    return ids;
+}
+
+/* A C identifier for the prefix: the model's name, sanitized. */
+static const char *default_prefix(const Graph *g)
+{
+    char *p = tfc_strdup(g->model);
+    for (char *c = p; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            *c = '_';
+    return p;
+}
+
+typedef struct {
+    const char *path;
+    const char *tmp;
+} Pending;
+
+static void discard(Pending *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i].tmp)
+            unlink(p[i].tmp);
+}
+
+/* Writes FILE.c and FILE.h (or one stream to stdout for "-o -"). */
+static void write_outputs(const Graph *g, const Options *o)
+{
+    EmitOptions eo = {o->prefix ? o->prefix : default_prefix(g), NULL};
+    if (strcmp(o->output, "-") == 0) {
+        emit_source(g, &eo, stdout);
+        if (fflush(stdout) != 0)
+            error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
+        return;
+    }
+    size_t len = strlen(o->output);
+    if (len < 3 || strcmp(o->output + len - 2, ".c") != 0)
+        usage_error("-o expects a file name ending in .c (or -), got '%s'", o->output);
+    const char *header = tfc_format("%.*s.h", (int)(len - 2), o->output);
+    const char *slash = strrchr(header, '/');
+    eo.header_name = slash ? slash + 1 : header;
+    Pending files[2] = {{header, NULL}, {o->output, NULL}};
+    for (int i = 0; i < 2; i++) {
+        files[i].tmp = tfc_format("%s.tmp%ld", files[i].path, (long)getpid());
+        FILE *f = fopen(files[i].tmp, "w");
+        if (!f) {
+            files[i].tmp = NULL;
+            discard(files, 2);
+            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
+        }
+        if (i == 0)
+            emit_header(g, &eo, f);
+        else
+            emit_source(g, &eo, f);
+        if (ferror(f) | fclose(f)) {
+            discard(files, 2);
+            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (rename(files[i].tmp, files[i].path) != 0) {
+            discard(files, 2);
+            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
+        }
+}
+
+static void check_graph(const Graph *g, const char *after)
+{
+    char err[512];
+    if (ir_verify(g, err, sizeof err))
+        tfc_bug("the graph is invalid after %s: %s", after, err);
+}
+
+/* The pipeline: one list, the verifier between passes. */
+static Graph *compile(const Options *o)
+{
+    Program *prog = parse_file(o->model);
+    Graph *g = lower_program(prog, o->defs, o->ndefs);
+    check_graph(g, "lowering");
+    if (!o->no_dce) {
+        pass_dce(g);
+        check_graph(g, "dce");
+    }
+    pass_plan(g);
+    check_graph(g, "planning");
+    return g;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    parse_args(&o, argc, argv);
+    Graph *g = compile(&o);
+    if (o.dump_ir) {
+        ir_dump(g, stdout);
+        return 0;
+    }
+    if (o.output)
+        write_outputs(g, &o);
+    if (!o.run)
+        return 0;
+    RunOptions ro = {.weights = o.weights, .threads = o.threads, .logits_path = o.logits,
+                     .keep = o.keep};
+    int n;
+    ro.tokens[0] = parse_tokens(o.tokens, &n);
+    if (g->ninputs != 1)
+        usage_error("this model has %s inputs; --run supports one input for now", "several");
+    Dim len = g->nodes[g->inputs[0]].shape.d[0];
+    if (n > ir_dim_max(g, len))
+        error_status(EXIT_INPUT, "--tokens holds %d tokens, but the model takes at most %lld (%s)",
+                     n, (long long)ir_dim_max(g, len), ir_dim_str(g, len));
+    ro.lengths[0] = n;
+    return run_model(g, &ro);
+}

@@ -1,0 +1,180 @@
+/* parser.y - the grammar of the .model language.  Actions only build AST
+ * nodes; meaning is given by lower.c.  See docs/language.md. */
+%define api.pure full
+%define parse.error custom
+%locations
+%expect 0
+%parse-param {void *scanner} {ParseState *ps}
+%lex-param {void *scanner}
+
+%code requires {
+#include "parse.h"
+}
+
+%code {
+#include "lexer.h"
+static Ast *node(ParseState *ps, AstKind kind, YYLTYPE loc);
+static Ast *binary(ParseState *ps, int op, Ast *l, Ast *r, YYLTYPE loc);
+static void add_stmt(ParseState *ps, AstList *body, Ast *stmt);
+static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg);
+}
+
+%token NEWLINE "end of line"
+%token KW_MODEL "model" KW_CONFIG "config" KW_CHECKPOINT "checkpoint"
+%token KW_PREFIX "prefix" KW_IGNORE "ignore" KW_INPUT "input" KW_PARAM "param"
+%token KW_REPEAT "repeat" KW_OUTPUT "output" KW_AT "at"
+%token KW_TRUE "true" KW_FALSE "false"
+%token IDENT "name" NUMBER "number" STRING "string" LE "<="
+%token ';' ";" '=' "=" ',' "," '(' "(" ')' ")" '[' "[" ']' "]" '{' "{" '}' "}"
+%token '.' "." '<' "<" '+' "+" '-' "-" '*' "*" '/' "/" '@' "@"
+
+%left '+' '-'
+%left '*' '/' '@'
+%precedence NEG
+
+%%
+
+program:
+    body                        { ps->prog->stmts = $1->list; }
+;
+
+/* body: statements, one per line (or separated by ;) */
+body:
+    %empty                      { $$ = node(ps, AST_REPEAT, @$); }
+  | body sep                    { $$ = $1; }
+  | body statement sep          { $$ = $1; add_stmt(ps, &$$->list, $2); }
+;
+
+sep: NEWLINE | ';' ;
+
+statement:
+    "model" IDENT               { $$ = node(ps, AST_MODEL, @1); $$->name = $2->name; }
+  | "config" IDENT '=' expr     { $$ = node(ps, AST_CONFIG, @2); $$->name = $2->name; $$->lhs = $4; }
+  | "checkpoint" "prefix" strings { $$ = $3; $$->kind = AST_PREFIX; }
+  | "checkpoint" "ignore" strings { $$ = $3; $$->kind = AST_IGNORE; }
+  | "input" IDENT '[' IDENT bound ']'
+                                { $$ = node(ps, AST_INPUT, @2); $$->name = $2->name;
+                                  $$->dim = $4->name; $$->rhs = $5; }
+  | targets '=' expr at         { $$ = $1; $$->rhs = $3; $$->at = $4 ? $4->name : NULL; }
+  | "param" IDENT '[' exprs ']' "at" STRING
+                                { $$ = $4; $$->kind = AST_PARAM; $$->loc = LOC(ps, @2);
+                                  $$->name = $2->name; $$->at = $7->name; }
+  | "repeat" IDENT '<' expr '{' body '}'
+                                { $$ = $6; $$->loc = LOC(ps, @1); $$->name = $2->name; $$->rhs = $4; }
+  | "output" IDENT '=' expr     { $$ = node(ps, AST_OUTPUT, @2); $$->name = $2->name; $$->lhs = $4; }
+;
+
+/* strings: "a", "b", ... */
+strings:
+    STRING                      { $$ = node(ps, AST_PREFIX, @1); ast_push(&$$->list, $1); }
+  | strings ',' STRING          { $$ = $1; ast_push(&$$->list, $3); }
+;
+
+bound:
+    %empty                      { $$ = NULL; }
+  | "<=" expr                   { $$ = $2; }
+;
+
+at:
+    %empty                      { $$ = NULL; }
+  | "at" STRING                 { $$ = $2; }
+;
+
+/* targets: the names on the left of =, as in  q, k, v = split(qkv, 3) */
+targets:
+    IDENT                       { $$ = node(ps, AST_ASSIGN, @1); ast_push(&$$->list, $1); }
+  | targets ',' IDENT           { $$ = $1; ast_push(&$$->list, $3); }
+;
+
+exprs:
+    expr                        { $$ = node(ps, AST_PARAM, @1); ast_push(&$$->list, $1); }
+  | exprs ',' expr              { $$ = $1; ast_push(&$$->list, $3); }
+;
+
+expr:
+    expr '+' expr               { $$ = binary(ps, '+', $1, $3, @2); }
+  | expr '-' expr               { $$ = binary(ps, '-', $1, $3, @2); }
+  | expr '*' expr               { $$ = binary(ps, '*', $1, $3, @2); }
+  | expr '/' expr               { $$ = binary(ps, '/', $1, $3, @2); }
+  | expr '@' expr               { $$ = binary(ps, '@', $1, $3, @2); }
+  | '-' expr %prec NEG          { $$ = node(ps, AST_NEG, @1); $$->lhs = $2; }
+  | primary
+;
+
+primary:
+    NUMBER
+  | STRING
+  | "true"
+  | "false"
+  | IDENT
+  | IDENT '.' IDENT             { $$ = node(ps, AST_MEMBER, @3); $$->lhs = $1; $$->name = $3->name; }
+  | IDENT '(' ')'               { $$ = node(ps, AST_CALL, @1); $$->name = $1->name; }
+  | IDENT '(' args ')'          { $$ = $3; $$->loc = LOC(ps, @1); $$->name = $1->name; }
+  | '(' expr ')'                { $$ = $2; }
+;
+
+/* args: positional first or mixed with keywords, as in  f(x, heads = 12) */
+args:
+    arg                         { $$ = node(ps, AST_CALL, @1); ast_push(&$$->list, $1); }
+  | args ',' arg                { $$ = $1; ast_push(&$$->list, $3); }
+;
+
+arg:
+    expr                        { $$ = node(ps, AST_ARG, @1); $$->lhs = $1; }
+  | IDENT '=' expr              { $$ = node(ps, AST_ARG, @1); $$->name = $1->name; $$->lhs = $3; }
+;
+
+%%
+
+static Ast *node(ParseState *ps, AstKind kind, YYLTYPE loc)
+{
+    return ast_new(kind, LOC(ps, loc));
+}
+
+static Ast *binary(ParseState *ps, int op, Ast *l, Ast *r, YYLTYPE loc)
+{
+    Ast *a = node(ps, AST_BINARY, loc);
+    a->op = op;
+    a->lhs = l;
+    a->rhs = r;
+    return a;
+}
+
+static void add_stmt(ParseState *ps, AstList *body, Ast *stmt)
+{
+    (void)ps;
+    ast_push(body, stmt);
+}
+
+/* Messages say what was expected, in the words of the token aliases:
+ *   expected "=" or "(", found a number */
+static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseState *ps)
+{
+    (void)scanner;
+    enum { MAX_EXPECTED = 6 };
+    yysymbol_kind_t expected[MAX_EXPECTED];
+    int n = yypcontext_expected_tokens(ctx, expected, MAX_EXPECTED);
+    yysymbol_kind_t found = yypcontext_token(ctx);
+    const YYLTYPE *l = yypcontext_location(ctx);
+    char buf[512] = "";
+    size_t len = 0;
+    if (n > 0 && n <= MAX_EXPECTED - 1) {
+        len += (size_t)snprintf(buf, sizeof buf, "expected ");
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
+                                    i == 0 ? "" : i == n - 1 ? " or " : ", ",
+                                    yysymbol_name(expected[i]));
+        len += (size_t)snprintf(buf + len, sizeof buf - len, ", ");
+    } else {
+        len += (size_t)snprintf(buf, sizeof buf, "unexpected ");
+    }
+    snprintf(buf + len, sizeof buf - len, "found %s",
+             found == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(found));
+    error_at(LOC(ps, *l), "%s", buf);
+}
+
+static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg)
+{
+    (void)scanner;
+    error_at(LOC(ps, *loc), "%s", msg);
+}

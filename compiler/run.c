@@ -1,0 +1,186 @@
+/*
+ * run.c - `tfc M --run`: compile the generated C with the system compiler
+ * into a shared object, load it and run it, in one step.
+ *
+ * The shared object leaves tfrt_* undefined: they resolve against this
+ * process, which carries the runtime and exports it (-rdynamic).  A small
+ * glue file gives the model a fixed-signature entry point, whatever inputs
+ * the model declares, so this file needs no knowledge of the model's API.
+ */
+#include "tfc.h"
+#include "tfrt.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int (*OpenFn)(void **, const char *, char *, size_t);
+typedef int (*ForwardFn)(void *, const int32_t *const *, const int *, float *);
+typedef void (*CloseFn)(void *);
+typedef const char *(*StrerrorFn)(int);
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void write_file(const char *path, void (*fn)(const Graph *, const EmitOptions *, FILE *),
+                       const Graph *g, const EmitOptions *opt, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        error_status(EXIT_IO, "cannot write '%s': %s", path, strerror(errno));
+    if (fn)
+        fn(g, opt, f);
+    else
+        fputs(text, f);
+    if (fclose(f) != 0)
+        error_status(EXIT_IO, "cannot write '%s': %s", path, strerror(errno));
+}
+
+static const char *glue_source(const Graph *g, const char *P)
+{
+    char args[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < g->ninputs; i++)
+        len += (size_t)snprintf(args + len, sizeof args - len, ", inputs[%d]", i);
+    for (int s = 1; s < g->nsyms; s++)
+        len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", s - 1);
+    return tfc_format(
+        "#include \"model.h\"\n"
+        "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen);\n"
+        "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out);\n"
+        "void tfc_glue_close(void *m);\n"
+        "const char *tfc_glue_strerror(int status);\n"
+        "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen)\n"
+        "{ return %s_open((%s_model **)m, path, err, errlen); }\n"
+        "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out)\n"
+        "{ return %s_forward(m%s, out); }\n"
+        "void tfc_glue_close(void *m) { %s_close(m); }\n"
+        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n",
+        P, P, P, args, P, P);
+}
+
+/* Compiles dir/model.c and dir/glue.c into dir/model.so with $CC (cc). */
+static void compile(const char *dir)
+{
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    const char *extra = getenv("TFC_CFLAGS") ? getenv("TFC_CFLAGS") : "";
+    const char *cmd = tfc_format("%s -std=c99 -O2 -fPIC -shared -w %s -I'%s' -o '%s/model.so' "
+                                 "'%s/model.c' '%s/glue.c' 2>'%s/cc.log'",
+                                 cc, extra, dir, dir, dir, dir, dir);
+    int rc = system(cmd);
+    if (rc != 0) {
+        fprintf(stderr, "tfc: the C compiler failed (%s):\n", cmd);
+        const char *log = tfc_format("%s/cc.log", dir);
+        FILE *f = fopen(log, "r");
+        char line[512];
+        for (int i = 0; f && i < 20 && fgets(line, sizeof line, f); i++)
+            fputs(line, stderr);
+        if (f)
+            fclose(f);
+        error_plain("cannot build the model (is a C compiler installed? set CC to choose one)");
+    }
+}
+
+static void remove_dir(const char *dir)
+{
+    static const char *const files[] = {"model.c", "model.h", "tfrt.h", "glue.c", "model.so", "cc.log"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlink(tfc_format("%s/%s", dir, files[i]));
+    rmdir(dir);
+}
+
+static int write_logits(const char *path, const float *out, size_t count)
+{
+    int to_stdout = strcmp(path, "-") == 0;
+    const char *tmp = to_stdout ? NULL : tfc_format("%s.tmp%ld", path, (long)getpid());
+    FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return EXIT_IO;
+    }
+    /* little-endian float32: the in-memory layout on the hosts we support */
+    size_t wrote = fwrite(out, sizeof *out, count, f);
+    int bad = wrote != count || (to_stdout ? fflush(f) : fclose(f)) != 0;
+    if (!bad && tmp && rename(tmp, path) != 0)
+        bad = 1;
+    if (bad) {
+        if (tmp)
+            unlink(tmp);
+        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+int run_model(const Graph *g, const RunOptions *opt)
+{
+    const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *dir = tfc_format("%s/tfc-run-XXXXXX", base);
+    if (!mkdtemp(dir))
+        error_plain("cannot make a build folder in %s: %s", base, strerror(errno));
+    EmitOptions eo = {"model", "model.h"};
+    double t0 = now();
+    write_file(tfc_format("%s/model.h", dir), emit_header, g, &eo, NULL);
+    write_file(tfc_format("%s/model.c", dir), emit_source, g, &eo, NULL);
+    write_file(tfc_format("%s/tfrt.h", dir), NULL, g, &eo, tfc_runtime_header);
+    write_file(tfc_format("%s/glue.c", dir), NULL, g, &eo, glue_source(g, "model"));
+    compile(dir);
+    void *so = dlopen(tfc_format("%s/model.so", dir), RTLD_NOW | RTLD_LOCAL);
+    if (!opt->keep)
+        remove_dir(dir);
+    else
+        fprintf(stderr, "tfc: build folder kept: %s\n", dir);
+    if (!so)
+        error_plain("cannot load the compiled model: %s", dlerror());
+    OpenFn open_fn = (OpenFn)dlsym(so, "tfc_glue_open");
+    ForwardFn forward_fn = (ForwardFn)dlsym(so, "tfc_glue_forward");
+    CloseFn close_fn = (CloseFn)dlsym(so, "tfc_glue_close");
+    StrerrorFn strerror_fn = (StrerrorFn)dlsym(so, "tfc_glue_strerror");
+    if (!open_fn || !forward_fn || !close_fn || !strerror_fn)
+        error_plain("the compiled model lacks its entry points");
+    double t1 = now();
+    fprintf(stderr, "tfc: compiled %s in %.2f s\n", g->model, t1 - t0);
+
+    if (opt->threads > 0)
+        tfrt_set_threads(opt->threads);
+    void *model = NULL;
+    char err[512] = "";
+    int rc = open_fn(&model, opt->weights, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "tfc: error: %s\n", *err ? err : strerror_fn(rc));
+        dlclose(so);
+        return EXIT_INPUT;
+    }
+    double t2 = now();
+    const Node *o = &g->nodes[g->output];
+    int64_t out_rows = o->shape.d[0].sym ? opt->lengths[o->shape.d[0].sym - 1] : o->shape.d[0].n;
+    int64_t out_cols = o->shape.ndim == 2 ? o->shape.d[1].n : 1;
+    size_t count = (size_t)(out_rows * out_cols);
+    float *out = malloc(count * sizeof *out);
+    if (!out)
+        error_plain("out of memory for %zu outputs", count);
+    rc = forward_fn(model, opt->tokens, opt->lengths, out);
+    double t3 = now();
+    int status = 0;
+    if (rc != 0) {
+        fprintf(stderr, "tfc: error: %s\n", strerror_fn(rc));
+        status = EXIT_INPUT;
+    } else {
+        fprintf(stderr, "tfc: loaded weights in %.2f s, forward pass in %.3f s\n", t2 - t1, t3 - t2);
+        if (opt->logits_path)
+            status = write_logits(opt->logits_path, out, count);
+    }
+    free(out);
+    close_fn(model);
+    dlclose(so);
+    return status;
+}

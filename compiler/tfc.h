@@ -1,0 +1,264 @@
+/*
+ * tfc.h - everything the compiler shares, in one header, one section per
+ * file.  The pipeline runs in one direction:
+ *
+ *   text --parse--> AST --lower (with sema)--> Graph --passes--> emit C / run
+ *
+ * Memory: the compiler allocates from one arena that lives until exit
+ * (tfc_alloc); nothing is freed piecemeal.
+ */
+#ifndef TFC_H
+#define TFC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- util.c / diag.c ------------------------------------------------ */
+
+void *tfc_alloc(size_t size);                /* zeroed; never NULL */
+char *tfc_strdup(const char *s);
+char *tfc_strndup(const char *s, size_t n);
+char *tfc_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A place in a source file.  line and col count from 1. */
+typedef struct {
+    const char *file;
+    int line, col;
+} Loc;
+
+/* A loaded source file, kept for diagnostics (to show the line). */
+typedef struct {
+    const char *name;
+    const char *text;
+    size_t len;
+} Source;
+
+void diag_set_source(const Source *src);
+
+/* Reports `file:line:col: error: msg` with the source line and a caret,
+ * then leaves the compilation: longjmp to the handler set by diag_try, or
+ * exit(1) when there is none.  For mistakes in the user's input. */
+_Noreturn void error_at(Loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The same without a location (files, weights): status 1. */
+_Noreturn void error_plain(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Exit statuses: 1 bad input, 2 usage (the command line), 3 I/O. */
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+_Noreturn void error_status(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int diag_last_status(void);
+
+/* Runs fn(arg) so that a user error returns 1 (message kept in
+ * diag_last_message) instead of exiting.  Returns 0 when fn succeeded.
+ * Used by the driver and the unit tests. */
+int diag_try(void (*fn)(void *), void *arg);
+const char *diag_last_message(void);
+/* When quiet, errors are recorded but not printed (unit tests). */
+void diag_set_quiet(int quiet);
+
+/* Internal compiler bugs: never the user's fault. */
+#define tfc_bug(...) tfc_bug_at(__FILE__, __LINE__, __VA_ARGS__)
+_Noreturn void tfc_bug_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- ast.c: the syntax tree built by parser.y ------------------------- */
+
+typedef enum {
+    /* expressions */
+    AST_NUMBER, AST_BOOL, AST_STRING, AST_NAME, AST_BINARY, AST_NEG,
+    AST_CALL, AST_MEMBER, AST_ARG,
+    /* statements */
+    AST_MODEL, AST_CONFIG, AST_PREFIX, AST_IGNORE, AST_INPUT, AST_ASSIGN,
+    AST_PARAM, AST_REPEAT, AST_OUTPUT
+} AstKind;
+
+typedef struct Ast Ast;
+
+/* A list of nodes, in source order. */
+typedef struct {
+    Ast **items;
+    int count, cap;
+} AstList;
+
+struct Ast {
+    AstKind kind;
+    Loc loc;
+    const char *name;    /* NAME, CALL callee, MEMBER field, ARG keyword
+                            (NULL when positional), CONFIG/INPUT/PARAM/
+                            REPEAT/OUTPUT/MODEL name, STRING text */
+    double number;       /* NUMBER value */
+    int is_integer;      /* NUMBER written as an integer */
+    int op;              /* BINARY: '+', '-', '*', '/', '@' */
+    Ast *lhs, *rhs;      /* BINARY operands; NEG/ARG/MEMBER/CONFIG/OUTPUT
+                            operand in lhs; INPUT bound and REPEAT count
+                            in rhs; ASSIGN value in rhs */
+    const char *at;      /* ASSIGN/PARAM: checkpoint name after `at` */
+    const char *dim;     /* INPUT: the name of its length (seq) */
+    AstList list;        /* CALL args, ASSIGN targets (NAMEs), PARAM shape,
+                            PREFIX/IGNORE strings, REPEAT body */
+};
+
+Ast *ast_new(AstKind kind, Loc loc);
+void ast_push(AstList *list, Ast *node);
+
+/* The parsed file: its statements, in order. */
+typedef struct {
+    const Source *src;
+    AstList stmts;
+} Program;
+
+/* parse.c: reads and parses path (fatal errors on failure). */
+Program *parse_file(const char *path);
+Program *parse_string(const char *name, const char *text);
+
+/* ---- ir.c: the graph ------------------------------------------------- */
+
+typedef enum {
+#define OP(name, nin, flags, rule) OP_##name,
+#include "ops.h"
+#undef OP
+    OP_COUNT_
+} Op;
+
+enum { OPF_ELEMENTWISE = 1, OPF_INPLACE = 2 };
+
+typedef enum { DT_F32, DT_I32 } DType;
+
+/* A dimension: a constant, or the length of a model input (sym > 0, the
+ * index of that input's length in Graph.syms; n is then its upper bound). */
+typedef struct {
+    int sym;
+    int64_t n;
+} Dim;
+
+#define MAX_DIMS 4
+#define MAX_INPUTS 4
+
+typedef struct {
+    int ndim;
+    Dim d[MAX_DIMS];
+} Shape;
+
+/* One node: an op over up to MAX_INPUTS earlier nodes, giving one tensor. */
+typedef struct {
+    Op op;
+    int in[MAX_INPUTS];          /* node ids, -1 when absent */
+    Shape shape;
+    DType dtype;
+    const char *name;            /* a readable, unique C identifier */
+    Loc loc;                     /* the source expression it came from */
+    union {
+        struct { const char *ckpt; } weight;           /* checkpoint name */
+        struct { int index; } input;                   /* model input */
+        struct { int layout; } matmul;                 /* TfrtWeightLayout */
+        struct { float eps; } norm;
+        struct { int heads, kv_heads, causal; float scale; } attn;
+        struct { int first, cols; } slice;
+        struct { float s; } scale;
+    } attr;
+    int64_t offset;              /* planned byte offset in the arena */
+    int dead;                    /* removed by a pass */
+} Node;
+
+/* A length symbol: the length of one or more model inputs. */
+typedef struct {
+    const char *name;
+    int64_t max;
+} Sym;
+
+typedef struct {
+    const char *model;           /* the model's name (C prefix default) */
+    const char *source;          /* file it came from */
+    const char *source_text;     /* its text, quoted in generated code */
+    Node *nodes;
+    int count, cap;
+    Sym syms[MAX_INPUTS + 1];    /* syms[0] unused: sym 0 means constant */
+    int nsyms;
+    int inputs[MAX_INPUTS];      /* INPUT node ids, in declaration order */
+    int ninputs;
+    int output;                  /* node id of the output */
+    const char *output_name;
+    const char **prefixes;       /* checkpoint name prefixes */
+    int nprefixes;
+    const char **ignores;        /* checkpoint names the model skips */
+    int nignores;
+    /* configuration values, after -D overrides, for the header */
+    const char **config_names;
+    double *config_values;
+    int *config_is_int;
+    int nconfig;
+    int64_t arena_bytes;         /* set by the planner */
+} Graph;
+
+extern const char *const op_names[OP_COUNT_];
+extern const int op_arity[OP_COUNT_];
+extern const int op_flags[OP_COUNT_];
+
+Graph *ir_new_graph(void);
+int ir_add(Graph *g, Op op, DType dt, Shape shape, Loc loc);
+Shape ir_shape1(Dim a);
+Shape ir_shape2(Dim a, Dim b);
+Dim ir_const(int64_t n);
+int ir_dim_equal(Dim a, Dim b);
+int ir_shape_equal(Shape a, Shape b);
+int64_t ir_dim_max(const Graph *g, Dim d);
+/* Elements of a shape at the largest lengths its symbols allow. */
+int64_t ir_max_elems(const Graph *g, Shape s);
+const char *ir_dim_str(const Graph *g, Dim d);
+const char *ir_shape_str(const Graph *g, Shape s);
+void ir_dump(const Graph *g, FILE *out);
+
+/* verify.c: checks the graph's invariants (arity, shape rules, dtypes,
+ * topological order).  Returns 0, or 1 with a message (naming the pass
+ * that broke it) in diag_last_message-style text via errbuf. */
+int ir_verify(const Graph *g, char *err, size_t errlen);
+
+/* ---- sema.c / lower.c -------------------------------------------------- */
+
+/* A -D override from the command line. */
+typedef struct {
+    const char *name;
+    const char *value;
+} Define;
+
+/* Lowers a parsed program to a graph, evaluating config (with overrides),
+ * resolving names and checking every shape; errors are fatal (error_at). */
+Graph *lower_program(const Program *prog, const Define *defs, int ndefs);
+
+/* ---- passes ------------------------------------------------------------ */
+
+/* dce.c: marks nodes the output does not depend on as dead. */
+void pass_dce(Graph *g);
+/* plan.c: assigns arena offsets to every live intermediate. */
+void pass_plan(Graph *g);
+
+/* ---- emit_c.c ---------------------------------------------------------- */
+
+typedef struct {
+    const char *prefix;          /* symbol prefix, e.g. "gpt2" */
+    const char *header_name;     /* what the .c includes, e.g. "gpt2.h";
+                                    NULL: header text goes inline */
+} EmitOptions;
+
+void emit_header(const Graph *g, const EmitOptions *opt, FILE *out);
+void emit_source(const Graph *g, const EmitOptions *opt, FILE *out);
+
+/* ---- run.c: compile generated C with the system compiler, dlopen, run -- */
+
+typedef struct {
+    const char *weights;
+    const int32_t *tokens[MAX_INPUTS];   /* per model input */
+    int lengths[MAX_INPUTS];
+    int threads;
+    const char *logits_path;             /* NULL: no file */
+    int keep;                            /* keep the build folder */
+} RunOptions;
+
+int run_model(const Graph *g, const RunOptions *opt);
+
+extern const char tfc_runtime_header[];
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * verify.c - the graph's invariants, checked after lowering and after
+ * every pass.  A failure here is a compiler bug, never the user's: the
+ * front end has already given located errors for everything a model file
+ * can get wrong.
+ *
+ *  - inputs refer to earlier, live nodes (the node list is a schedule);
+ *  - each op has its arity and its shape rule (ops.h) holds;
+ *  - dtypes: ids are i32, everything else f32.
+ */
+#include "tfc.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+typedef struct {
+    const Graph *g;
+    char *err;
+    size_t errlen;
+    int failed;
+} Check;
+
+static void fail(Check *c, int id, const char *fmt, ...)
+{
+    if (c->failed++)
+        return;
+    int n = snprintf(c->err, c->errlen, "node %%%d (%s): ", id, op_names[c->g->nodes[id].op]);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static const Node *input(const Check *c, const Node *n, int i)
+{
+    return n->in[i] >= 0 ? &c->g->nodes[n->in[i]] : NULL;
+}
+
+static int is_matrix(const Node *n) { return n && n->shape.ndim == 2 && n->dtype == DT_F32; }
+static int is_vector(const Node *n) { return n && n->shape.ndim == 1 && n->dtype == DT_F32; }
+static int is_ids(const Node *n) { return n && n->shape.ndim == 1 && n->dtype == DT_I32; }
+static Dim rows(const Node *n) { return n->shape.d[0]; }
+static Dim cols(const Node *n) { return n->shape.d[n->shape.ndim - 1]; }
+
+static void check_links(Check *c, int id)
+{
+    const Node *n = &c->g->nodes[id];
+    for (int i = 0; i < MAX_INPUTS; i++) {
+        int in = n->in[i];
+        if (in >= id)
+            fail(c, id, "input %d (%%%d) is not an earlier node", i, in);
+        else if (in >= 0 && c->g->nodes[in].dead)
+            fail(c, id, "input %d (%%%d) is dead", i, in);
+        else if (in < 0 && i < op_arity[n->op] && !(n->op == OP_MATMUL && i == 2)
+                 && !(n->op == OP_LAYERNORM && i == 2))
+            fail(c, id, "input %d is missing", i);
+        else if (in >= 0 && i >= op_arity[n->op])
+            fail(c, id, "has %d inputs, the op takes %d", i + 1, op_arity[n->op]);
+    }
+}
+
+static void check_matmul(Check *c, int id, const Node *n)
+{
+    const Node *x = input(c, n, 0), *w = input(c, n, 1), *b = input(c, n, 2);
+    if (!is_matrix(x) || !is_matrix(w) || !is_matrix(n)) {
+        fail(c, id, "operands must be f32 matrices");
+        return;
+    }
+    Dim in = n->attr.matmul.layout ? rows(w) : cols(w);
+    Dim out = n->attr.matmul.layout ? cols(w) : rows(w);
+    if (!ir_dim_equal(cols(x), in) || !ir_dim_equal(cols(n), out) || !ir_dim_equal(rows(n), rows(x)))
+        fail(c, id, "shapes %s . %s -> %s do not agree", ir_shape_str(c->g, x->shape),
+             ir_shape_str(c->g, w->shape), ir_shape_str(c->g, n->shape));
+    if (b && (!is_vector(b) || !ir_dim_equal(cols(b), out)))
+        fail(c, id, "bias %s does not match %s outputs", ir_shape_str(c->g, b->shape),
+             ir_dim_str(c->g, out));
+}
+
+static void check_attention(Check *c, int id, const Node *n)
+{
+    const Node *q = input(c, n, 0), *k = input(c, n, 1), *v = input(c, n, 2);
+    if (!is_matrix(q) || !is_matrix(k) || !is_matrix(v)) {
+        fail(c, id, "q, k, v must be f32 matrices");
+        return;
+    }
+    int h = n->attr.attn.heads, kh = n->attr.attn.kv_heads;
+    int64_t qc = cols(q).n, kc = cols(k).n;
+    if (h <= 0 || kh <= 0 || h % kh || qc % h || kc != qc / h * kh || cols(v).n != kc)
+        fail(c, id, "heads %d / kv_heads %d do not fit q %s, k %s, v %s", h, kh,
+             ir_shape_str(c->g, q->shape), ir_shape_str(c->g, k->shape), ir_shape_str(c->g, v->shape));
+    if (!ir_dim_equal(rows(k), rows(v)) || !ir_dim_equal(rows(n), rows(q)) || !ir_dim_equal(cols(n), cols(q)))
+        fail(c, id, "row counts of q, k, v and the result do not agree");
+}
+
+/* Binary elementwise: same shape, or b a row vector broadcast over a. */
+static void check_binary(Check *c, int id, const Node *n)
+{
+    const Node *a = input(c, n, 0), *b = input(c, n, 1);
+    if (!a || !b || a->dtype != DT_F32 || b->dtype != DT_F32)
+        fail(c, id, "operands must be f32");
+    else if (!ir_shape_equal(a->shape, n->shape))
+        fail(c, id, "result shape differs from the first operand");
+    else if (!ir_shape_equal(a->shape, b->shape)
+             && !(is_vector(b) && ir_dim_equal(cols(b), cols(a))))
+        fail(c, id, "cannot combine %s with %s", ir_shape_str(c->g, a->shape), ir_shape_str(c->g, b->shape));
+}
+
+static void check_unary(Check *c, int id, const Node *n)
+{
+    const Node *x = input(c, n, 0);
+    if (!x || x->dtype != DT_F32 || !ir_shape_equal(x->shape, n->shape))
+        fail(c, id, "result must have the f32 operand's shape");
+}
+
+static void check_norm(Check *c, int id, const Node *n)
+{
+    check_unary(c, id, n);
+    const Node *x = input(c, n, 0), *gm = input(c, n, 1), *b = input(c, n, 2);
+    if (!is_matrix(x) || !is_vector(gm) || !ir_dim_equal(cols(gm), cols(x)) ||
+        (b && (!is_vector(b) || !ir_dim_equal(cols(b), cols(x)))))
+        fail(c, id, "gain/bias must be vectors as wide as the rows");
+}
+
+static void check_node(Check *c, int id)
+{
+    const Node *n = &c->g->nodes[id];
+    check_links(c, id);
+    if (c->failed)
+        return;
+    switch (n->op) {
+    case OP_INPUT:
+        if (!is_ids(n)) fail(c, id, "inputs are i32 vectors");
+        break;
+    case OP_WEIGHT:
+        if (n->dtype != DT_F32 || !n->attr.weight.ckpt) fail(c, id, "weights are named f32 tensors");
+        break;
+    case OP_POSITIONS:
+        if (!is_ids(n) || !is_ids(input(c, n, 0)) || !ir_dim_equal(rows(n), rows(input(c, n, 0))))
+            fail(c, id, "positions are as long as their ids");
+        break;
+    case OP_EMBED: {
+        const Node *t = input(c, n, 0), *ids = input(c, n, 1);
+        if (!is_matrix(t) || !is_ids(ids) || !is_matrix(n) || !ir_dim_equal(rows(n), rows(ids))
+            || !ir_dim_equal(cols(n), cols(t)))
+            fail(c, id, "expects table (V,D) and ids (n,) giving (n,D)");
+        break;
+    }
+    case OP_SINUSOIDAL:
+        if (!is_ids(input(c, n, 0)) || !is_matrix(n) || cols(n).n % 2)
+            fail(c, id, "expects positions (n,) giving (n,D), D even");
+        break;
+    case OP_MATMUL: check_matmul(c, id, n); break;
+    case OP_LAYERNORM:
+    case OP_RMSNORM: check_norm(c, id, n); break;
+    case OP_ATTENTION: check_attention(c, id, n); break;
+    case OP_SLICE: {
+        const Node *x = input(c, n, 0);
+        if (!is_matrix(x) || n->attr.slice.first < 0 || n->attr.slice.cols <= 0
+            || n->attr.slice.first + n->attr.slice.cols > cols(x).n || cols(n).n != n->attr.slice.cols)
+            fail(c, id, "column range outside the operand");
+        break;
+    }
+    case OP_ADD:
+    case OP_MUL: check_binary(c, id, n); break;
+    default: check_unary(c, id, n); break;
+    }
+}
+
+int ir_verify(const Graph *g, char *err, size_t errlen)
+{
+    Check c = {g, err, errlen, 0};
+    for (int i = 0; i < g->count && !c.failed; i++)
+        if (!g->nodes[i].dead)
+            check_node(&c, i);
+    if (!c.failed && (g->output < 0 || g->output >= g->count || g->nodes[g->output].dead))
+        snprintf(err, errlen, "the graph has no live output"), c.failed = 1;
+    return c.failed != 0;
+}

@@ -1,0 +1,269 @@
+/*
+ * bind.c - binds a compiled model's weight table to a safetensors file.
+ *
+ * The model lists the weights it needs (TfrtWeightSpec: checkpoint name,
+ * shape, byte offset of its pointer in the weight table).  For each one we
+ * look up the name, bare and then behind each of the model's prefixes
+ * ("transformer.", "model."), check its dtype and shape, and store a
+ * float pointer.  F32 data is used in place (the file is mapped, so
+ * nothing is copied); F16 and BF16 are widened into buffers the binding
+ * owns.  Finally every tensor of the file must be accounted for: bound, or
+ * matched by one of the model's ignore globs.  A file with a stray tensor
+ * is usually a checkpoint for a different model, so it is an error.
+ */
+#include "tfrt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct TfrtBindings {
+    float **owned;              /* converted copies, freed with the binding */
+    int n_owned, cap_owned;
+};
+
+/* '*' matches any run of characters, possibly empty.  On a mismatch after
+ * a '*' we retry with that star swallowing one more character; only the
+ * last star needs backtracking, so this is linear-time per star. */
+int tfrt_glob_match(const char *pattern, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*pattern == '*') {
+            star = ++pattern;
+            resume = s;
+        } else if (*pattern == *s) {
+            pattern++;
+            s++;
+        } else if (star) {
+            pattern = star;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pattern == '*')
+        pattern++;
+    return *pattern == '\0';
+}
+
+static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* ---- dtype conversion ----------------------------------------------------- */
+
+/* IEEE half -> float, exact for every input (subnormals, inf, NaN). */
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else {
+        /* Subnormal: value = man * 2^-24, exact in float. */
+        float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* bfloat16 is the top half of a float. */
+static float bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* A float copy of t that b owns; NULL when out of memory. */
+static float *convert(TfrtBindings *b, const TfrtTensor *t)
+{
+    size_t n = t->nbytes / (t->dtype == TFRT_DT_F32 ? 4 : 2);
+    if (b->n_owned == b->cap_owned) {
+        int cap = b->cap_owned ? b->cap_owned * 2 : 8;
+        float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
+        if (!o)
+            return NULL;
+        b->owned = o;
+        b->cap_owned = cap;
+    }
+    float *dst = malloc(n ? sizeof(float) * n : 1);
+    if (!dst)
+        return NULL;
+    b->owned[b->n_owned++] = dst;
+    const unsigned char *src = t->data;
+    if (t->dtype == TFRT_DT_F32) {
+        memcpy(dst, src, t->nbytes);
+        return dst;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* safetensors stores little-endian; read bytewise, alignment-free. */
+        uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
+        dst[i] = t->dtype == TFRT_DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    return dst;
+}
+
+/* ---- one weight ----------------------------------------------------------- */
+
+/* Appends to the NUL-terminated buf (len bytes), truncating quietly. */
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+/* "[64, 192]" */
+static void format_shape(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    buf[0] = '\0';
+    append(buf, len, "[");
+    for (int i = 0; i < ndim; i++)
+        append(buf, len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    append(buf, len, "]");
+}
+
+static int check_shape(const TfrtTensor *t, const TfrtWeightSpec *s,
+                       char *err, size_t errlen)
+{
+    int same = t->ndim == s->ndim;
+    for (int i = 0; same && i < s->ndim; i++)
+        same = t->shape[i] == s->shape[i];
+    if (same)
+        return TFRT_OK;
+    char have[160], want[160];
+    format_shape(have, sizeof have, t->ndim, t->shape);
+    format_shape(want, sizeof want, s->ndim, s->shape);
+    return errf(err, errlen, TFRT_ERR_SHAPE, "tensor '%s' has shape %s, the model expects %s",
+                t->name, have, want);
+}
+
+/* The tensor for spec s: s->name bare, then behind each prefix. */
+static const TfrtTensor *lookup(const TfrtSafetensors *st, const char *name,
+                                const TfrtNameMap *map)
+{
+    const TfrtTensor *t = tfrt_st_find(st, name);
+    for (int i = 0; !t && map && i < map->n_prefixes; i++) {
+        size_t lp = strlen(map->prefixes[i]), ln = strlen(name);
+        char *full = malloc(lp + ln + 1);
+        if (!full)
+            return NULL;
+        memcpy(full, map->prefixes[i], lp);
+        memcpy(full + lp, name, ln + 1);
+        t = tfrt_st_find(st, full);
+        free(full);
+    }
+    return t;
+}
+
+static int missing(const char *name, const TfrtNameMap *map, char *err, size_t errlen)
+{
+    char looked[512] = "";
+    append(looked, sizeof looked, "'%s'", name);
+    for (int i = 0; map && i < map->n_prefixes; i++)
+        append(looked, sizeof looked, ", '%s%s'", map->prefixes[i], name);
+    return errf(err, errlen, TFRT_ERR_MISSING, "tensor '%s' is missing (looked for %s)",
+                name, looked);
+}
+
+/* Finds, checks and stores one weight pointer; marks its tensor used. */
+static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
+                    const TfrtWeightSpec *s, const TfrtNameMap *map,
+                    void *table, char *used, char *err, size_t errlen)
+{
+    const TfrtTensor *t = lookup(st, s->name, map);
+    const float *ptr;
+    if (!t)
+        return missing(s->name, map, err, errlen);
+    if (t->dtype != TFRT_DT_F32 && t->dtype != TFRT_DT_F16 && t->dtype != TFRT_DT_BF16)
+        return errf(err, errlen, TFRT_ERR_DTYPE,
+                    "tensor '%s' has dtype %s, the model needs F32, F16 or BF16",
+                    t->name, tfrt_dtype_name(t->dtype));
+    int r = check_shape(t, s, err, errlen);
+    if (r)
+        return r;
+    if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
+        ptr = t->data;
+    else if (!(ptr = convert(b, t)))
+        return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
+    used[t - tfrt_st_tensor(st, 0)] = 1;
+    *(const float **)((char *)table + s->offset) = ptr;
+    return TFRT_OK;
+}
+
+/* Every tensor of the file is bound or ignored on purpose. */
+static int check_unused(const TfrtSafetensors *st, const TfrtNameMap *map,
+                        const char *used, char *err, size_t errlen)
+{
+    for (int i = 0; i < tfrt_st_count(st); i++) {
+        const char *name = tfrt_st_tensor(st, i)->name;
+        int ignored = 0;
+        for (int g = 0; !used[i] && map && g < map->n_ignore && !ignored; g++)
+            ignored = tfrt_glob_match(map->ignore[g], name);
+        if (!used[i] && !ignored)
+            return errf(err, errlen, TFRT_ERR_UNEXPECTED,
+                        "the file has tensor '%s', which the model does not use", name);
+    }
+    return TFRT_OK;
+}
+
+int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
+                      const TfrtWeightSpec *specs, int n_specs,
+                      const TfrtNameMap *map, void *table,
+                      char *err, size_t errlen)
+{
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (!out || !st || (n_specs > 0 && (!specs || !table)) || n_specs < 0)
+        return errf(err, errlen, TFRT_ERR_ARG, "invalid arguments to tfrt_bind_weights");
+    *out = NULL;
+    TfrtBindings *b = calloc(1, sizeof *b);
+    int count = tfrt_st_count(st);
+    char *used = calloc((size_t)count + 1, 1);
+    if (!b || !used) {
+        free(b);
+        free(used);
+        return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
+    }
+    int r = TFRT_OK;
+    for (int i = 0; i < n_specs && r == TFRT_OK; i++)
+        r = bind_one(b, st, &specs[i], map, table, used, err, errlen);
+    if (r == TFRT_OK)
+        r = check_unused(st, map, used, err, errlen);
+    free(used);
+    if (r != TFRT_OK) {
+        tfrt_bindings_free(b);
+        return r;
+    }
+    *out = b;
+    return TFRT_OK;
+}
+
+void tfrt_bindings_free(TfrtBindings *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->n_owned; i++)
+        free(b->owned[i]);
+    free(b->owned);
+    free(b);
+}

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Generated code as a library: compile examples/next_token.c with code from
+# `tfc -o` under gcc and clang with -Werror, link two models with different
+# --prefix into one binary, and check the result against PyTorch.
+#   TFC=./tfc tests/examples.sh
+set -eu
+TFC=${TFC:-./tfc}
+PYTHON=${PYTHON:-/usr/bin/python3}
+B=${B:-build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+cfg="-D layers=2 -D dim=64 -D heads=4 -D vocab=101 -D ctx=64"
+$PYTHON tests/golden/gpt2_ref.py make --vocab 101 --ctx 64 --dim 64 --heads 4 --layers 2 \
+    --seed 7 --out "$tmp/w.safetensors" --tokens 5,17,99,3 --ref "$tmp/ref.f32" >/dev/null
+$TFC models/gpt2.model $cfg -o "$tmp/gpt2.c"
+$TFC models/gpt2.model $cfg --prefix other -o "$tmp/other.c"
+blas=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+for cc in gcc clang; do
+    if $cc -std=c99 -Wall -Wextra -Werror -O2 -Iruntime -I"$tmp" -o "$tmp/next_$cc" \
+        examples/next_token.c "$tmp/gpt2.c" "$tmp/other.c" $B/libtfrt.a $blas -lm \
+        ${SANFLAGS:-} 2>"$tmp/cc.log"; then
+        ok "$cc builds the example with two models linked (-Werror)"
+    else
+        bad "$cc builds the example"; cat "$tmp/cc.log"; continue
+    fi
+    if "$tmp/next_$cc" "$tmp/w.safetensors" 5 17 99 3 --logits "$tmp/out_$cc.f32" >/dev/null &&
+       $PYTHON tests/golden/compare.py "$tmp/out_$cc.f32" "$tmp/ref.f32" --n 4 --vocab 101 >/dev/null; then
+        ok "$cc example agrees with PyTorch"
+    else
+        bad "$cc example agrees with PyTorch"
+    fi
+done
+# every symbol a generated file exports carries its prefix
+gcc -std=c99 -c -Iruntime -I"$tmp" -o "$tmp/other.o" "$tmp/other.c"
+if nm -g --defined-only "$tmp/other.o" | awk '{print $3}' | grep -v '^other_' | grep -q .; then
+    bad "exported symbols carry the prefix"; nm -g --defined-only "$tmp/other.o"
+else
+    ok "exported symbols carry the prefix"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

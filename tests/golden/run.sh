@@ -1,0 +1,268 @@
+#!/bin/sh
+# End-to-end golden tests of tfc against a PyTorch GPT-2 reference.
+#
+#   TFC=./tfc SAN= PYTHON=/usr/bin/python3 tests/golden/run.sh
+#
+# TFC     the compiler to test (default ./tfc)
+# SAN     1 when TFC is an AddressSanitizer + UBSan build (reports in stderr
+#         fail a case even when the exit status is 0)
+# PYTHON  a Python with torch and numpy (default /usr/bin/python3)
+# GOLDEN_MODEL     the model description (default models/gpt2.model)
+# GOLDEN_SKIP_BIG  1 skips the GPT-2 small cases (~500 MB of weights)
+# GOLDEN_KEEP      1 keeps the temporary folder and prints its path
+# GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
+#
+# Prints one line per case and ends with "N passed, M failed"; exits 1 when
+# any case failed, 2 when the suite could not run at all.
+
+set -u
+
+TFC=${TFC:-./tfc}
+SAN=${SAN:-}
+PYTHON=${PYTHON:-/usr/bin/python3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+MODEL=${GOLDEN_MODEL:-$ROOT/models/gpt2.model}
+TIMEOUT=${GOLDEN_TIMEOUT:-600}
+REF="$HERE/gpt2_ref.py"
+CMP="$HERE/compare.py"
+
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# Indented detail lines under a failure (first lines of a file).
+detail() { sed -n "1,${2:-6}p" "$1" | sed 's/^/     | /'; }
+
+now() { date +%s.%N 2>/dev/null || date +%s; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ] || exit 1
+    exit 0
+}
+
+# ---- preflight -------------------------------------------------------------
+
+case $TFC in */*) ;; *) TFC=./$TFC ;; esac
+if [ ! -x "$TFC" ]; then
+    fail "setup: $TFC is not an executable (build it with make)"
+    finish
+fi
+if [ ! -f "$MODEL" ]; then
+    fail "setup: model description $MODEL not found"
+    finish
+fi
+if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
+    echo "tests/golden/run.sh: $PYTHON cannot import torch and numpy" >&2
+    echo "0 passed, 1 failed"
+    exit 2
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tfc-golden.XXXXXX") || exit 2
+cleanup() {
+    if [ "${GOLDEN_KEEP:-}" = 1 ]; then
+        echo "(kept $tmp)"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+export GOLDEN_THREADS=${GOLDEN_THREADS:-2}
+
+# random_tokens N VOCAB SEED: N comma-separated tokens in 0..VOCAB-1; for
+# N >= 3 the second and third are VOCAB-1 and 0 (the table's edges).
+random_tokens() {
+    awk -v n="$1" -v v="$2" -v s="$3" 'BEGIN {
+        srand(s)
+        for (i = 0; i < n; i++) {
+            t = int(rand() * v)
+            if (n >= 3 && i == 1) t = v - 1
+            if (n >= 3 && i == 2) t = 0
+            printf "%s%d", (i ? "," : ""), t
+        }
+    }'
+}
+
+# sanitizer_report FILE: true when FILE holds a sanitizer report.
+sanitizer_report() {
+    grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'UndefinedBehaviorSanitizer' \
+        -e 'runtime error' "$1"
+}
+
+# golden LABEL WEIGHTS N VOCAB TOKENS REF [-D name=value]...
+golden() {
+    label=$1 weights=$2 n=$3 vocab=$4 tokens=$5 ref=$6
+    shift 6
+    out=$tmp/out.f32 err=$tmp/err.txt
+    rm -f "$out"
+    t0=$(now)
+    timeout "$TIMEOUT" "$TFC" "$MODEL" "$@" --weights "$weights" --run \
+        --tokens "$tokens" --logits "$out" >"$tmp/stdout.txt" 2>"$err"
+    rc=$?
+    took=$(elapsed "$t0")
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 124 ]; then why="timed out after ${TIMEOUT}s"
+        elif [ "$rc" -ge 128 ]; then why="killed by signal $((rc - 128))"
+        else why="exit status $rc"; fi
+        fail "$label: tfc failed, $why ($took)"
+        echo "     | $TFC $MODEL $* --weights $weights --run --tokens ${tokens%%,*},... --logits $out"
+        detail "$err" 8
+        return
+    fi
+    if sanitizer_report "$err"; then
+        fail "$label: sanitizer report in stderr ($took)"
+        detail "$err" 12
+        return
+    fi
+    line=$("$PYTHON" "$CMP" "$out" "$ref" --n "$n" --vocab "$vocab")
+    cmp_rc=$?
+    line=${line%; PASS}
+    line=${line%; FAIL}
+    if [ $cmp_rc -eq 0 ]; then
+        pass "$label: $line ($took)"
+    else
+        fail "$label: $line ($took)"
+    fi
+}
+
+# bad LABEL WANT FILE [-D name=value]...: tfc must fail cleanly, with a
+# message on stderr that matches WANT (a case-insensitive extended regex).
+bad() {
+    label=$1 want=$2 weights=$3
+    shift 3
+    err=$tmp/err.txt out=$tmp/out.f32
+    rm -f "$out"
+    t0=$(now)
+    timeout "$TIMEOUT" "$TFC" "$MODEL" "$@" --weights "$weights" --run \
+        --tokens 1,2,3 --logits "$out" >"$tmp/stdout.txt" 2>"$err"
+    rc=$?
+    took=$(elapsed "$t0")
+    if [ "$rc" -eq 0 ]; then
+        fail "$label: tfc exited 0 on bad weights ($took)"
+    elif [ "$rc" -eq 124 ]; then
+        fail "$label: tfc timed out after ${TIMEOUT}s"
+    elif [ "$rc" -ge 128 ]; then
+        fail "$label: tfc crashed (signal $((rc - 128))) ($took)"
+        detail "$err" 8
+    elif sanitizer_report "$err"; then
+        fail "$label: sanitizer report (exit $rc) ($took)"
+        detail "$err" 12
+    elif ! grep -q -i -E -e "$want" "$err"; then
+        fail "$label: exit $rc, but stderr does not match /$want/ ($took)"
+        detail "$err" 6
+    else
+        pass "$label: exit $rc: $(grep -i -E -e "$want" "$err" | head -n 1 | cut -c 1-160) ($took)"
+    fi
+}
+
+# ---- tiny model: layers 2, dim 64, heads 4, vocab 101, ctx 64 ---------------
+
+TINY="-D vocab=101 -D ctx=64 -D dim=64 -D heads=4 -D layers=2"
+tiny_make="--vocab 101 --ctx 64 --dim 64 --heads 4 --layers 2 --std 0.1"
+
+t0=$(now)
+for v in plain prefix; do
+    if [ $v = plain ]; then
+        args="--seed 1 --out $tmp/tiny.safetensors"
+    else
+        args="--seed 2 --prefix --mask-buffers --out $tmp/tiny-prefix.safetensors"
+    fi
+    for n in 1 7 64; do
+        s=$n
+        [ $v = prefix ] && s=$((n + 1000))
+        random_tokens $n 101 $s >"$tmp/tok-$v-$n"
+        args="$args --tokens $(cat "$tmp/tok-$v-$n") --ref $tmp/ref-$v-$n.f32"
+    done
+    # shellcheck disable=SC2086
+    if ! "$PYTHON" "$REF" make $tiny_make $args; then
+        fail "setup: tiny-$v weights or reference logits"
+        finish
+    fi
+done
+# The prefixed weights without the mask buffers, and the mask buffers
+# without the prefix: the same numbers, so the same reference logits.
+if ! "$PYTHON" "$REF" break --in "$tmp/tiny-prefix.safetensors" --kind drop-buffers \
+        --out "$tmp/tiny-prefix-only.safetensors" ||
+   ! "$PYTHON" "$REF" break --in "$tmp/tiny-prefix.safetensors" --kind drop-prefix \
+        --out "$tmp/tiny-masks-only.safetensors"; then
+    fail "setup: tiny weight variants"
+    finish
+fi
+echo "     (tiny weights and references: $(elapsed "$t0"))"
+
+for v in plain prefix; do
+    w=$tmp/tiny.safetensors
+    name="tiny"
+    if [ $v = prefix ]; then
+        w=$tmp/tiny-prefix.safetensors
+        name="tiny transformer.+masks"
+    fi
+    for n in 1 7 64; do
+        # shellcheck disable=SC2086
+        golden "$name n=$n" "$w" $n 101 "$(cat "$tmp/tok-$v-$n")" "$tmp/ref-$v-$n.f32" $TINY
+    done
+done
+# shellcheck disable=SC2086
+golden "tiny transformer. (no masks) n=7" "$tmp/tiny-prefix-only.safetensors" 7 101 \
+    "$(cat "$tmp/tok-prefix-7")" "$tmp/ref-prefix-7.f32" $TINY
+# shellcheck disable=SC2086
+golden "tiny masks (no prefix) n=7" "$tmp/tiny-masks-only.safetensors" 7 101 \
+    "$(cat "$tmp/tok-prefix-7")" "$tmp/ref-prefix-7.f32" $TINY
+
+# ---- bad weights ------------------------------------------------------------
+
+good=$tmp/tiny.safetensors
+names='error|wte|wpe|ln_f|h\.[0-9]+\.'
+if "$PYTHON" "$REF" break --in "$good" --kind truncate --out "$tmp/bad-trunc.safetensors" &&
+   "$PYTHON" "$REF" break --in "$good" --kind truncate-header --out "$tmp/bad-trunc-header.safetensors" &&
+   "$PYTHON" "$REF" break --in "$good" --kind offsets --name ln_f.bias --out "$tmp/bad-offsets.safetensors" &&
+   "$PYTHON" "$REF" break --in "$good" --kind missing --name h.1.mlp.c_fc.bias --out "$tmp/bad-missing.safetensors" &&
+   "$PYTHON" "$REF" break --in "$good" --kind shape --name h.1.attn.c_attn.weight --out "$tmp/bad-shape.safetensors"
+then
+    # shellcheck disable=SC2086
+    {
+    bad "bad: file truncated in the data" "$names" "$tmp/bad-trunc.safetensors" $TINY
+    bad "bad: file truncated in the header" "$names" "$tmp/bad-trunc-header.safetensors" $TINY
+    bad "bad: data_offsets beyond the file" "error|ln_f\.bias" "$tmp/bad-offsets.safetensors" $TINY
+    bad "bad: missing h.1.mlp.c_fc.bias" 'h\.1\.mlp\.c_fc\.bias' "$tmp/bad-missing.safetensors" $TINY
+    bad "bad: h.1.attn.c_attn.weight shaped [192,64]" 'h\.1\.attn\.c_attn\.weight' "$tmp/bad-shape.safetensors" $TINY
+    bad "bad: -D layers=3 on a 2-layer file" 'h\.2\.' "$good" \
+        -D vocab=101 -D ctx=64 -D dim=64 -D heads=4 -D layers=3
+    }
+else
+    fail "setup: could not write the damaged weight files"
+fi
+
+# ---- GPT-2 small: layers 12, dim 768, heads 12, vocab 50257, ctx 1024 ---------
+
+if [ "${GOLDEN_SKIP_BIG:-}" = 1 ]; then
+    echo "     (GPT-2 small cases skipped: GOLDEN_SKIP_BIG=1)"
+    finish
+fi
+
+t0=$(now)
+big=$tmp/gpt2-small.safetensors
+args="--out $big"
+for n in 1 7 128; do
+    random_tokens $n 50257 $((n + 2000)) >"$tmp/tok-big-$n"
+    args="$args --tokens $(cat "$tmp/tok-big-$n") --ref $tmp/ref-big-$n.f32"
+done
+# shellcheck disable=SC2086
+"$PYTHON" "$REF" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 \
+    --seed 3 $args
+ok=$?
+if [ $ok -ne 0 ]; then
+    fail "setup: GPT-2 small weights or references"
+    finish
+fi
+echo "     (GPT-2 small weights and references: $(elapsed "$t0"))"
+for n in 1 7 128; do
+    golden "gpt2-small n=$n" "$big" $n 50257 "$(cat "$tmp/tok-big-$n")" "$tmp/ref-big-$n.f32"
+done
+
+finish

@@ -1,0 +1,12 @@
+/*
+ * tests.h - the unit test suites; test_main.c registers each with CUnit.
+ */
+#ifndef TFC_TESTS_H
+#define TFC_TESTS_H
+
+void register_kernel_tests(void);        /* test_kernels.c */
+void register_safetensors_tests(void);   /* test_safetensors.c: also JSON, binding */
+void register_frontend_tests(void);      /* test_frontend.c */
+void register_verify_tests(void);        /* test_verify.c */
+
+#endif

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, when any is missing.
+#   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler
+#   tools/deps.sh test    the above, CUnit, clang, PyTorch and NumPy for the
+#                         golden references, librsvg for the plan pictures
+# Runs apt-get as root, or through sudo otherwise; does nothing (and needs
+# no network) when everything is already installed.
+set -e
+build="gcc make flex bison libopenblas-dev pkg-config"
+test="$build libcunit1-dev clang libclang-rt-14-dev python3 python3-torch python3-numpy librsvg2-bin"
+case "${1:-build}" in
+  build) want=$build ;;
+  test)  want=$test ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "tools/deps.sh: installing$missing" >&2
+if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
