@@ -33,10 +33,14 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/kernels.c runtime/attention.c \
-              runtime/json.c runtime/safetensors.c runtime/bind.c
+              runtime/json.c runtime/safetensors.c runtime/bind.c \
+              runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
+              runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
-               compiler/passes/dce.c compiler/passes/plan.c compiler/emit_c.c compiler/run.c
+               compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/plan.c \
+               compiler/plan_report.c \
+               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \

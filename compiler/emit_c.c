@@ -44,7 +44,7 @@ static const char *float_lit(double v)
 static int reserved(const Graph *g, const char *s)
 {
     static const char *const words[] = {
-        "m", "w", "arena", "rc", "auto", "break", "case", "char", "const", "continue",
+        "m", "w", "arena", "rc", "pos", "token", "auto", "break", "case", "char", "const", "continue",
         "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if",
         "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
         "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
@@ -69,7 +69,10 @@ static const char *var(const Emitter *e, int id)
 
 static const char *dim(const Emitter *e, Dim d)
 {
-    return d.sym ? e->g->syms[d.sym].name : tfc_format("%lld", (long long)d.n);
+    const Sym *s = &e->g->syms[d.sym];
+    if (d.sym && s->past)
+        return tfc_format("(pos + %s)", e->g->syms[s->past].name);
+    return d.sym ? s->name : tfc_format("%lld", (long long)d.n);
 }
 
 static const char *rows(const Emitter *e, int id) { return dim(e, e->g->nodes[id].shape.d[0]); }
@@ -99,6 +102,14 @@ static int64_t weight_params(const Graph *g)
 
 /* ---- header ------------------------------------------------------------ */
 
+/* One valid length per padded symbol: ", int seq_valid". */
+static void emit_valid_params(const Graph *g, FILE *out)
+{
+    for (int s = 1; s < g->nsyms; s++)
+        if (g->padded >> s & 1u)
+            fprintf(out, ", int %s_valid", g->syms[s].name);
+}
+
 static void emit_signature(const Emitter *e, FILE *out)
 {
     const Graph *g = e->g;
@@ -106,7 +117,9 @@ static void emit_signature(const Emitter *e, FILE *out)
     for (int i = 0; i < g->ninputs; i++)
         fprintf(out, ", const int32_t *%s", var(e, g->inputs[i]));
     for (int s = 1; s < g->nsyms; s++)
-        fprintf(out, ", int %s", g->syms[s].name);
+        if (!g->syms[s].past)
+            fprintf(out, ", int %s", g->syms[s].name);
+    emit_valid_params(g, out);
     fprintf(out, ", float *%s)", g->output_name);
 }
 
@@ -134,15 +147,23 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
     }
     fprintf(out, "\n/* Sizes */\n");
     for (int s = 1; s < g->nsyms; s++)
-        fprintf(out, "#define %s_MAX_%s %lld   /* longest %s */\n", e.U, upper(g->syms[s].name),
-                (long long)g->syms[s].max, g->syms[s].name);
+        if (!g->syms[s].past)
+            fprintf(out, "#define %s_MAX_%s %lld   /* longest %s */\n", e.U, upper(g->syms[s].name),
+                    (long long)g->syms[s].max, g->syms[s].name);
     fprintf(out, "#define %s_OUTPUT_COLS %lld   /* %s: %s */\n", e.U, (long long)cols(&e, g->output),
             g->output_name, ir_shape_str(g, o->shape));
     fprintf(out, "#define %s_PARAMS %lldLL\n", e.U, (long long)weight_params(g));
     fprintf(out, "#define %s_WEIGHT_BYTES %lldLL   /* float32, mapped from the file */\n", e.U,
             (long long)weight_params(g) * 4);
-    fprintf(out, "#define %s_ARENA_BYTES %lldLL   /* working memory, longest inputs */\n\n", e.U,
+    fprintf(out, "#define %s_ARENA_BYTES %lldLL   /* working memory, longest inputs */\n", e.U,
             (long long)g->arena_bytes);
+    if (g->cache_sym) {
+        fprintf(out, "#define %s_STEP_ARENA_BYTES %lldLL   /* of it, what one step uses */\n", e.U,
+                (long long)g->step_arena_bytes);
+        fprintf(out, "#define %s_CACHE_BYTES %lldLL   /* KV cache: layers x 2 x ctx x kv width x 4 */\n",
+                e.U, (long long)g->cache_bytes);
+    }
+    fprintf(out, "\n");
     fprintf(out, "typedef struct %s_model %s_model;\n\n", e.P, e.P);
     fprintf(out, "/* Maps a safetensors file and checks every tensor the model needs (name,\n"
                  " * dtype, shape); on failure writes the first problem into err. */\n");
@@ -151,7 +172,21 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
     fprintf(out, "/* Runs the model over the inputs, writing %s %s. */\n", g->output_name,
             ir_shape_str(g, o->shape));
     emit_signature(&e, out);
-    fprintf(out, ";\n\nvoid %s_close(%s_model *model);\n", e.P, e.P);
+    fprintf(out, ";\n\n");
+    if (g->cache_sym) {
+        const char *in = var(&e, g->inputs[0]), *seq = g->syms[g->cache_sym].name;
+        fprintf(out, "/* The KV cache: prefill runs a prompt from the start (forward is the same),\n"
+                     " * step runs one more token, writing its %s row.  A call that would pass\n"
+                     " * %s_MAX_%s tokens in all fails with a length error. */\n",
+                g->output_name, e.U, upper(seq));
+        fprintf(out, "int %s_prefill(%s_model *m, const int32_t *%s, int %s, float *%s);\n", e.P, e.P,
+                in, seq, g->output_name);
+        fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s);\n", e.P, e.P, g->output_name);
+        fprintf(out, "int %s_position(const %s_model *m);   /* tokens in the cache */\n", e.P, e.P);
+        fprintf(out, "/* Copies the cache of src into dst (beam search). */\n");
+        fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src);\n\n", e.P, e.P, e.P);
+    }
+    fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
     fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
     fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }
@@ -170,17 +205,36 @@ static void emit_weights(const Emitter *e)
     }
     fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
-    fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n};\n\n", e->U);
+    fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
+    if (g->cache_sym)
+        fprintf(out, "    float *cache;           /* %s_CACHE_BYTES */\n"
+                     "    int pos;                /* tokens in the cache */\n", e->U);
+    fprintf(out, "};\n\n");
+    if (g->cache_sym) {
+        fprintf(out, "/* Where each layer's keys and values sit in the cache (in floats). */\n");
+        fprintf(out, "static const struct {\n    size_t offset, cols;\n} cache_slots[] = {\n");
+        for (int i = 0; i < g->count; i++) {
+            const Node *n = &g->nodes[i];
+            if (!n->dead && n->op == OP_CACHE)
+                fprintf(out, "    {%lld, %lld},   /* %s */\n", (long long)n->attr.cache.offset / 4,
+                        (long long)n->shape.d[1].n, n->name);
+        }
+        fprintf(out, "};\n\n");
+    }
 
     fprintf(out, "static const TfrtWeightSpec weight_specs[] = {\n");
     for (int i = 0; i < g->count; i++) {
         const Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, n->shape.ndim);
-        for (int d = 0; d < n->shape.ndim; d++)
-            fprintf(out, "%s%lld", d ? ", " : "", (long long)n->shape.d[d].n);
-        fprintf(out, "}, offsetof(Weights, %s)},\n", n->name);
+        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, stored.ndim);
+        for (int d = 0; d < stored.ndim; d++)
+            fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
+        fprintf(out, "}, offsetof(Weights, %s)", n->name);
+        if (n->attr.weight.full.ndim)
+            fprintf(out, ", %lld", (long long)n->attr.weight.first);   /* a view */
+        fprintf(out, "},\n");
     }
     fprintf(out, "};\n\n");
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
@@ -199,7 +253,8 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
-    fprintf(out, "    free(m->arena);\n    free(m);\n}\n\n");
+    fprintf(out, "    free(m->arena);\n%s    free(m);\n}\n\n",
+            e->g->cache_sym ? "    free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n",
             P, P);
     fprintf(out, "    if (!model || !weights_path)\n        return TFRT_ERR_ARG;\n");
@@ -215,6 +270,9 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "    if (rc == TFRT_OK && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             e->U, e->U);
     fprintf(out, "        rc = TFRT_ERR_NOMEM;\n");
+    if (e->g->cache_sym)
+        fprintf(out, "    if (rc == TFRT_OK && !(m->cache = calloc(1, %s_CACHE_BYTES)))\n"
+                     "        rc = TFRT_ERR_NOMEM;\n", e->U);
     fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
     fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
 }
@@ -226,6 +284,16 @@ static const char *in(const Emitter *e, const Node *n, int i)
     return n->in[i] >= 0 ? var(e, n->in[i]) : "NULL";
 }
 
+/* The keys attention may read: all rows of k, or the valid length of a
+ * padded input's symbol. */
+static const char *kv_len(const Emitter *e, const Node *n)
+{
+    Dim d = e->g->nodes[n->in[1]].shape.d[0];
+    if (d.sym && (e->g->padded >> d.sym & 1u))
+        return tfc_format("%s_valid", e->g->syms[d.sym].name);
+    return dim(e, d);
+}
+
 static void emit_attention(const Emitter *e, int id, const Node *n)
 {
     FILE *out = e->out;
@@ -235,8 +303,13 @@ static void emit_attention(const Emitter *e, int id, const Node *n)
             (long long)(cols(e, n->in[0]) / n->attr.attn.heads));
     fprintf(out, "        .q_stride = %lld, .kv_stride = %lld, .out_stride = %lld,\n",
             (long long)cols(e, n->in[0]), (long long)cols(e, n->in[1]), (long long)cols(e, id));
-    fprintf(out, "        .scale = %s, .causal = %d, .q_pos0 = 0, .kv_len = %s},\n",
-            float_lit(n->attr.attn.scale), n->attr.attn.causal, rows(e, n->in[1]));
+    fprintf(out, "        .scale = %s, .causal = %d, .q_pos0 = %s, .kv_len = %s%s\n",
+            float_lit(n->attr.attn.scale), n->attr.attn.causal,
+            e->g->cache_sym ? "pos" : "0", kv_len(e, n), n->in[3] >= 0 ? "," : "},");
+    if (n->in[3] >= 0)   /* a relative position bias (T5) */
+        fprintf(out, "        .rel_bias = %s, .rel_buckets = %d, .rel_max_distance = %d,\n"
+                     "        .rel_bidirectional = %d},\n", in(e, n, 3), n->attr.attn.buckets,
+                n->attr.attn.max_distance, n->attr.attn.bidirectional);
     fprintf(out, "        %s, %s, %s, %s);\n", var(e, id), in(e, n, 0), in(e, n, 1), in(e, n, 2));
 }
 
@@ -252,7 +325,7 @@ static void emit_call(const Emitter *e, int id)
     const char *y = var(e, id), *r = rows(e, id);
     switch (n->op) {
     case OP_POSITIONS:
-        fprintf(out, "    tfrt_positions(%s, 0, %s);\n", y, r);
+        fprintf(out, "    tfrt_positions(%s, %s, %s);\n", y, e->g->cache_sym ? "pos" : "0", r);
         break;
     case OP_EMBED:
         fprintf(out, "    if ((rc = tfrt_embed(%s, %s, %s, %s, %lld, %lld)) != TFRT_OK)\n        return rc;\n",
@@ -297,16 +370,34 @@ static void emit_call(const Emitter *e, int id)
     case OP_GELU:
     case OP_GELU_TANH:
     case OP_RELU:
-    case OP_SILU: {
+    case OP_SILU:
+    case OP_TANH: {
         const char *f = n->op == OP_GELU ? "gelu" : n->op == OP_GELU_TANH ? "gelu_tanh"
-                      : n->op == OP_RELU ? "relu" : "silu";
+                      : n->op == OP_RELU ? "relu" : n->op == OP_TANH ? "tanh" : "silu";
         fprintf(out, "    tfrt_%s(%s, %s, %s);\n", f, y, in(e, n, 0), count(e, id));
         break;
     }
+    case OP_ROPE:
+        fprintf(out, "    tfrt_rope(%s, %s, %s, %s, %d, %lld, %s, %d);\n", y, in(e, n, 0), in(e, n, 1), r,
+                n->attr.rope.heads, (long long)(cols(e, id) / n->attr.rope.heads),
+                float_lit(n->attr.rope.theta), n->attr.rope.interleaved);
+        break;
+    case OP_FIRST:
+        fprintf(out, "    tfrt_slice_cols(%s, %s, 1, %lld, 0, %lld);\n", y, in(e, n, 0),
+                (long long)cols(e, id), (long long)cols(e, id));
+        break;
     case OP_SOFTMAX:
-        fprintf(out, "    memcpy(%s, %s, %s * sizeof(float));\n", y, in(e, n, 0), count(e, id));
+        if (!e->g->plan || e->g->plan->alias[id] != n->in[0])   /* not in place */
+            fprintf(out, "    memcpy(%s, %s, %s * sizeof(float));\n", y, in(e, n, 0), count(e, id));
         fprintf(out, "    tfrt_softmax(%s, %s, %lld);\n", y, r, (long long)cols(e, id));
         break;
+    case OP_CACHE: {
+        const Node *x = &e->g->nodes[n->in[0]];
+        fprintf(out, "    memcpy(%s + (size_t)pos * %lld, %s, (size_t)%s * %lld * sizeof(float));\n",
+                y, (long long)cols(e, id), var(e, n->in[0]), rows(e, n->in[0]),
+                (long long)x->shape.d[1].n);
+        break;
+    }
     case OP_INPUT:
     case OP_WEIGHT:
     case OP_COUNT_:
@@ -336,19 +427,42 @@ static void emit_source_line(const Emitter *e, const Node *n)
     fprintf(e->out, "\n    /* %s */\n", line);
 }
 
-static void emit_forward(const Emitter *e)
+static void emit_checks(const Emitter *e)
 {
     const Graph *g = e->g;
     FILE *out = e->out;
-    emit_signature(e, out);
-    fprintf(out, "\n{\n    if (!m");
+    fprintf(out, "    if (!m");
     for (int i = 0; i < g->ninputs; i++)
         fprintf(out, " || !%s", var(e, g->inputs[i]));
     fprintf(out, " || !%s)\n        return TFRT_ERR_ARG;\n", g->output_name);
     for (int s = 1; s < g->nsyms; s++)
-        fprintf(out, "    if (%s < 1 || %s > %s_MAX_%s)\n        return TFRT_ERR_LENGTH;\n",
-                g->syms[s].name, g->syms[s].name, e->U, upper(g->syms[s].name));
+        if (!g->syms[s].past)
+            fprintf(out, "    if (%s < 1 || %s > %s_MAX_%s)\n        return TFRT_ERR_LENGTH;\n",
+                    g->syms[s].name, g->syms[s].name, e->U, upper(g->syms[s].name));
+    for (int s = 1; s < g->nsyms; s++)
+        if (g->padded >> s & 1u)
+            fprintf(out, "    if (%s_valid < 1 || %s_valid > %s)\n        return TFRT_ERR_LENGTH;\n",
+                    g->syms[s].name, g->syms[s].name, g->syms[s].name);
+}
+
+/* Poison (in -DTFC_POISON builds) the buffers whose storage is free once
+ * step i has run: a later wrong reuse then reads NaN, not stale numbers. */
+static void emit_dead(const Emitter *e, int i)
+{
+    const Plan *p = e->g->plan;
+    for (int j = 0; p && j <= i; j++)
+        if (p->bytes[j] && p->free_at[j] == i)
+            fprintf(e->out, "    TFC_DEAD(%s, %s);\n", var(e, j), count(e, j));
+}
+
+/* The kernel calls of one pass over the graph, with the offsets of the
+ * full plan or of the one-token step plan. */
+static void emit_body(const Emitter *e, int step)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
     fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n");
+    fprintf(out, "    TFC_POISON_ARENA(arena, %s_ARENA_BYTES);\n", e->U);
     int uses_rc = 0;
     for (int i = 0; i < g->count; i++)
         uses_rc |= !g->nodes[i].dead && g->nodes[i].op == OP_EMBED;
@@ -369,14 +483,65 @@ static void emit_forward(const Emitter *e)
         if (n->loc.line != line)
             emit_source_line(e, n);
         line = n->loc.line;
-        if (i != g->output)
-            fprintf(out, "    %s *%s = (%s *)(arena + %lld);   /* %s */\n",
-                    n->dtype == DT_I32 ? "int32_t" : "float", var(e, i),
-                    n->dtype == DT_I32 ? "int32_t" : "float", (long long)n->offset,
-                    ir_shape_str(g, n->shape));
+        const char *type = n->dtype == DT_I32 ? "int32_t" : "float";
+        if (n->op == OP_CACHE)
+            fprintf(out, "    float *%s = m->cache + %lld;   /* %s */\n", var(e, i),
+                    (long long)n->attr.cache.offset / 4, ir_shape_str(g, n->shape));
+        else if (i != g->output)
+            fprintf(out, "    %s *%s = (%s *)(arena + %lld);   /* %s */\n", type, var(e, i), type,
+                    (long long)(step ? n->step_offset : n->offset), ir_shape_str(g, n->shape));
         emit_call(e, i);
+        emit_dead(e, i);
     }
-    fprintf(out, "    return TFRT_OK;\n}\n");
+}
+
+static void emit_forward(const Emitter *e)
+{
+    emit_signature(e, e->out);
+    fprintf(e->out, "\n{\n");
+    emit_checks(e);
+    emit_body(e, 0);
+    fprintf(e->out, "    return TFRT_OK;\n}\n");
+}
+
+/* A cached decoder: prefill and step share the cache; both run the tokens
+ * that follow the m->pos already cached. */
+static void emit_cached(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    const char *P = e->P, *U = e->U, *in = var(e, g->inputs[0]), *o = g->output_name;
+    const char *seq = g->syms[g->cache_sym].name;
+    fprintf(out, "/* Runs %s tokens after the m->pos already cached, planned for up to\n"
+                 " * %s_MAX_%s tokens. */\n", seq, U, upper(seq));
+    fprintf(out, "static int run_tokens(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n",
+            P, in, seq, o);
+    fprintf(out, "    const int pos = m->pos;\n    if (%s > %s_MAX_%s - pos)\n"
+                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq, U, upper(seq));
+    emit_body(e, 0);
+    fprintf(out, "    m->pos = pos + %s;\n    return TFRT_OK;\n}\n\n", seq);
+    fprintf(out, "/* The same for one token, planned for one row. */\n");
+    fprintf(out, "static int run_step(%s_model *m, const int32_t *%s, float *%s)\n{\n", P, in, o);
+    fprintf(out, "    const int %s = 1;\n    const int pos = m->pos;\n    if (pos >= %s_MAX_%s)\n"
+                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq, U, upper(seq));
+    emit_body(e, 1);
+    fprintf(out, "    m->pos = pos + 1;\n    return TFRT_OK;\n}\n\n");
+
+    fprintf(out, "int %s_prefill(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n", P, P, in, seq, o);
+    emit_checks(e);
+    fprintf(out, "    m->pos = 0;\n    return run_tokens(m, %s, %s, %s);\n}\n\n", in, seq, o);
+    fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s)\n{\n", P, P, o);
+    fprintf(out, "    if (!m || !%s)\n        return TFRT_ERR_ARG;\n", o);
+    fprintf(out, "    return run_step(m, &token, %s);\n}\n\n", o);
+    emit_signature(e, out);
+    fprintf(out, "\n{\n    return %s_prefill(m, %s, %s, %s);\n}\n\n", P, in, seq, o);
+    fprintf(out, "int %s_position(const %s_model *m)\n{\n    return m ? m->pos : 0;\n}\n\n", P, P);
+    fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src)\n{\n", P, P, P);
+    fprintf(out, "    if (!dst || !src)\n        return TFRT_ERR_ARG;\n");
+    fprintf(out, "    for (size_t i = 0; i < sizeof cache_slots / sizeof *cache_slots; i++)\n");
+    fprintf(out, "        memcpy(dst->cache + cache_slots[i].offset, src->cache + cache_slots[i].offset,\n"
+                 "               (size_t)src->pos * cache_slots[i].cols * sizeof(float));\n");
+    fprintf(out, "    dst->pos = src->pos;\n    return TFRT_OK;\n}\n");
 }
 
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
@@ -389,8 +554,19 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
         fprintf(out, "#include \"%s\"\n", opt->header_name);
     else
         emit_header(g, opt, out);
-    fprintf(out, "#include \"tfrt.h\"\n\n#include <stddef.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    fprintf(out, "#include \"tfrt.h\"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    fprintf(out, "/* Built with -DTFC_POISON, the arena is filled with NaN bytes when a\n"
+                 " * pass starts and each buffer once its last reader has run, so that a\n"
+                 " * wrong reuse of memory shows up as wrong numbers. */\n"
+                 "#ifdef TFC_POISON\n"
+                 "#define TFC_POISON_ARENA(p, bytes) memset((p), 0xff, (size_t)(bytes))\n"
+                 "#define TFC_DEAD(p, count) memset((p), 0xff, (count) * 4)\n"
+                 "#else\n#define TFC_POISON_ARENA(p, bytes) ((void)0)\n"
+                 "#define TFC_DEAD(p, count) ((void)0)\n#endif\n\n");
     emit_weights(&e);
     emit_open_close(&e);
-    emit_forward(&e);
+    if (g->cache_sym)
+        emit_cached(&e);
+    else
+        emit_forward(&e);
 }

@@ -99,6 +99,8 @@ int64_t ir_max_elems(const Graph *g, Shape s)
 
 const char *ir_dim_str(const Graph *g, Dim d)
 {
+    if (d.sym && g->syms[d.sym].past)
+        return tfc_format("pos+%s", g->syms[g->syms[d.sym].past].name);
     return d.sym ? g->syms[d.sym].name : tfc_format("%lld", (long long)d.n);
 }
 
@@ -127,6 +129,7 @@ static void dump_attrs(const Node *n, FILE *out)
         break;
     case OP_SLICE: fprintf(out, " cols=[%d,+%d)", n->attr.slice.first, n->attr.slice.cols); break;
     case OP_SCALE: fprintf(out, " s=%g", n->attr.scale.s); break;
+    case OP_CACHE: fprintf(out, " at=%lld", (long long)n->attr.cache.offset); break;
     default: break;
     }
 }

@@ -69,14 +69,18 @@ static int need_tensor(Lowering *L, const Ast *e, const char *what)
     return v.node;
 }
 
-static int need_matrix(Lowering *L, const Ast *e, const char *what)
+static int expect_matrix(Lowering *L, int id, const Ast *e, const char *what)
 {
-    int id = need_tensor(L, e, what);
     Node *n = node(L, id);
     if (n->shape.ndim != 2 || n->dtype != DT_F32)
         error_at(e->loc, "%s must be a float matrix (rows, columns), found %s %s", what,
                  n->dtype == DT_I32 ? "ids" : "a tensor", ir_shape_str(L->g, n->shape));
     return id;
+}
+
+static int need_matrix(Lowering *L, const Ast *e, const char *what)
+{
+    return expect_matrix(L, need_tensor(L, e, what), e, what);
 }
 
 static int need_ids(Lowering *L, const Ast *e, const char *what)
@@ -306,11 +310,44 @@ static int unary(Lowering *L, Op op, int x, Loc loc, const char *name)
     return id;
 }
 
+/* attention(..., relative = table, buckets = B, max_distance = M,
+ * bidirectional = b): T5's learned relative-position bias, a table
+ * (B, heads) indexed by the bucket of key position - query position.
+ * a[] holds the four arguments from `relative` on. */
+static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *call)
+{
+    Node *n = node(L, id);
+    if (!a[0]) {
+        for (int i = 1; i < 4; i++)
+            if (a[i])
+                error_at(a[i]->loc, "this argument belongs to a relative position bias: "
+                         "give the table too, as in relative = rel.weight");
+        return;
+    }
+    int t = need_matrix(L, a[0], "relative");
+    int64_t buckets = a[1] ? positive_arg(L, a[1], "buckets") : node(L, t)->shape.d[0].n;
+    int64_t maxd = a[2] ? positive_arg(L, a[2], "max_distance") : 128;
+    int bidir = flag_arg(L, a[3], !n->attr.attn.causal, "bidirectional");
+    Node *tn = node(L, t);
+    if (tn->shape.d[0].sym || tn->shape.d[0].n != buckets || tn->shape.d[1].n != n->attr.attn.heads)
+        error_at(a[0]->loc, "the relative position table must be (buckets, heads) = (%lld, %d), found %s",
+                 (long long)buckets, n->attr.attn.heads, ir_shape_str(L->g, tn->shape));
+    if (buckets < (bidir ? 4 : 2))
+        error_at(a[1] ? a[1]->loc : call->loc, "a relative position bias needs at least %d buckets",
+                 bidir ? 4 : 2);
+    n = node(L, id);
+    n->in[3] = t;
+    n->attr.attn.buckets = (int)buckets;
+    n->attr.attn.max_distance = (int)maxd;
+    n->attr.attn.bidirectional = bidir;
+}
+
 static Value call_attention(Lowering *L, const Ast *call)
 {
-    static const char *const names[] = {"q", "k", "v", "heads", "causal", "scale"};
-    const Ast *a[6];
-    bind_args(call, names, 4, 6, a);
+    static const char *const names[] = {"q", "k", "v", "heads", "causal", "scale", "relative",
+                                        "buckets", "max_distance", "bidirectional"};
+    const Ast *a[10];
+    bind_args(call, names, 4, 10, a);
     int q = need_matrix(L, a[0], "q"), k = need_matrix(L, a[1], "k"), v = need_matrix(L, a[2], "v");
     int64_t heads = positive_arg(L, a[3], "heads");
     int64_t qc = cols_of(L, q), kc = cols_of(L, k);
@@ -341,6 +378,7 @@ static Value call_attention(Lowering *L, const Ast *call)
     n->attr.attn.kv_heads = (int)(kc / hd);
     n->attr.attn.causal = causal;
     n->attr.attn.scale = (float)scale;
+    relative_bias(L, id, a + 6, call);
     return tensor(id);
 }
 
@@ -369,6 +407,52 @@ static Value call_sinusoidal(Lowering *L, const Ast *call)
     return tensor(id);
 }
 
+/* rope(x, pos, heads = h, theta = 10000, interleaved = false): rotary
+ * position embedding of each head of x; row i at position pos[i]. */
+static Value call_rope(Lowering *L, const Ast *call)
+{
+    static const char *const names[] = {"x", "pos", "heads", "theta", "interleaved"};
+    const Ast *a[5];
+    bind_args(call, names, 3, 5, a);
+    int x = need_matrix(L, a[0], "x");
+    int pos = need_ids(L, a[1], "pos");
+    int64_t heads = positive_arg(L, a[2], "heads");
+    double theta = a[3] ? sema_scalar(L, a[3]) : 10000.0;
+    int interleaved = flag_arg(L, a[4], 0, "interleaved");
+    int64_t c = cols_of(L, x);
+    if (c % heads || (c / heads) % 2)
+        error_at(a[2]->loc, "rope needs heads of an even width: x has %lld columns, heads is %lld",
+                 (long long)c, (long long)heads);
+    if (!(theta > 1.0))
+        error_at(a[3]->loc, "theta must be greater than 1, found %g", theta);
+    if (!ir_dim_equal(rows_of(L, x), rows_of(L, pos)))
+        error_at(a[1]->loc, "pos has %s rows, x has %s: give the positions of x's tokens",
+                 ir_dim_str(L->g, rows_of(L, pos)), ir_dim_str(L->g, rows_of(L, x)));
+    int id = add_node(L, OP_ROPE, DT_F32, node(L, x)->shape, call->loc, "rope");
+    Node *n = node(L, id);
+    n->in[0] = x;
+    n->in[1] = pos;
+    n->attr.rope.heads = (int)heads;
+    n->attr.rope.theta = (float)theta;
+    n->attr.rope.interleaved = interleaved;
+    return tensor(id);
+}
+
+/* first(x): the first row of x, (1, D); as a BERT pooler reads [CLS]. */
+static Value call_first(Lowering *L, const Ast *call)
+{
+    static const char *const names[] = {"x"};
+    const Ast *a[1];
+    bind_args(call, names, 1, 1, a);
+    int x = need_matrix(L, a[0], "x");
+    if (node(L, x)->op == OP_WEIGHT)
+        error_at(a[0]->loc, "first takes a computed tensor, not a weight");
+    int id = add_node(L, OP_FIRST, DT_F32, ir_shape2(ir_const(1), ir_const(cols_of(L, x))),
+                      call->loc, "first");
+    node(L, id)->in[0] = x;
+    return tensor(id);
+}
+
 typedef struct {
     const char *name;
     Op op;
@@ -376,12 +460,12 @@ typedef struct {
 
 static const Activation activations[] = {
     {"gelu", OP_GELU}, {"gelu_tanh", OP_GELU_TANH}, {"relu", OP_RELU},
-    {"silu", OP_SILU}, {"softmax", OP_SOFTMAX},
+    {"silu", OP_SILU}, {"softmax", OP_SOFTMAX}, {"tanh", OP_TANH},
 };
 
 static const char *const builtin_names[] = {
     "positions", "attention", "linear", "sinusoidal", "split", "sqrt",
-    "gelu", "gelu_tanh", "relu", "silu", "softmax",
+    "gelu", "gelu_tanh", "relu", "silu", "softmax", "tanh", "rope", "first",
 };
 
 static Value call_function(Lowering *L, const Ast *call)
@@ -410,6 +494,10 @@ static Value call_function(Lowering *L, const Ast *call)
         return call_linear(L, call);
     if (strcmp(f, "sinusoidal") == 0)
         return call_sinusoidal(L, call);
+    if (strcmp(f, "rope") == 0)
+        return call_rope(L, call);
+    if (strcmp(f, "first") == 0)
+        return call_first(L, call);
     if (strcmp(f, "split") == 0)
         error_at(call->loc, "split gives several tensors: assign them to as many names, as in "
                  "q, k, v = split(qkv, 3)");
@@ -532,19 +620,59 @@ Value lower_expr(Lowering *L, const Ast *e)
 
 static void lower_body(Lowering *L, const AstList *body);
 
+/* wq, wk, wv = split(in_proj_weight, 3, axis = 0): views of a stored
+ * tensor, split along its first dimension (a vector along its only one).
+ * Nothing is copied: each view is a weight that starts further into the
+ * checkpoint tensor. */
+static void split_weight(Lowering *L, const Ast *stmt, int x, int64_t parts, const Ast *const *a)
+{
+    Shape s = node(L, x)->shape;
+    int64_t axis = a[2] ? sema_int(L, a[2], "axis") : -1;
+    if (axis < 0)
+        axis += s.ndim;
+    if (axis != 0)
+        error_at(a[2] ? a[2]->loc : a[0]->loc, "a weight %s splits along its rows only: "
+                 "write split(w, %lld, axis = 0)", ir_shape_str(L->g, s), (long long)parts);
+    if (s.d[0].n % parts)
+        error_at(a[0]->loc, "cannot split %lld rows into %lld equal parts", (long long)s.d[0].n,
+                 (long long)parts);
+    int64_t row_elems = s.ndim == 2 ? s.d[1].n : 1, rows = s.d[0].n / parts;
+    for (int i = 0; i < parts; i++) {
+        const Ast *target = stmt->list.items[i];
+        Node base = *node(L, x);
+        Shape vs = s;
+        vs.d[0].n = rows;
+        int id = ir_add(L->g, OP_WEIGHT, DT_F32, vs, target->loc);
+        Node *v = node(L, id);
+        v->attr.weight.ckpt = base.attr.weight.ckpt;
+        v->attr.weight.first = base.attr.weight.first + i * rows * row_elems;
+        v->attr.weight.full = base.attr.weight.full.ndim ? base.attr.weight.full : base.shape;
+        name_node(L, id, target->name, 1);
+        sema_bind(L, target->name, tensor(id), target->loc);
+    }
+}
+
 static void lower_split(Lowering *L, const Ast *stmt)
 {
     const Ast *call = stmt->rhs;
     int parts = stmt->list.count;
     if (call->kind != AST_CALL || strcmp(call->name, "split") != 0)
         error_at(stmt->loc, "%d names on the left of '=' need split(x, %d) on the right", parts, parts);
-    static const char *const names[] = {"x", "parts"};
-    const Ast *a[2];
-    bind_args(call, names, 2, 2, a);
-    int x = need_matrix(L, a[0], "x");
+    static const char *const names[] = {"x", "parts", "axis"};
+    const Ast *a[3];
+    bind_args(call, names, 2, 3, a);
+    int x = need_tensor(L, a[0], "x");
     int64_t n = positive_arg(L, a[1], "parts");
     if (n != parts)
         error_at(a[1]->loc, "split into %lld parts, but %d names receive them", (long long)n, parts);
+    if (node(L, x)->op == OP_WEIGHT) {
+        split_weight(L, stmt, x, n, a);
+        return;
+    }
+    expect_matrix(L, x, a[0], "x");
+    if (a[2] && sema_int(L, a[2], "axis") != -1 && sema_int(L, a[2], "axis") != 1)
+        error_at(a[2]->loc, "computed tensors split along their columns (axis = -1); "
+                 "only weights split along rows (axis = 0)");
     int64_t cols = cols_of(L, x);
     if (cols % n)
         error_at(a[0]->loc, "cannot split %lld columns into %lld equal parts", (long long)cols, (long long)n);
@@ -620,8 +748,12 @@ static void lower_input(Lowering *L, const Ast *stmt)
                  (long long)g->syms[sym].max, (long long)max);
     if (!sym) {
         sym = g->nsyms++;
-        g->syms[sym] = (Sym){stmt->dim, max};
+        g->syms[sym] = (Sym){stmt->dim, max, 0};
     }
+    if (stmt->lhs && strcmp(stmt->lhs->name, "padded") != 0)
+        error_at(stmt->lhs->loc, "unknown input flag '%s' (the one flag is 'padded')", stmt->lhs->name);
+    if (stmt->lhs)
+        g->padded |= 1u << sym;
     int id = ir_add(g, OP_INPUT, DT_I32, ir_shape1((Dim){sym, max}), stmt->loc);
     name_node(L, id, stmt->name, 0);
     g->nodes[id].attr.input.index = g->ninputs;

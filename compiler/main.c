@@ -28,6 +28,11 @@ static const char usage[] =
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
     "  --dump-ir             print the graph, one node a line, and stop\n"
     "  -fno-dce              keep nodes the output does not need\n"
+    "  -fno-kv-cache         no KV cache: every call runs the whole sequence\n"
+    "  --seq N               plan (and compile) for sequences of at most N tokens\n"
+    "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
+    "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
+    "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
     "\n"
     "Running (compiles with the system C compiler, $CC or cc, and runs in-process):\n"
     "  --run                 run the model\n"
@@ -36,6 +41,23 @@ static const char usage[] =
     "  --logits FILE         write the output as little-endian float32 (- for stdout)\n"
     "  -t, --threads N       threads for matrix products (default: all cores)\n"
     "  --keep                keep the build folder of --run (its path goes to stderr)\n"
+    "  --prefill K           run the first K tokens in one call and the rest one step at\n"
+    "                        a time through the KV cache (the logits must not change)\n"
+    "\n"
+    "Generating text (with --run):\n"
+    "  --tokenizer PATH      tokenizer.json, a folder with vocab.json + merges.txt, or a\n"
+    "                        character vocabulary (.chars.json)\n"
+    "  -p, --prompt TEXT     the text to continue (generated text goes to stdout)\n"
+    "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text\n"
+    "  --temp T              temperature (default 0.8); 0 is greedy\n"
+    "  --top-k K             keep the K most likely tokens (default 0: off)\n"
+    "  --top-p P             keep the most likely tokens up to mass P (default 1: off)\n"
+    "  -s, --seed N          seed of the sampler (default: the time; always reported)\n"
+    "  --beams K             beam search with K beams instead of sampling\n"
+    "\n"
+    "Tokenizer alone (no model file):\n"
+    "  --tokenizer T --encode FILE    print the token ids of FILE's bytes, comma separated\n"
+    "  --tokenizer T --decode 1,2,3   print the text of the ids\n"
     "\n"
     "  -h, --help            this text\n"
     "  --version             the version\n"
@@ -50,12 +72,20 @@ typedef struct {
     int ndefs;
     int dump_ir;
     int no_dce;
+    int no_kv_cache;
+    long seq;                /* --seq N, 0: the longest the model allows */
+    int plan;                /* 1 + PlanFormat, 0: no --plan */
+    const char *plan_svg;
     int run;
     const char *weights;
     const char *tokens;
     const char *logits;
     int threads;
     int keep;
+    int prefill;
+    GenOptions gen;
+    const char *encode;
+    const char *decode;
 } Options;
 
 static _Noreturn void usage_error(const char *fmt, const char *arg)
@@ -73,6 +103,16 @@ static long parse_long(const char *s, const char *what, long lo, long hi)
     long v = strtol(s, &end, 10);
     if (end == s || *end || errno || v < lo || v > hi)
         usage_error(tfc_format("%s: '%%s' is not a number in [%ld, %ld]", what, lo, hi), s);
+    return v;
+}
+
+static double parse_double(const char *s, const char *what, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !(v >= lo && v <= hi))
+        usage_error(tfc_format("%s: '%%s' is not a number in [%g, %g]", what, lo, hi), s);
     return v;
 }
 
@@ -127,6 +167,19 @@ static void parse_args(Options *o, int argc, char **argv)
             o->dump_ir = 1;
         } else if (strcmp(a, "-fno-dce") == 0) {
             o->no_dce = 1;
+        } else if (strcmp(a, "-fno-kv-cache") == 0) {
+            o->no_kv_cache = 1;
+        } else if (is_opt(a, "--seq")) {
+            o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
+        } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
+            o->plan = 1 + PLAN_TEXT;
+        } else if (strcmp(a, "--plan=json") == 0) {
+            o->plan = 1 + PLAN_JSON;
+        } else if (strcmp(a, "--plan=svg") == 0) {
+            o->plan = 1 + PLAN_SVG;
+            if (i + 1 >= argc)
+                usage_error("%s", "--plan=svg needs a FILE to write");
+            o->plan_svg = argv[++i];
         } else if (strcmp(a, "--run") == 0) {
             o->run = 1;
         } else if (is_opt(a, "--weights")) {
@@ -140,6 +193,31 @@ static void parse_args(Options *o, int argc, char **argv)
                                          "--threads", 1, 1024);
         } else if (strcmp(a, "--keep") == 0) {
             o->keep = 1;
+        } else if (is_opt(a, "--prefill")) {
+            o->prefill = (int)parse_long(value(argc, argv, &i, "--prefill"), "--prefill", 1, INT32_MAX);
+        } else if (is_opt(a, "--tokenizer")) {
+            o->gen.tokenizer = value(argc, argv, &i, "--tokenizer");
+        } else if (is_opt(a, "-p") || is_opt(a, "--prompt")) {
+            o->gen.prompt = value(argc, argv, &i, a[1] == '-' ? "--prompt" : "-p");
+        } else if (is_opt(a, "-n") || is_opt(a, "--n-predict")) {
+            o->gen.n_predict = (int)parse_long(value(argc, argv, &i, a[1] == '-' ? "--n-predict" : "-n"),
+                                               "--n-predict", 0, INT32_MAX);
+        } else if (is_opt(a, "--temp")) {
+            o->gen.temperature = (float)parse_double(value(argc, argv, &i, "--temp"), "--temp", 0, 100);
+        } else if (is_opt(a, "--top-k")) {
+            o->gen.top_k = (int)parse_long(value(argc, argv, &i, "--top-k"), "--top-k", 0, INT32_MAX);
+        } else if (is_opt(a, "--top-p")) {
+            o->gen.top_p = (float)parse_double(value(argc, argv, &i, "--top-p"), "--top-p", 0, 1);
+        } else if (is_opt(a, "-s") || is_opt(a, "--seed")) {
+            o->gen.seed = (uint64_t)parse_long(value(argc, argv, &i, a[1] == '-' ? "--seed" : "-s"),
+                                               "--seed", 0, LONG_MAX);
+            o->gen.seed_given = 1;
+        } else if (is_opt(a, "--beams")) {
+            o->gen.beams = (int)parse_long(value(argc, argv, &i, "--beams"), "--beams", 1, 64);
+        } else if (is_opt(a, "--encode")) {
+            o->encode = value(argc, argv, &i, "--encode");
+        } else if (is_opt(a, "--decode")) {
+            o->decode = value(argc, argv, &i, "--decode");
         } else if (a[0] == '-' && a[1]) {
             usage_error("unknown option '%s'", a);
         } else if (o->model) {
@@ -148,12 +226,20 @@ static void parse_args(Options *o, int argc, char **argv)
             o->model = a;
         }
     }
+    if ((o->encode || o->decode) && !o->gen.tokenizer)
+        usage_error("%s", "--encode and --decode need --tokenizer PATH");
+    if (o->encode || o->decode)
+        return;
     if (!o->model)
         usage_error("%s", "no model file given");
     if (o->run && !o->weights)
         usage_error("%s", "--run needs --weights FILE");
-    if (o->run && !o->tokens)
-        usage_error("%s", "--run needs --tokens (the token ids to run on)");
+    if (o->run && !o->tokens && !o->gen.prompt)
+        usage_error("%s", "--run needs --tokens (token ids) or --prompt (text, with --tokenizer)");
+    if (o->gen.prompt && !o->gen.tokenizer)
+        usage_error("%s", "--prompt needs --tokenizer PATH");
+    if (o->gen.prompt && !o->run)
+        usage_error("%s", "--prompt goes with --run");
     if (o->prefix) {
         for (const char *p = o->prefix; *p; p++)
             if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -260,16 +346,58 @@ static void check_graph(const Graph *g, const char *after)
 }
 
 /* The pipeline: one list, the verifier between passes. */
+/* --seq N: every sequence at most N tokens, so the plan (and the code)
+ * is for N; more than any input allows is a usage error. */
+static void limit_length(Graph *g, long n)
+{
+    int64_t longest = 0;
+    for (int s = 1; s < g->nsyms; s++)
+        if (g->syms[s].max > longest)
+            longest = g->syms[s].max;
+    if (n > longest)
+        usage_error(tfc_format("--seq %%s: the model takes at most %lld tokens", (long long)longest),
+                    tfc_format("%ld", n));
+    plan_limit_length(g, n);
+}
+
+/* --plan: the report to stdout, or the picture to a file. */
+static int write_plan(const Graph *g, const Options *o)
+{
+    if (o->plan - 1 != PLAN_SVG) {
+        plan_report(g, (PlanFormat)(o->plan - 1), stdout);
+        if (fflush(stdout) != 0)
+            error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
+        return 0;
+    }
+    const char *tmp = tfc_format("%s.tmp%ld", o->plan_svg, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        error_status(EXIT_IO, "cannot write '%s': %s", o->plan_svg, strerror(errno));
+    plan_report(g, PLAN_SVG, f);
+    if ((ferror(f) | fclose(f)) || rename(tmp, o->plan_svg) != 0) {
+        unlink(tmp);
+        error_status(EXIT_IO, "cannot write '%s': %s", o->plan_svg, strerror(errno));
+    }
+    return 0;
+}
+
 static Graph *compile(const Options *o)
 {
     Program *prog = parse_file(o->model);
     Graph *g = lower_program(prog, o->defs, o->ndefs);
     check_graph(g, "lowering");
+    if (o->seq)
+        limit_length(g, o->seq);
     if (!o->no_dce) {
         pass_dce(g);
         check_graph(g, "dce");
     }
+    if (!o->no_kv_cache) {
+        pass_kv_cache(g);
+        check_graph(g, "kv-cache");
+    }
     pass_plan(g);
+    pass_plan_step(g);
     check_graph(g, "planning");
     return g;
 }
@@ -277,18 +405,25 @@ static Graph *compile(const Options *o)
 int main(int argc, char **argv)
 {
     Options o = {0};
+    o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1};
     parse_args(&o, argc, argv);
+    if (o.encode || o.decode)
+        return tokenizer_main(o.gen.tokenizer, o.encode, o.decode);
     Graph *g = compile(&o);
     if (o.dump_ir) {
         ir_dump(g, stdout);
         return 0;
     }
+    if (o.plan)
+        return write_plan(g, &o);
     if (o.output)
         write_outputs(g, &o);
     if (!o.run)
         return 0;
     RunOptions ro = {.weights = o.weights, .threads = o.threads, .logits_path = o.logits,
-                     .keep = o.keep};
+                     .keep = o.keep, .prefill = o.prefill};
+    if (o.gen.prompt)
+        return generate_text(g, &ro, &o.gen);
     int n;
     ro.tokens[0] = parse_tokens(o.tokens, &n);
     if (g->ninputs != 1)

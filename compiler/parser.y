@@ -52,9 +52,9 @@ statement:
   | "config" IDENT '=' expr     { $$ = node(ps, AST_CONFIG, @2); $$->name = $2->name; $$->lhs = $4; }
   | "checkpoint" "prefix" strings { $$ = $3; $$->kind = AST_PREFIX; }
   | "checkpoint" "ignore" strings { $$ = $3; $$->kind = AST_IGNORE; }
-  | "input" IDENT '[' IDENT bound ']'
+  | "input" IDENT '[' IDENT bound ']' flag
                                 { $$ = node(ps, AST_INPUT, @2); $$->name = $2->name;
-                                  $$->dim = $4->name; $$->rhs = $5; }
+                                  $$->dim = $4->name; $$->rhs = $5; $$->lhs = $7; }
   | targets '=' expr at         { $$ = $1; $$->rhs = $3; $$->at = $4 ? $4->name : NULL; }
   | "param" IDENT '[' exprs ']' "at" STRING
                                 { $$ = $4; $$->kind = AST_PARAM; $$->loc = LOC(ps, @2);
@@ -73,6 +73,12 @@ strings:
 bound:
     %empty                      { $$ = NULL; }
   | "<=" expr                   { $$ = $2; }
+;
+
+/* flag: a word after an input's brackets, as in  input t[seq <= ctx] padded */
+flag:
+    %empty                      { $$ = NULL; }
+  | IDENT
 ;
 
 at:

@@ -19,12 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef int (*OpenFn)(void **, const char *, char *, size_t);
-typedef int (*ForwardFn)(void *, const int32_t *const *, const int *, float *);
-typedef void (*CloseFn)(void *);
-typedef const char *(*StrerrorFn)(int);
-
-static double now(void)
+double run_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -52,7 +47,8 @@ static const char *glue_source(const Graph *g, const char *P)
     for (int i = 0; i < g->ninputs; i++)
         len += (size_t)snprintf(args + len, sizeof args - len, ", inputs[%d]", i);
     for (int s = 1; s < g->nsyms; s++)
-        len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", s - 1);
+        if (!g->syms[s].past)
+            len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", s - 1);
     return tfc_format(
         "#include \"model.h\"\n"
         "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen);\n"
@@ -64,8 +60,15 @@ static const char *glue_source(const Graph *g, const char *P)
         "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out)\n"
         "{ return %s_forward(m%s, out); }\n"
         "void tfc_glue_close(void *m) { %s_close(m); }\n"
-        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n",
-        P, P, P, args, P, P);
+        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n"
+        "%s",
+        P, P, P, args, P, P,
+        g->cache_sym ? tfc_format(
+        "int tfc_glue_step(void *m, int32_t token, float *out);\n"
+        "int tfc_glue_copy_state(void *dst, const void *src);\n"
+        "int tfc_glue_step(void *m, int32_t token, float *out) { return %s_step(m, token, out); }\n"
+        "int tfc_glue_copy_state(void *dst, const void *src) { return %s_copy_state(dst, src); }\n",
+        P, P) : "");
 }
 
 /* Compiles dir/model.c and dir/glue.c into dir/model.so with $CC (cc). */
@@ -121,46 +124,85 @@ static int write_logits(const char *path, const float *out, size_t count)
     return 0;
 }
 
-int run_model(const Graph *g, const RunOptions *opt)
+/* Compiles the model, loads it and opens its weights.  Returns 0, or an
+ * exit status after printing why. */
+int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
 {
+    memset(L, 0, sizeof *L);
     const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char *dir = tfc_format("%s/tfc-run-XXXXXX", base);
     if (!mkdtemp(dir))
-        error_plain("cannot make a build folder in %s: %s", base, strerror(errno));
+        error_status(EXIT_IO, "cannot make a build folder in %s: %s", base, strerror(errno));
     EmitOptions eo = {"model", "model.h"};
-    double t0 = now();
+    double t0 = run_now();
     write_file(tfc_format("%s/model.h", dir), emit_header, g, &eo, NULL);
     write_file(tfc_format("%s/model.c", dir), emit_source, g, &eo, NULL);
     write_file(tfc_format("%s/tfrt.h", dir), NULL, g, &eo, tfc_runtime_header);
     write_file(tfc_format("%s/glue.c", dir), NULL, g, &eo, glue_source(g, "model"));
     compile(dir);
-    void *so = dlopen(tfc_format("%s/model.so", dir), RTLD_NOW | RTLD_LOCAL);
+    L->so = dlopen(tfc_format("%s/model.so", dir), RTLD_NOW | RTLD_LOCAL);
     if (!opt->keep)
         remove_dir(dir);
     else
         fprintf(stderr, "tfc: build folder kept: %s\n", dir);
-    if (!so)
+    if (!L->so)
         error_plain("cannot load the compiled model: %s", dlerror());
-    OpenFn open_fn = (OpenFn)dlsym(so, "tfc_glue_open");
-    ForwardFn forward_fn = (ForwardFn)dlsym(so, "tfc_glue_forward");
-    CloseFn close_fn = (CloseFn)dlsym(so, "tfc_glue_close");
-    StrerrorFn strerror_fn = (StrerrorFn)dlsym(so, "tfc_glue_strerror");
-    if (!open_fn || !forward_fn || !close_fn || !strerror_fn)
+    L->open = (OpenFn)dlsym(L->so, "tfc_glue_open");
+    L->forward = (ForwardFn)dlsym(L->so, "tfc_glue_forward");
+    L->close = (CloseFn)dlsym(L->so, "tfc_glue_close");
+    L->strerror = (StrerrorFn)dlsym(L->so, "tfc_glue_strerror");
+    L->step = (StepFn)dlsym(L->so, "tfc_glue_step");            /* cached models only */
+    L->copy_state = (CopyFn)dlsym(L->so, "tfc_glue_copy_state");
+    if (!L->open || !L->forward || !L->close || !L->strerror)
         error_plain("the compiled model lacks its entry points");
-    double t1 = now();
-    fprintf(stderr, "tfc: compiled %s in %.2f s\n", g->model, t1 - t0);
-
+    fprintf(stderr, "tfc: compiled %s in %.2f s\n", g->model, run_now() - t0);
     if (opt->threads > 0)
         tfrt_set_threads(opt->threads);
-    void *model = NULL;
+    return run_open(L, opt->weights, &L->model);
+}
+
+int run_open(Loaded *L, const char *weights, void **model)
+{
     char err[512] = "";
-    int rc = open_fn(&model, opt->weights, err, sizeof err);
+    double t0 = run_now();
+    int rc = L->open(model, weights, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "tfc: error: %s\n", *err ? err : strerror_fn(rc));
-        dlclose(so);
+        fprintf(stderr, "tfc: error: %s\n", *err ? err : L->strerror(rc));
         return EXIT_INPUT;
     }
-    double t2 = now();
+    fprintf(stderr, "tfc: loaded weights in %.2f s\n", run_now() - t0);
+    return 0;
+}
+
+void run_unload(Loaded *L)
+{
+    if (L->model)
+        L->close(L->model);
+    if (L->so)
+        dlclose(L->so);
+    memset(L, 0, sizeof *L);
+}
+
+/* Rows [0, prefill) in one call, then one step call per token: the same
+ * logits as one call over all tokens, when the KV cache is right. */
+static int forward_in_steps(Loaded *L, const RunOptions *opt, float *out, int64_t cols)
+{
+    int n = opt->lengths[0], k = opt->prefill < n ? opt->prefill : n;
+    int lengths[MAX_INPUTS] = {k};
+    int rc = L->forward(L->model, opt->tokens, lengths, out);
+    for (int i = k; rc == 0 && i < n; i++)
+        rc = L->step(L->model, opt->tokens[0][i], out + (size_t)i * (size_t)cols);
+    return rc;
+}
+
+int run_model(const Graph *g, const RunOptions *opt)
+{
+    Loaded L;
+    int status = run_load(g, opt, &L);
+    if (status) {
+        run_unload(&L);
+        return status;
+    }
     const Node *o = &g->nodes[g->output];
     int64_t out_rows = o->shape.d[0].sym ? opt->lengths[o->shape.d[0].sym - 1] : o->shape.d[0].n;
     int64_t out_cols = o->shape.ndim == 2 ? o->shape.d[1].n : 1;
@@ -168,19 +210,21 @@ int run_model(const Graph *g, const RunOptions *opt)
     float *out = malloc(count * sizeof *out);
     if (!out)
         error_plain("out of memory for %zu outputs", count);
-    rc = forward_fn(model, opt->tokens, opt->lengths, out);
-    double t3 = now();
-    int status = 0;
+    if (opt->prefill > 0 && !L.step)
+        fprintf(stderr, "tfc: note: the model has no KV cache; --prefill is ignored\n");
+    double t0 = run_now();
+    int rc = opt->prefill > 0 && L.step ? forward_in_steps(&L, opt, out, out_cols)
+                                        : L.forward(L.model, opt->tokens, opt->lengths, out);
+    double t1 = run_now();
     if (rc != 0) {
-        fprintf(stderr, "tfc: error: %s\n", strerror_fn(rc));
+        fprintf(stderr, "tfc: error: %s\n", L.strerror(rc));
         status = EXIT_INPUT;
     } else {
-        fprintf(stderr, "tfc: loaded weights in %.2f s, forward pass in %.3f s\n", t2 - t1, t3 - t2);
+        fprintf(stderr, "tfc: forward pass in %.3f s\n", t1 - t0);
         if (opt->logits_path)
             status = write_logits(opt->logits_path, out, count);
     }
     free(out);
-    close_fn(model);
-    dlclose(so);
+    run_unload(&L);
     return status;
 }

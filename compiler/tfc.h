@@ -94,7 +94,8 @@ struct Ast {
     int op;              /* BINARY: '+', '-', '*', '/', '@' */
     Ast *lhs, *rhs;      /* BINARY operands; NEG/ARG/MEMBER/CONFIG/OUTPUT
                             operand in lhs; INPUT bound and REPEAT count
-                            in rhs; ASSIGN value in rhs */
+                            in rhs; ASSIGN value in rhs; INPUT flag (a
+                            NAME such as padded, or NULL) in lhs */
     const char *at;      /* ASSIGN/PARAM: checkpoint name after `at` */
     const char *dim;     /* INPUT: the name of its length (seq) */
     AstList list;        /* CALL args, ASSIGN targets (NAMEs), PARAM shape,
@@ -123,7 +124,7 @@ typedef enum {
     OP_COUNT_
 } Op;
 
-enum { OPF_ELEMENTWISE = 1, OPF_INPLACE = 2 };
+enum { OPF_ELEMENTWISE = 1, OPF_INPLACE = 2, OPF_ROWWISE = 4 };
 
 typedef enum { DT_F32, DT_I32 } DType;
 
@@ -151,22 +152,39 @@ typedef struct {
     const char *name;            /* a readable, unique C identifier */
     Loc loc;                     /* the source expression it came from */
     union {
-        struct { const char *ckpt; } weight;           /* checkpoint name */
+        struct {
+            const char *ckpt;                          /* checkpoint name */
+            int64_t first;                             /* view: first element */
+            Shape full;                                /* view: the stored shape
+                                                          (ndim 0: not a view) */
+        } weight;
         struct { int index; } input;                   /* model input */
         struct { int layout; } matmul;                 /* TfrtWeightLayout */
         struct { float eps; } norm;
-        struct { int heads, kv_heads, causal; float scale; } attn;
+        struct {
+            int heads, kv_heads, causal;
+            float scale;
+            int buckets, max_distance, bidirectional;  /* with in[3] (T5) */
+        } attn;
+        struct { int heads, interleaved; float theta; } rope;
         struct { int first, cols; } slice;
         struct { float s; } scale;
+        struct { int64_t offset; } cache;              /* in the cache region */
     } attr;
     int64_t offset;              /* planned byte offset in the arena */
+    int64_t step_offset;         /* the same in the one-token step plan */
     int dead;                    /* removed by a pass */
+    int persist;                 /* encoder output read by decode: live to
+                                    the end of the schedule (partition.c) */
 } Node;
 
-/* A length symbol: the length of one or more model inputs. */
+/* A length symbol: the length of one or more model inputs, or (past > 0)
+ * the tokens a KV cache holds after a call: the cached `pos` plus the
+ * length of symbol `past`. */
 typedef struct {
     const char *name;
     int64_t max;
+    int past;
 } Sym;
 
 typedef struct {
@@ -177,6 +195,9 @@ typedef struct {
     int count, cap;
     Sym syms[MAX_INPUTS + 1];    /* syms[0] unused: sym 0 means constant */
     int nsyms;
+    unsigned padded;             /* bit s: symbol s is padded, and has a valid
+                                    length <name>_valid at run time; keys at
+                                    positions >= it are masked in attention */
     int inputs[MAX_INPUTS];      /* INPUT node ids, in declaration order */
     int ninputs;
     int output;                  /* node id of the output */
@@ -191,6 +212,14 @@ typedef struct {
     int *config_is_int;
     int nconfig;
     int64_t arena_bytes;         /* set by the planner */
+    int enc_end;                 /* set by the partition: nodes [0, enc_end)
+                                    depend on encoder inputs only and run in
+                                    PREFIX_encode; 0 when there is none */
+    struct Plan *plan;           /* the planner's live ranges and figures */
+    /* set by the KV-cache pass */
+    int cache_sym;               /* the cached sequence's symbol, or 0 */
+    int64_t cache_bytes;         /* persistent K/V region */
+    int64_t step_arena_bytes;    /* arena of the one-token step */
 } Graph;
 
 extern const char *const op_names[OP_COUNT_];
@@ -232,8 +261,44 @@ Graph *lower_program(const Program *prog, const Define *defs, int ndefs);
 
 /* dce.c: marks nodes the output does not depend on as dead. */
 void pass_dce(Graph *g);
+/* partition.c: for an encoder-decoder, moves the nodes that depend only
+ * on encoder inputs to the front (g->enc_end) and marks what the decoder
+ * reads of them persistent. */
+void pass_partition(Graph *g);
 /* plan.c: assigns arena offsets to every live intermediate. */
 void pass_plan(Graph *g);
+
+/* What the planner decided, per node id (docs/memory-planning.md).  A node
+ * that overwrites an input in place shares that input's buffer: the chain
+ * is one buffer, free after free_at. */
+typedef struct Plan {
+    int64_t *bytes;      /* arena bytes (64-byte aligned), 0: not in the arena */
+    int *first, *last;   /* steps (node ids): written, last read by a node */
+    int *alias;          /* the input whose storage it reuses, or -1 */
+    int *free_at;        /* the last step its storage is in use, or -1 */
+    int buffers;         /* distinct buffers (chains) */
+    int64_t lower_bound; /* largest sum of buffer bytes live at one step */
+    int peak_step;       /* the first step where that sum is reached */
+    int64_t no_reuse;    /* every node's bytes, no sharing at all */
+    const char *heuristic;   /* the ordering and fit that won */
+} Plan;
+
+/* Bytes of node id's arena buffer at the symbols' maxima, aligned. */
+int64_t plan_node_bytes(const Graph *g, int id);
+/* Caps every symbolic length (shapes and symbols) at n: --seq N. */
+void plan_limit_length(Graph *g, int64_t n);
+
+/* plan_report.c: `--plan`, the plan and the model's costs as text, JSON
+ * (schema in docs/memory-planning.md) or an SVG picture. */
+typedef enum { PLAN_TEXT, PLAN_JSON, PLAN_SVG } PlanFormat;
+void plan_report(const Graph *g, PlanFormat format, FILE *out);
+/* float32 bytes of the weights the graph reads, each weight once. */
+int64_t plan_weight_bytes(const Graph *g);
+/* kv_cache.c: gives a decoder's causal self-attention a persistent cache,
+ * so that a call may append tokens to those of earlier calls. */
+void pass_kv_cache(Graph *g);
+/* Plans the one-token step of a cached graph (step_offset). */
+void pass_plan_step(Graph *g);
 
 /* ---- emit_c.c ---------------------------------------------------------- */
 
@@ -251,13 +316,56 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out);
 typedef struct {
     const char *weights;
     const int32_t *tokens[MAX_INPUTS];   /* per model input */
-    int lengths[MAX_INPUTS];
+    int lengths[MAX_INPUTS];             /* per length symbol, from 0 */
     int threads;
     const char *logits_path;             /* NULL: no file */
     int keep;                            /* keep the build folder */
+    int prefill;                         /* > 0: that many tokens, then steps */
 } RunOptions;
 
+/* The entry points of a compiled model (glue.c in run.c). */
+typedef int (*OpenFn)(void **, const char *, char *, size_t);
+typedef int (*ForwardFn)(void *, const int32_t *const *, const int *, float *);
+typedef int (*StepFn)(void *, int32_t, float *);
+typedef int (*CopyFn)(void *, const void *);
+typedef void (*CloseFn)(void *);
+typedef const char *(*StrerrorFn)(int);
+
+typedef struct {
+    void *so;
+    void *model;
+    OpenFn open;
+    ForwardFn forward;
+    StepFn step;                 /* NULL when the model has no KV cache */
+    CopyFn copy_state;
+    CloseFn close;
+    StrerrorFn strerror;
+} Loaded;
+
+int run_load(const Graph *g, const RunOptions *opt, Loaded *L);
+int run_open(Loaded *L, const char *weights, void **model);
+void run_unload(Loaded *L);
+double run_now(void);
 int run_model(const Graph *g, const RunOptions *opt);
+
+/* ---- generate.c: text in, text out ------------------------------------- */
+
+typedef struct {
+    const char *tokenizer;
+    const char *prompt;
+    int n_predict;
+    float temperature;
+    int top_k;
+    float top_p;
+    uint64_t seed;
+    int seed_given;
+    int beams;
+} GenOptions;
+
+int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen);
+
+/* tokenize.c: --encode FILE / --decode IDS with a tokenizer alone */
+int tokenizer_main(const char *path, const char *encode, const char *decode);
 
 extern const char tfc_runtime_header[];
 

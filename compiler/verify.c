@@ -42,6 +42,13 @@ static int is_ids(const Node *n) { return n && n->shape.ndim == 1 && n->dtype ==
 static Dim rows(const Node *n) { return n->shape.d[0]; }
 static Dim cols(const Node *n) { return n->shape.d[n->shape.ndim - 1]; }
 
+/* Inputs marked "?" in ops.h: a bias, a position-bias table. */
+static int optional_input(Op op, int i)
+{
+    return (op == OP_MATMUL && i == 2) || (op == OP_LAYERNORM && i == 2)
+           || (op == OP_ATTENTION && i == 3);
+}
+
 static void check_links(Check *c, int id)
 {
     const Node *n = &c->g->nodes[id];
@@ -51,8 +58,7 @@ static void check_links(Check *c, int id)
             fail(c, id, "input %d (%%%d) is not an earlier node", i, in);
         else if (in >= 0 && c->g->nodes[in].dead)
             fail(c, id, "input %d (%%%d) is dead", i, in);
-        else if (in < 0 && i < op_arity[n->op] && !(n->op == OP_MATMUL && i == 2)
-                 && !(n->op == OP_LAYERNORM && i == 2))
+        else if (in < 0 && i < op_arity[n->op] && !optional_input(n->op, i))
             fail(c, id, "input %d is missing", i);
         else if (in >= 0 && i >= op_arity[n->op])
             fail(c, id, "has %d inputs, the op takes %d", i + 1, op_arity[n->op]);
@@ -90,6 +96,11 @@ static void check_attention(Check *c, int id, const Node *n)
              ir_shape_str(c->g, q->shape), ir_shape_str(c->g, k->shape), ir_shape_str(c->g, v->shape));
     if (!ir_dim_equal(rows(k), rows(v)) || !ir_dim_equal(rows(n), rows(q)) || !ir_dim_equal(cols(n), cols(q)))
         fail(c, id, "row counts of q, k, v and the result do not agree");
+    const Node *t = input(c, n, 3);
+    if (t && (!is_matrix(t) || rows(t).sym || rows(t).n != n->attr.attn.buckets || cols(t).n != h
+              || n->attr.attn.max_distance < 1))
+        fail(c, id, "relative position table %s is not (buckets %d, heads %d)",
+             ir_shape_str(c->g, t->shape), n->attr.attn.buckets, h);
 }
 
 /* Binary elementwise: same shape, or b a row vector broadcast over a. */
@@ -121,6 +132,27 @@ static void check_norm(Check *c, int id, const Node *n)
         fail(c, id, "gain/bias must be vectors as wide as the rows");
 }
 
+/* rope: x (n,H*d) with d even, positions (n,) -> (n,H*d). */
+static void check_rope(Check *c, int id, const Node *n)
+{
+    check_unary(c, id, n);
+    const Node *x = input(c, n, 0), *pos = input(c, n, 1);
+    int h = n->attr.rope.heads;
+    if (!is_matrix(x) || !is_ids(pos) || !ir_dim_equal(rows(pos), rows(x)) || h <= 0
+        || cols(x).n % h || (cols(x).n / h) % 2)
+        fail(c, id, "expects x (n,H*d), d even, and positions (n,)");
+}
+
+/* weights: named; a view lies inside its stored tensor. */
+static void check_weight(Check *c, int id, const Node *n)
+{
+    if (n->dtype != DT_F32 || !n->attr.weight.ckpt)
+        fail(c, id, "weights are named f32 tensors");
+    if (n->attr.weight.full.ndim && n->attr.weight.first + ir_max_elems(c->g, n->shape)
+                                    > ir_max_elems(c->g, n->attr.weight.full))
+        fail(c, id, "view beyond its stored tensor %s", ir_shape_str(c->g, n->attr.weight.full));
+}
+
 static void check_node(Check *c, int id)
 {
     const Node *n = &c->g->nodes[id];
@@ -131,9 +163,14 @@ static void check_node(Check *c, int id)
     case OP_INPUT:
         if (!is_ids(n)) fail(c, id, "inputs are i32 vectors");
         break;
-    case OP_WEIGHT:
-        if (n->dtype != DT_F32 || !n->attr.weight.ckpt) fail(c, id, "weights are named f32 tensors");
+    case OP_WEIGHT: check_weight(c, id, n); break;
+    case OP_ROPE: check_rope(c, id, n); break;
+    case OP_FIRST: {
+        const Node *x = input(c, n, 0);
+        if (!is_matrix(x) || !is_matrix(n) || rows(n).sym || rows(n).n != 1 || !ir_dim_equal(cols(n), cols(x)))
+            fail(c, id, "expects x (n,D) giving (1,D)");
         break;
+    }
     case OP_POSITIONS:
         if (!is_ids(n) || !is_ids(input(c, n, 0)) || !ir_dim_equal(rows(n), rows(input(c, n, 0))))
             fail(c, id, "positions are as long as their ids");
@@ -162,6 +199,14 @@ static void check_node(Check *c, int id)
     }
     case OP_ADD:
     case OP_MUL: check_binary(c, id, n); break;
+    case OP_CACHE: {
+        const Node *x = input(c, n, 0);
+        Dim r = rows(n);
+        if (!is_matrix(x) || !is_matrix(n) || !ir_dim_equal(cols(x), cols(n)) || !r.sym
+            || c->g->syms[r.sym].past != rows(x).sym)
+            fail(c, id, "caches rows of a sequence as (pos+n, cols)");
+        break;
+    }
     default: check_unary(c, id, n); break;
     }
 }

@@ -2,7 +2,8 @@
 # Installs the Debian packages a make target needs, when any is missing.
 #   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler
 #   tools/deps.sh test    the above, CUnit, clang, PyTorch and NumPy for the
-#                         golden references, librsvg for the plan pictures
+#                         golden references, librsvg for the plan pictures,
+#                         Node.js and npm for the tokenizer oracle
 # Runs apt-get as root, or through sudo otherwise; does nothing (and needs
 # no network) when everything is already installed.
 set -e
@@ -14,6 +15,11 @@ case "${1:-build}" in
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 missing=""
+# node and npm may come from another packaging of Node.js: ask for the commands
+if [ "${1:-build}" = test ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done

@@ -1,25 +1,42 @@
 /*
  * plan.c - static memory planning: one arena for every intermediate.
  *
- * Requires: a verified graph with dead nodes marked.  Guarantees: every
- * live node other than weights, inputs and the output (which the caller
- * supplies) has an `offset` into an arena of `g->arena_bytes`, sized for
- * the longest sequences the inputs allow, and no two buffers that are live
- * at the same step overlap.
+ * Requires: a verified graph with dead nodes marked, scheduled in node
+ * order (step i runs node i).  Guarantees: every live node other than
+ * weights (mapped from the file), inputs and the output (the caller's) and
+ * caches (a persistent region of their own) has an `offset` into an arena
+ * of `g->arena_bytes`, sized for the longest lengths the symbols allow
+ * (so the same offsets serve every shorter input: a buffer then uses a
+ * prefix of its slot), and no two buffers live at the same step overlap.
+ * g->plan keeps the live ranges and figures for the report and the
+ * emitter's poison mode.
  *
- * The heuristic is greedy by size: buffers are placed largest first, each
- * at the lowest offset where it fits among the already placed buffers
- * whose live ranges intersect its own (as in the TFLite arena planner).
+ * The algorithm, in three steps (docs/memory-planning.md says why):
+ *  1. Liveness: a buffer lives from the step that writes it to the last
+ *     step that reads it, both included (a kernel reads its inputs while
+ *     it writes its output).
+ *  2. In place: a node whose op allows it (OPF_INPLACE) writes over an
+ *     input of its own shape and dtype whose storage is last read by this
+ *     node.  Such a chain of nodes is one buffer from then on.
+ *  3. Offsets: greedy placement of the buffers in some order, each at a
+ *     gap among the already placed buffers that live at the same time
+ *     (best fit: the smallest gap it fits in; first fit: the lowest), as in
+ *     the TFLite arena planner and XLA's heap simulator.  Several orders
+ *     are tried, then a short seeded local search over the best order;
+ *     the smallest arena wins.  The search stops as soon as an arena
+ *     equals the lower bound (the largest sum of bytes live at one step),
+ *     which no plan can beat.
  */
 #include "tfc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define ALIGN 64
+#define SEARCH_ROUNDS 400
 
 typedef struct {
-    int node;
-    int first, last;       /* steps (node ids) where it is written / last read */
+    int first, last;       /* steps: written, last read (over its chain) */
     int64_t size;
     int64_t offset;
 } Buffer;
@@ -27,71 +44,319 @@ typedef struct {
 static int needs_buffer(const Graph *g, int i)
 {
     const Node *n = &g->nodes[i];
-    return !n->dead && n->op != OP_WEIGHT && n->op != OP_INPUT && i != g->output;
+    /* weights are mapped, inputs and the output are the caller's, and
+     * caches are persistent: none lives in the arena */
+    return !n->dead && n->op != OP_WEIGHT && n->op != OP_INPUT && n->op != OP_CACHE
+           && i != g->output;
 }
 
-static int by_size_desc(const void *a, const void *b)
+int64_t plan_node_bytes(const Graph *g, int id)
 {
-    const Buffer *x = a, *y = b;
+    int64_t bytes = ir_max_elems(g, g->nodes[id].shape) * 4;
+    return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* ---- liveness and in-place chains -------------------------------------- */
+
+static int root(const int *alias, int i)
+{
+    while (alias[i] >= 0)
+        i = alias[i];
+    return i;
+}
+
+/* The input of node i that i may overwrite, or -1.  last[] holds each
+ * chain's last read so far (indexed by the chain's root). */
+static int inplace_input(const Graph *g, int i, const Plan *p)
+{
+    const Node *n = &g->nodes[i];
+    if (!(op_flags[n->op] & OPF_INPLACE) || !needs_buffer(g, i))
+        return -1;
+    /* row-broadcast ADD/MUL and the norms only allow y to alias input 0 */
+    int slots = (op_flags[n->op] & OPF_ELEMENTWISE) && op_arity[n->op] == 2 ? 2 : 1;
+    for (int j = 0; j < slots; j++) {
+        int k = n->in[j];
+        if (k < 0 || !needs_buffer(g, k))
+            continue;
+        const Node *x = &g->nodes[k];
+        if (x->dtype == n->dtype && ir_shape_equal(x->shape, n->shape)
+            && p->last[root(p->alias, k)] == i)
+            return k;
+    }
+    return -1;
+}
+
+static void liveness(const Graph *g, Plan *p)
+{
+    for (int i = 0; i < g->count; i++) {
+        p->first[i] = p->last[i] = i;
+        p->alias[i] = -1;
+        p->bytes[i] = needs_buffer(g, i) ? plan_node_bytes(g, i) : 0;
+    }
+    for (int i = 0; i < g->count; i++)
+        for (int j = 0; j < MAX_INPUTS; j++) {
+            int k = g->nodes[i].in[j];
+            if (!g->nodes[i].dead && k >= 0 && i > p->last[k])
+                p->last[k] = i;
+        }
+    /* the chain's last read, kept at its root: last[] of a root grows as
+     * members join; free_at is filled once all chains are known */
+    for (int i = 0; i < g->count; i++) {
+        int k = inplace_input(g, i, p);
+        if (k < 0)
+            continue;
+        int r = root(p->alias, k);
+        p->alias[i] = k;
+        if (p->last[i] > p->last[r])
+            p->last[r] = p->last[i];
+    }
+    for (int i = 0; i < g->count; i++) {
+        int r = root(p->alias, i);
+        p->free_at[i] = p->bytes[i] ? (p->last[r] > p->last[i] ? p->last[r] : p->last[i]) : -1;
+    }
+    /* last[] of a root was widened for the chain: restore the node's own
+     * last read for the report */
+    for (int i = 0; i < g->count; i++)
+        p->last[i] = i;
+    for (int i = 0; i < g->count; i++)
+        for (int j = 0; j < MAX_INPUTS; j++) {
+            int k = g->nodes[i].in[j];
+            if (!g->nodes[i].dead && k >= 0 && i > p->last[k])
+                p->last[k] = i;
+        }
+}
+
+/* One Buffer per chain; group[i] is node i's buffer, or -1. */
+static int make_buffers(const Graph *g, const Plan *p, Buffer *bufs, int *group)
+{
+    int n = 0;
+    for (int i = 0; i < g->count; i++) {
+        group[i] = -1;
+        if (!p->bytes[i])
+            continue;
+        if (p->alias[i] >= 0) {
+            group[i] = group[root(p->alias, i)];
+            continue;
+        }
+        bufs[n] = (Buffer){i, p->free_at[i], p->bytes[i], 0};
+        group[i] = n++;
+    }
+    return n;
+}
+
+/* Largest sum of bytes live at one step, and that step. */
+static int64_t lower_bound(const Buffer *bufs, int n, int steps, int *peak_step)
+{
+    int64_t *delta = calloc((size_t)steps + 1, sizeof *delta);
+    if (!delta)
+        error_plain("out of memory");
+    for (int i = 0; i < n; i++) {
+        delta[bufs[i].first] += bufs[i].size;
+        delta[bufs[i].last + 1] -= bufs[i].size;
+    }
+    int64_t live = 0, best = 0;
+    *peak_step = 0;
+    for (int s = 0; s < steps; s++) {
+        live += delta[s];
+        if (live > best) {
+            best = live;
+            *peak_step = s;
+        }
+    }
+    free(delta);
+    return best;
+}
+
+/* ---- placement ---------------------------------------------------------- */
+
+static const Buffer *sort_base;
+
+static int by_offset(const void *a, const void *b)
+{
+    const Buffer *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* The offset for bufs[b] among placed[0..nplaced) (indices into bufs):
+ * best fit (the smallest gap that holds it) or first fit (the lowest). */
+static int64_t place(Buffer *bufs, const int *placed, int nplaced, int b, int best_fit, int *tmp)
+{
+    int m = 0;
+    for (int i = 0; i < nplaced; i++) {
+        const Buffer *q = &bufs[placed[i]];
+        if (q->first <= bufs[b].last && bufs[b].first <= q->last)
+            tmp[m++] = placed[i];
+    }
+    sort_base = bufs;
+    qsort(tmp, (size_t)m, sizeof *tmp, by_offset);
+    int64_t end = 0, found = -1, found_gap = 0;
+    for (int i = 0; i < m; i++) {
+        const Buffer *q = &bufs[tmp[i]];
+        int64_t gap = q->offset - end;
+        if (gap >= bufs[b].size && (found < 0 || (best_fit && gap < found_gap))) {
+            found = end;
+            found_gap = gap;
+            if (!best_fit)
+                break;
+        }
+        if (q->offset + q->size > end)
+            end = q->offset + q->size;
+    }
+    return found >= 0 ? found : end;
+}
+
+/* Places the buffers in `order`; returns the arena size. */
+static int64_t place_all(Buffer *bufs, int n, const int *order, int best_fit, int *tmp)
+{
+    int64_t arena = 0;
+    for (int i = 0; i < n; i++) {
+        int b = order[i];
+        bufs[b].offset = place(bufs, order, i, b, best_fit, tmp);
+        if (bufs[b].offset + bufs[b].size > arena)
+            arena = bufs[b].offset + bufs[b].size;
+    }
+    return arena;
+}
+
+typedef int64_t (*KeyFn)(const Buffer *);
+static int64_t key_size(const Buffer *b) { return b->size; }
+static int64_t key_area(const Buffer *b) { return b->size * (b->last - b->first + 1); }
+static int64_t key_length(const Buffer *b) { return b->last - b->first; }
+static int64_t key_early(const Buffer *b) { return -(int64_t)b->first; }
+static int64_t key_late(const Buffer *b) { return b->last; }
+
+static KeyFn sort_key;
+
+/* Descending by key, then by size, then by first step: deterministic. */
+static int by_key(const void *a, const void *b)
+{
+    const Buffer *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
+    int64_t kx = sort_key(x), ky = sort_key(y);
+    if (kx != ky)
+        return kx < ky ? 1 : -1;
     if (x->size != y->size)
         return x->size < y->size ? 1 : -1;
     return x->first - y->first;
 }
 
-static int overlaps_in_time(const Buffer *a, const Buffer *b)
+static const struct {
+    const char *name;
+    KeyFn key;
+} orders[] = {
+    {"size", key_size}, {"size x lifetime", key_area}, {"lifetime", key_length},
+    {"first step", key_early}, {"last step", key_late},
+};
+
+typedef struct {
+    Buffer *bufs;
+    int n;
+    int *order, *best_order, *tmp;
+    int64_t best, bound;
+    int best_fit;
+    const char *how;
+} Search;
+
+static void try_order(Search *s, const int *order, int best_fit, const char *how)
 {
-    return a->first <= b->last && b->first <= a->last;
+    int64_t arena = place_all(s->bufs, s->n, order, best_fit, s->tmp);
+    if (s->best < 0 || arena < s->best) {
+        s->best = arena;
+        s->best_fit = best_fit;
+        s->how = how;
+        memmove(s->best_order, order, (size_t)s->n * sizeof *order);
+    }
 }
 
-/* The lowest offset >= 0 where buf fits between the placed buffers that
- * are live at the same time. */
-static int64_t lowest_fit(const Buffer *placed, int nplaced, const Buffer *buf)
+/* Swaps two buffers of the best order, keeping the change when the arena
+ * does not grow; a fixed seed keeps the plan reproducible. */
+static void local_search(Search *s)
 {
-    int64_t offset = 0;
-    for (int moved = 1; moved;) {
-        moved = 0;
-        for (int i = 0; i < nplaced; i++) {
-            const Buffer *p = &placed[i];
-            if (overlaps_in_time(p, buf) && p->offset < offset + buf->size
-                && offset < p->offset + p->size) {
-                offset = p->offset + p->size;
-                moved = 1;
-            }
+    unsigned seed = 12345;
+    for (int round = 0; round < SEARCH_ROUNDS && s->best > s->bound && s->n > 1; round++) {
+        memcpy(s->order, s->best_order, (size_t)s->n * sizeof *s->order);
+        seed = seed * 1103515245u + 12345u;
+        int a = (int)((seed >> 8) % (unsigned)s->n);
+        seed = seed * 1103515245u + 12345u;
+        int b = (int)((seed >> 8) % (unsigned)s->n);
+        int t = s->order[a];
+        s->order[a] = s->order[b];
+        s->order[b] = t;
+        int64_t arena = place_all(s->bufs, s->n, s->order, s->best_fit, s->tmp);
+        if (arena <= s->best) {
+            if (arena < s->best)
+                s->how = tfc_format("%s, then local search", s->how);
+            s->best = arena;
+            memcpy(s->best_order, s->order, (size_t)s->n * sizeof *s->order);
         }
     }
-    return offset;
+}
+
+static void search(Search *s)
+{
+    s->best = -1;
+    for (size_t k = 0; k < sizeof orders / sizeof orders[0] && s->best != s->bound; k++) {
+        for (int i = 0; i < s->n; i++)
+            s->order[i] = i;
+        sort_base = s->bufs;
+        sort_key = orders[k].key;
+        qsort(s->order, (size_t)s->n, sizeof *s->order, by_key);
+        try_order(s, s->order, 1, tfc_format("best fit by %s", orders[k].name));
+        if (s->best != s->bound)
+            try_order(s, s->order, 0, tfc_format("first fit by %s", orders[k].name));
+    }
+    local_search(s);
+    /* leave the winner's offsets in bufs */
+    place_all(s->bufs, s->n, s->best_order, s->best_fit, s->tmp);
+}
+
+static Plan *new_plan(int count)
+{
+    Plan *p = tfc_alloc(sizeof *p);
+    p->bytes = tfc_alloc((size_t)(count + 1) * sizeof *p->bytes);
+    p->first = tfc_alloc((size_t)(count + 1) * sizeof *p->first);
+    p->last = tfc_alloc((size_t)(count + 1) * sizeof *p->last);
+    p->alias = tfc_alloc((size_t)(count + 1) * sizeof *p->alias);
+    p->free_at = tfc_alloc((size_t)(count + 1) * sizeof *p->free_at);
+    return p;
 }
 
 void pass_plan(Graph *g)
 {
+    Plan *p = new_plan(g->count);
+    liveness(g, p);
     Buffer *bufs = calloc((size_t)g->count + 1, sizeof *bufs);
-    if (!bufs)
+    int *group = calloc((size_t)g->count + 1, sizeof *group);
+    int *work = calloc(3 * ((size_t)g->count + 1), sizeof *work);
+    if (!bufs || !group || !work)
         error_plain("out of memory");
-    int n = 0;
-    int *index = calloc((size_t)g->count + 1, sizeof *index);
+    int n = make_buffers(g, p, bufs, group);
+    Search s = {bufs, n, work, work + g->count + 1, work + 2 * (g->count + 1), -1, 0, 1, ""};
+    s.bound = lower_bound(bufs, n, g->count, &p->peak_step);
+    search(&s);
     for (int i = 0; i < g->count; i++) {
-        index[i] = -1;
-        if (!needs_buffer(g, i))
-            continue;
-        int64_t bytes = ir_max_elems(g, g->nodes[i].shape) * 4;
-        bufs[n] = (Buffer){i, i, i, (bytes + ALIGN - 1) / ALIGN * ALIGN, 0};
-        index[i] = n++;
+        g->nodes[i].offset = group[i] >= 0 ? bufs[group[i]].offset : 0;
+        p->no_reuse += p->bytes[i];
     }
-    for (int i = 0; i < g->count; i++)
-        for (int j = 0; j < MAX_INPUTS; j++) {
-            const Node *nd = &g->nodes[i];
-            if (!nd->dead && nd->in[j] >= 0 && index[nd->in[j]] >= 0)
-                bufs[index[nd->in[j]]].last = i;
-        }
-    qsort(bufs, (size_t)n, sizeof *bufs, by_size_desc);
-    int64_t arena = 0;
-    for (int i = 0; i < n; i++) {
-        bufs[i].offset = lowest_fit(bufs, i, &bufs[i]);
-        if (bufs[i].offset + bufs[i].size > arena)
-            arena = bufs[i].offset + bufs[i].size;
-        g->nodes[bufs[i].node].offset = bufs[i].offset;
-    }
-    g->arena_bytes = arena;
+    p->buffers = n;
+    p->lower_bound = s.bound;
+    p->heuristic = s.how;
+    g->arena_bytes = s.best < 0 ? 0 : s.best;
+    g->plan = p;
     free(bufs);
-    free(index);
+    free(group);
+    free(work);
+}
+
+/* Every symbolic length at most n: shapes and symbols alike. */
+void plan_limit_length(Graph *g, int64_t n)
+{
+    for (int s = 1; s < g->nsyms; s++)
+        if (g->syms[s].max > n)
+            g->syms[s].max = n;
+    for (int i = 0; i < g->count; i++) {
+        Shape *sh = &g->nodes[i].shape;
+        for (int d = 0; d < sh->ndim; d++)
+            if (sh->d[d].sym && sh->d[d].n > n)
+                sh->d[d].n = n;
+    }
 }

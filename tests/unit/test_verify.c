@@ -14,7 +14,7 @@
 static Graph *small_graph(void)
 {
     Graph *g = ir_new_graph();
-    g->syms[1] = (Sym){"n", 16};
+    g->syms[1] = (Sym){"n", 16, 0};
     g->nsyms = 2;
     Loc loc = {"t", 1, 1};
     Dim n = {1, 16};

@@ -1,0 +1,387 @@
+/*
+ * generate.c - `tfc M --run --prompt TEXT`: autoregressive generation.
+ *
+ * The prompt is encoded and run once (the prefill); then each new token is
+ * sampled from the last row of logits and run through the one-token step,
+ * which reads earlier tokens from the KV cache.  A model without a cache
+ * reruns the whole sequence for each token (same tokens, more work).
+ *
+ * Only generated text goes to stdout, flushed token by token but never in
+ * the middle of a UTF-8 character; the prompt, the seed, speeds and
+ * memory go to stderr.
+ */
+#include "tfc.h"
+#include "tfrt.h"
+#include "tfrt_text.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- streaming text out -------------------------------------------------- */
+
+typedef struct {
+    char buf[64];
+    size_t len;
+} Utf8Out;
+
+/* Bytes a UTF-8 sequence starting with b should have (1 for a stray byte,
+ * which is written as it is). */
+static size_t utf8_need(unsigned char b)
+{
+    return b >= 0xF0 && b < 0xF8 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+}
+
+/* Writes all complete characters; holds back a character still arriving. */
+static void utf8_write(Utf8Out *u, const char *bytes, size_t n, int flush_all)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (u->len == sizeof u->buf) {
+            fwrite(u->buf, 1, u->len, stdout);
+            u->len = 0;
+        }
+        u->buf[u->len++] = bytes[i];
+    }
+    size_t keep = 0;
+    if (!flush_all) {
+        /* the last lead byte, and whether its sequence is complete */
+        for (size_t back = 1; back <= 4 && back <= u->len; back++) {
+            unsigned char b = (unsigned char)u->buf[u->len - back];
+            if ((b & 0xC0) != 0x80) {
+                keep = utf8_need(b) > back ? back : 0;
+                break;
+            }
+        }
+    }
+    fwrite(u->buf, 1, u->len - keep, stdout);
+    memmove(u->buf, u->buf + u->len - keep, keep);
+    u->len = keep;
+    fflush(stdout);
+}
+
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* ---- the model side ------------------------------------------------------ */
+
+typedef struct {
+    Loaded L;
+    int64_t vocab;          /* logits per row */
+    int64_t max_len;        /* tokens the model can hold */
+    int32_t *tokens;        /* prompt and generated tokens */
+    int n;
+    float *logits;          /* max_len rows when the model has no cache */
+} Session;
+
+/* Runs the newest token (or the whole prompt) and returns the last row of
+ * logits. */
+static const float *advance(Session *s, int prompt)
+{
+    int rc;
+    const float *row;
+    if (s->L.step && !prompt) {
+        rc = s->L.step(s->L.model, s->tokens[s->n - 1], s->logits);
+        row = s->logits;
+    } else {
+        const int32_t *inputs[MAX_INPUTS] = {s->tokens};
+        int lengths[MAX_INPUTS] = {s->n};
+        rc = s->L.forward(s->L.model, inputs, lengths, s->logits);
+        row = s->logits + (size_t)(s->n - 1) * (size_t)s->vocab;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "tfc: error: %s\n", s->L.strerror(rc));
+        return NULL;
+    }
+    return row;
+}
+
+static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Session *s)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    char err[256];
+    if (tfrt_tok_encode(tok, gen->prompt, strlen(gen->prompt), &ids, &n, err, sizeof err) != TFRT_OK) {
+        fprintf(stderr, "tfc: error: --prompt: %s\n", err);
+        return EXIT_INPUT;
+    }
+    if (n == 0 && tfrt_tok_eos(tok) >= 0) {
+        /* an empty prompt starts from the end-of-text token, as GPT-2 does */
+        free(ids);
+        ids = malloc(sizeof *ids);
+        if (!ids)
+            error_plain("out of memory");
+        ids[n++] = tfrt_tok_eos(tok);
+    }
+    if (n == 0) {
+        fprintf(stderr, "tfc: error: --prompt is empty and the tokenizer has no end-of-text token to start from\n");
+        return EXIT_INPUT;
+    }
+    if ((int64_t)n > s->max_len) {
+        fprintf(stderr, "tfc: error: the prompt has %zu tokens; the model holds at most %lld\n", n,
+                (long long)s->max_len);
+        free(ids);
+        return EXIT_INPUT;
+    }
+    memcpy(s->tokens, ids, n * sizeof *ids);
+    s->n = (int)n;
+    free(ids);
+    return 0;
+}
+
+static int check_model(const Graph *g, const TfrtTokenizer *tok, Session *s)
+{
+    const Node *o = &g->nodes[g->output];
+    if (g->ninputs != 1 || o->shape.ndim != 2 || !o->shape.d[0].sym) {
+        fprintf(stderr, "tfc: error: --prompt needs a language model: one input of token ids and "
+                        "one row of logits per token (this model's output is %s)\n",
+                ir_shape_str(g, o->shape));
+        return EXIT_USAGE;
+    }
+    s->vocab = o->shape.d[1].n;
+    s->max_len = ir_dim_max(g, g->nodes[g->inputs[0]].shape.d[0]);
+    if (tfrt_tok_vocab_size(tok) > s->vocab) {
+        fprintf(stderr, "tfc: error: the tokenizer has %d tokens but the model only %lld logits\n",
+                tfrt_tok_vocab_size(tok), (long long)s->vocab);
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions *opt,
+                          const GenOptions *gen);
+
+static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, TfrtSampler *smp)
+{
+    Utf8Out out = {.len = 0};
+    int32_t eos = tfrt_tok_eos(tok);
+    double t0 = run_now();
+    const float *row = advance(s, 1);
+    double t1 = run_now();
+    int prompt_len = s->n, made = 0;
+    while (row && made < gen->n_predict) {
+        int32_t next = tfrt_sample(smp, row, (int)s->vocab);
+        if (next == eos)
+            break;
+        size_t len = 0;
+        const char *bytes = tfrt_tok_decode_token(tok, next, &len);
+        if (bytes)
+            utf8_write(&out, bytes, len, 0);
+        made++;
+        if (s->n == s->max_len) {
+            fprintf(stderr, "\ntfc: stopped: the context is full (%lld tokens)\n", (long long)s->max_len);
+            break;
+        }
+        s->tokens[s->n++] = next;
+        if (made < gen->n_predict)
+            row = advance(s, 0);
+    }
+    utf8_write(&out, "", 0, 1);
+    double t2 = run_now();
+    fprintf(stderr, "\ntfc: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d tokens in %.3f s "
+                    "(%.1f tokens/s)%s, peak memory %.1f MiB\n",
+            prompt_len, t1 - t0, prompt_len / (t1 - t0 > 0 ? t1 - t0 : 1e-9), made, t2 - t1,
+            made / (t2 - t1 > 0 ? t2 - t1 : 1e-9), s->L.step ? "" : " without a KV cache",
+            peak_rss_kib() / 1024.0);
+    return row ? 0 : EXIT_INPUT;
+}
+
+int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
+{
+    TfrtTokenizer *tok;
+    char err[512];
+    if (tfrt_tok_load(&tok, gen->tokenizer, err, sizeof err) != TFRT_OK) {
+        fprintf(stderr, "tfc: error: %s\n", err);
+        return EXIT_INPUT;
+    }
+    Session s = {.n = 0};
+    int status = check_model(g, tok, &s);
+    if (!status) {
+        s.tokens = calloc((size_t)s.max_len, sizeof *s.tokens);
+        s.logits = malloc((size_t)s.max_len * (size_t)s.vocab * sizeof *s.logits);
+        if (!s.tokens || !s.logits)
+            error_plain("out of memory");
+        status = encode_prompt(tok, gen, &s);
+    }
+    if (!status)
+        status = run_load(g, opt, &s.L);
+    uint64_t seed = gen->seed_given ? gen->seed : (uint64_t)time(NULL);
+    if (!status) {
+        fprintf(stderr, "tfc: seed %llu, temperature %g, top-k %d, top-p %g\n",
+                (unsigned long long)seed, gen->temperature, gen->top_k, gen->top_p);
+        if (gen->beams > 1) {
+            status = generate_beams(&s, tok, opt, gen);
+        } else {
+            TfrtSampler smp;
+            if (tfrt_sampler_init(&smp, (int)s.vocab, gen->temperature, gen->top_k, gen->top_p, seed))
+                error_plain("out of memory");
+            status = sample_loop(&s, tok, gen, &smp);
+            tfrt_sampler_free(&smp);
+        }
+    }
+    run_unload(&s.L);
+    free(s.tokens);
+    free(s.logits);
+    tfrt_tok_free(tok);
+    return status;
+}
+
+/* ---- beam search ------------------------------------------------------- */
+
+/* Beam search keeps the k sequences of highest total log-probability.
+ * Each beam owns a model context (its KV cache); after each step the
+ * survivors' caches are copied into a second set of contexts and the two
+ * sets swap.  A beam that produced end-of-text is finished and competes
+ * with its final score.  The best sequence is printed at the end. */
+typedef struct {
+    int32_t *tokens;        /* generated tokens */
+    int len;
+    double score;
+    int done;
+    int parent;             /* during selection: the beam it extends */
+    int32_t next;           /* ... with this token (-1: carried over) */
+} Beam;
+
+static void log_softmax(const float *x, double *out, int n)
+{
+    double max = x[0], sum = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    for (int i = 0; i < n; i++)
+        sum += exp(x[i] - max);
+    double lse = max + log(sum);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] - lse;
+}
+
+/* Inserts a candidate into best[0..k) kept sorted by score, descending. */
+static void offer(Beam *best, int k, int *count, Beam cand)
+{
+    int at = *count < k ? (*count)++ : k;
+    if (at == k && cand.score <= best[k - 1].score)
+        return;
+    if (at == k)
+        at = k - 1;
+    while (at > 0 && best[at - 1].score < cand.score) {
+        best[at] = best[at - 1];
+        at--;
+    }
+    best[at] = cand;
+}
+
+static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions *opt,
+                          const GenOptions *gen)
+{
+    if (!s->L.step || !s->L.copy_state) {
+        fprintf(stderr, "tfc: error: --beams needs a model with a KV cache (a decoder)\n");
+        return EXIT_USAGE;
+    }
+    int k = gen->beams, n_max = gen->n_predict, V = (int)s->vocab;
+    int32_t eos = tfrt_tok_eos(tok);
+    void **ctx = calloc((size_t)(2 * k), sizeof *ctx), **spare = ctx + k;
+    Beam *beams = calloc((size_t)k, sizeof *beams), *best = calloc((size_t)k, sizeof *best);
+    double *lp = malloc((size_t)V * sizeof *lp);
+    float *rows = malloc((size_t)k * (size_t)V * sizeof *rows);
+    int32_t *store = calloc((size_t)(2 * k) * (size_t)(n_max + 1), sizeof *store);
+    if (!ctx || !beams || !best || !lp || !rows || !store)
+        error_plain("out of memory");
+    ctx[0] = s->L.model;
+    int status = 0;
+    for (int i = 1; i < 2 * k && !status; i++)
+        status = run_open(&s->L, opt->weights, &ctx[i]);
+    const float *row = status ? NULL : advance(s, 1);
+    if (!row)
+        status = status ? status : EXIT_INPUT;
+    else
+        memcpy(rows, row, (size_t)V * sizeof *rows);
+    int live = 1;
+    for (int b = 0; b < k; b++)
+        beams[b].tokens = store + (size_t)b * (size_t)(n_max + 1);
+    double t0 = run_now();
+    for (int t = 0; t < n_max && !status; t++) {
+        int count = 0;
+        for (int b = 0; b < live; b++) {
+            if (beams[b].done) {
+                offer(best, k, &count, (Beam){.score = beams[b].score, .parent = b, .next = -1, .done = 1});
+                continue;
+            }
+            log_softmax(rows + (size_t)b * (size_t)V, lp, V);
+            for (int v = 0; v < V; v++)
+                offer(best, k, &count, (Beam){.score = beams[b].score + lp[v], .parent = b, .next = v,
+                                              .done = v == eos});
+        }
+        int all_done = 1;
+        for (int i = 0; i < count && !status; i++) {
+            const Beam *p = &beams[best[i].parent];
+            int32_t *dst = store + (size_t)(k + i) * (size_t)(n_max + 1);
+            memcpy(dst, p->tokens, (size_t)p->len * sizeof *dst);
+            best[i].tokens = dst;
+            best[i].len = p->len;
+            if (best[i].next >= 0 && !best[i].done)
+                dst[best[i].len++] = best[i].next;
+            all_done &= best[i].done;
+            if (!best[i].done && s->L.copy_state(spare[i], ctx[best[i].parent]) != 0)
+                status = EXIT_INPUT;
+        }
+        /* the survivors become the beams; their contexts and token stores swap in */
+        for (int i = 0; i < count; i++) {
+            int32_t *old = beams[i].tokens;
+            beams[i] = best[i];
+            memcpy(old, beams[i].tokens, (size_t)beams[i].len * sizeof *old);
+            beams[i].tokens = old;
+            void *c = ctx[i];
+            ctx[i] = spare[i];
+            spare[i] = c;
+        }
+        live = count;
+        if (all_done)
+            break;
+        for (int b = 0; b < live && !status; b++) {
+            if (beams[b].done)
+                continue;
+            if (s->n + beams[b].len >= s->max_len) {
+                beams[b].done = 1;
+                continue;
+            }
+            int rc = s->L.step(ctx[b], beams[b].tokens[beams[b].len - 1], rows + (size_t)b * (size_t)V);
+            if (rc != 0) {
+                fprintf(stderr, "tfc: error: %s\n", s->L.strerror(rc));
+                status = EXIT_INPUT;
+            }
+        }
+    }
+    if (!status) {
+        Utf8Out out = {.len = 0};
+        for (int i = 0; i < beams[0].len; i++) {
+            size_t len = 0;
+            const char *bytes = tfrt_tok_decode_token(tok, beams[0].tokens[i], &len);
+            if (bytes)
+                utf8_write(&out, bytes, len, 0);
+        }
+        utf8_write(&out, "", 0, 1);
+        fprintf(stderr, "\ntfc: beam search, %d beams: %d tokens, log-probability %.4f, %.3f s\n", k,
+                beams[0].len, beams[0].score, run_now() - t0);
+    }
+    s->L.model = NULL;
+    for (int i = 0; i < 2 * k; i++)
+        if (ctx[i])
+            s->L.close(ctx[i]);
+    free(ctx);
+    free(beams);
+    free(best);
+    free(lp);
+    free(rows);
+    free(store);
+    return status;
+}

@@ -1,0 +1,478 @@
+/*
+ * plan_report.c - `tfc M --plan`: what a model costs, before it runs.
+ *
+ * Requires: a planned graph (g->plan).  Prints, for the lengths the graph
+ * was planned at: parameters and weight bytes by component, FLOPs of one
+ * forward pass, every arena buffer with its live range, and the arena
+ * against its lower bound.  Three forms: text, JSON (the schema is in
+ * docs/memory-planning.md) and an SVG picture of the arena over time.
+ *
+ * Conventions (docs/memory-planning.md has the reasons):
+ *  - components: a weight belongs to the op that reads it.  EMBED: the
+ *    embeddings; LAYERNORM/RMSNORM: norms; the MATMUL that writes the
+ *    output: head; a MATMUL whose result reaches an ATTENTION without
+ *    passing another MATMUL, or that reads what an ATTENTION wrote the
+ *    same way: attention; any other MATMUL: MLP.  A weight read by several
+ *    ops (a head tied to the token embedding) counts once, under the
+ *    first of embeddings, attention, MLP, norms, head.
+ *  - FLOPs: 2*m*n*k per matrix product; attention 4*head_dim per (query,
+ *    key) pair and head that the kernel visits (QK^T and AV; a causal
+ *    query at position p visits p+1 keys); every other op that computes
+ *    (norms, activations, adds, bias adds, rotary) 1 per output element;
+ *    lookups, slices and cache copies 0.
+ */
+#include "tfc.h"
+
+#include <string.h>
+
+enum { C_EMBED, C_ATTN, C_MLP, C_NORM, C_HEAD, C_OTHER, C_COUNT };
+static const char *const component_names[C_COUNT] = {
+    "embeddings", "attention", "mlp", "norms", "head", "other",
+};
+
+typedef struct {
+    int64_t params[C_COUNT + 1];     /* [C_COUNT]: total */
+    int64_t flops_matmul, flops_attention, flops_other;
+    int ntied;
+    const char *tied[8];             /* weights read by several components */
+} Figures;
+
+/* ---- components --------------------------------------------------------- */
+
+/* Whether node `from`'s value reaches an ATTENTION input (forward) without
+ * passing through another MATMUL. */
+static int feeds_attention(const Graph *g, int from)
+{
+    for (int i = from + 1; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int j = 0; j < MAX_INPUTS; j++)
+            if (n->in[j] == from) {
+                if (n->op == OP_ATTENTION)
+                    return 1;
+                if (n->op != OP_MATMUL && feeds_attention(g, i))
+                    return 1;
+            }
+    }
+    return 0;
+}
+
+/* Whether node id's value comes from an ATTENTION (backward) without
+ * passing through a MATMUL. */
+static int after_attention(const Graph *g, int id)
+{
+    const Node *n = &g->nodes[id];
+    if (n->op == OP_ATTENTION)
+        return 1;
+    if (n->op == OP_MATMUL || n->op == OP_WEIGHT || n->op == OP_INPUT)
+        return 0;
+    for (int j = 0; j < MAX_INPUTS; j++)
+        if (n->in[j] >= 0 && after_attention(g, n->in[j]))
+            return 1;
+    return 0;
+}
+
+static int matmul_component(const Graph *g, int id)
+{
+    if (id == g->output)
+        return C_HEAD;
+    if (feeds_attention(g, id) || after_attention(g, g->nodes[id].in[0]))
+        return C_ATTN;
+    return C_MLP;
+}
+
+static int reader_component(const Graph *g, int reader)
+{
+    switch (g->nodes[reader].op) {
+    case OP_EMBED: return C_EMBED;
+    case OP_LAYERNORM:
+    case OP_RMSNORM: return C_NORM;
+    case OP_MATMUL: return matmul_component(g, reader);
+    default: return C_OTHER;
+    }
+}
+
+/* The component of weight w: the smallest over its readers (the order of
+ * the enum), so a tied head counts under the embeddings. */
+static int weight_component(const Graph *g, int w, int *tied)
+{
+    int best = C_COUNT, seen = -1;
+    *tied = 0;
+    for (int i = w + 1; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        for (int j = 0; !n->dead && j < MAX_INPUTS; j++) {
+            if (n->in[j] != w)
+                continue;
+            int c = reader_component(g, i);
+            if (seen >= 0 && c != seen)
+                *tied = 1;
+            seen = c;
+            if (c < best)
+                best = c;
+        }
+    }
+    return best == C_COUNT ? C_OTHER : best;
+}
+
+static int64_t sym_len(const Graph *g, Dim d) { return ir_dim_max(g, d); }
+
+static int64_t elems(const Graph *g, int id) { return ir_max_elems(g, g->nodes[id].shape); }
+
+static int64_t cols(const Graph *g, int id)
+{
+    const Node *n = &g->nodes[id];
+    return n->shape.d[n->shape.ndim - 1].n;
+}
+
+/* Query-key pairs a causal or full attention kernel visits. */
+static int64_t attention_pairs(const Graph *g, const Node *n)
+{
+    int64_t q = sym_len(g, g->nodes[n->in[0]].shape.d[0]);
+    int64_t kv = sym_len(g, g->nodes[n->in[1]].shape.d[0]);
+    if (!n->attr.attn.causal)
+        return q * kv;
+    /* queries are the last q of kv positions: query i sees kv - q + i + 1 */
+    return q * (kv - q) + q * (q + 1) / 2;
+}
+
+static void count_flops(const Graph *g, Figures *f)
+{
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        switch (n->op) {
+        case OP_MATMUL: {
+            int64_t rows = elems(g, i) / cols(g, i);
+            f->flops_matmul += 2 * rows * cols(g, n->in[0]) * cols(g, i);
+            if (n->in[2] >= 0)
+                f->flops_other += elems(g, i);
+            break;
+        }
+        case OP_ATTENTION: {
+            int64_t head_dim = cols(g, n->in[0]) / n->attr.attn.heads;
+            f->flops_attention += 4 * head_dim * n->attr.attn.heads * attention_pairs(g, n);
+            break;
+        }
+        case OP_INPUT: case OP_WEIGHT: case OP_POSITIONS: case OP_EMBED: case OP_SLICE:
+        case OP_CACHE:
+            break;
+        default:
+            f->flops_other += elems(g, i);
+            break;
+        }
+    }
+}
+
+static void figures(const Graph *g, Figures *f)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op != OP_WEIGHT)
+            continue;
+        int tied, c = weight_component(g, i, &tied);
+        f->params[c] += elems(g, i);
+        f->params[C_COUNT] += elems(g, i);
+        if (tied && f->ntied < 8)
+            f->tied[f->ntied++] = n->attr.weight.ckpt;
+    }
+    count_flops(g, f);
+}
+
+int64_t plan_weight_bytes(const Graph *g)
+{
+    Figures f;
+    figures(g, &f);
+    return f.params[C_COUNT] * 4;
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+static const char *mib(int64_t bytes)
+{
+    if (bytes >= 1 << 20)
+        return tfc_format("%.2f MiB", bytes / 1048576.0);
+    if (bytes >= 1 << 10)
+        return tfc_format("%.1f KiB", bytes / 1024.0);
+    return tfc_format("%lld B", (long long)bytes);
+}
+
+static const char *lengths(const Graph *g)
+{
+    const char *s = "";
+    for (int i = 1; i < g->nsyms; i++)
+        if (!g->syms[i].past)
+            s = tfc_format("%s%s%s = %lld", s, *s ? ", " : "", g->syms[i].name,
+                           (long long)g->syms[i].max);
+    return *s ? s : "(no symbolic length)";
+}
+
+static double ratio(const Graph *g)
+{
+    return g->plan->lower_bound ? (double)g->arena_bytes / (double)g->plan->lower_bound : 1.0;
+}
+
+static void text_buffers(const Graph *g, FILE *out)
+{
+    const Plan *p = g->plan;
+    fprintf(out, "\nBuffers (steps are node ids; live from the step that writes to the last that reads):\n");
+    fprintf(out, "  %-24s %-14s %12s %12s %6s %6s  %s\n", "name", "shape", "bytes", "offset", "first",
+            "last", "note");
+    for (int i = 0; i < g->count; i++) {
+        if (!p->bytes[i])
+            continue;
+        const Node *n = &g->nodes[i];
+        const char *note = p->alias[i] >= 0
+            ? tfc_format("in place of %s", g->nodes[p->alias[i]].name) : "";
+        fprintf(out, "  %-24s %-14s %12lld %12lld %6d %6d  %s\n", n->name,
+                ir_shape_str(g, n->shape), (long long)p->bytes[i], (long long)n->offset,
+                p->first[i], p->last[i], note);
+    }
+}
+
+static void text_report(const Graph *g, const Figures *f, FILE *out)
+{
+    const Plan *p = g->plan;
+    fprintf(out, "Model %s (%s), planned for %s\n\n", g->model, g->source, lengths(g));
+    fprintf(out, "Parameters (float32 weights, mapped from the file):\n");
+    for (int c = 0; c <= C_COUNT; c++) {
+        if (c < C_COUNT && !f->params[c] && c == C_OTHER)
+            continue;
+        fprintf(out, "  %-12s %14lld params %14lld bytes  %5.1f%%\n",
+                c < C_COUNT ? component_names[c] : "total", (long long)f->params[c],
+                (long long)f->params[c] * 4,
+                f->params[C_COUNT] ? 100.0 * f->params[c] / f->params[C_COUNT] : 0.0);
+    }
+    for (int i = 0; i < f->ntied; i++)
+        fprintf(out, "  (%s is read by several components: counted once)\n", f->tied[i]);
+    int64_t total = f->flops_matmul + f->flops_attention + f->flops_other;
+    fprintf(out, "\nFLOPs of one forward pass (%s):\n", lengths(g));
+    fprintf(out, "  matmul     %16lld  (2*m*n*k)\n", (long long)f->flops_matmul);
+    fprintf(out, "  attention  %16lld  (QK^T and AV over the pairs the kernel visits)\n",
+            (long long)f->flops_attention);
+    fprintf(out, "  other      %16lld  (1 per output element of norms, activations, adds)\n",
+            (long long)f->flops_other);
+    fprintf(out, "  total      %16lld  (%.3f GFLOP)\n", (long long)total, total / 1e9);
+    text_buffers(g, out);
+    fprintf(out, "\nMemory:\n");
+    fprintf(out, "  weights      %14lld bytes  (%s, mapped, not copied)\n",
+            (long long)f->params[C_COUNT] * 4, mib(f->params[C_COUNT] * 4));
+    fprintf(out, "  kv cache     %14lld bytes  (%s, persistent)\n", (long long)g->cache_bytes,
+            mib(g->cache_bytes));
+    fprintf(out, "  arena        %14lld bytes  (%s; %d buffers from %s)\n", (long long)g->arena_bytes,
+            mib(g->arena_bytes), p->buffers, p->heuristic);
+    fprintf(out, "  lower bound  %14lld bytes  (%s live at step %d, %s)\n", (long long)p->lower_bound,
+            mib(p->lower_bound), p->peak_step, g->nodes[p->peak_step].name);
+    fprintf(out, "  arena / lower bound  %.4f\n", ratio(g));
+    fprintf(out, "  without reuse  %12lld bytes  (%s; the arena is %.1f%% of it)\n",
+            (long long)p->no_reuse, mib(p->no_reuse),
+            p->no_reuse ? 100.0 * g->arena_bytes / p->no_reuse : 0.0);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static void json_shape(const Graph *g, const Shape *s, FILE *out)
+{
+    fputc('[', out);
+    for (int d = 0; d < s->ndim; d++)
+        fprintf(out, "%s%lld", d ? ", " : "", (long long)ir_dim_max(g, s->d[d]));
+    fputc(']', out);
+}
+
+static void json_nodes(const Graph *g, FILE *out)
+{
+    const Plan *p = g->plan;
+    fprintf(out, "  \"nodes\": [\n");
+    int first = 1;
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        fprintf(out, "%s    {\"id\": %d, \"name\": \"%s\", \"op\": \"%s\", \"dtype\": \"%s\", \"shape\": ",
+                first ? "" : ",\n", i, n->name, op_names[n->op], n->dtype == DT_I32 ? "i32" : "f32");
+        json_shape(g, &n->shape, out);
+        fprintf(out, ", \"inputs\": [");
+        for (int j = 0, k = 0; j < MAX_INPUTS; j++)
+            if (n->in[j] >= 0)
+                fprintf(out, "%s%d", k++ ? ", " : "", n->in[j]);
+        fprintf(out, "], \"inplace_op\": %s, \"in_arena\": %s}",
+                op_flags[n->op] & OPF_INPLACE ? "true" : "false", p->bytes[i] ? "true" : "false");
+        first = 0;
+    }
+    fprintf(out, "\n  ],\n");
+}
+
+static void json_buffers(const Graph *g, FILE *out)
+{
+    const Plan *p = g->plan;
+    fprintf(out, "  \"buffers\": [\n");
+    int first = 1;
+    for (int i = 0; i < g->count; i++) {
+        if (!p->bytes[i])
+            continue;
+        const Node *n = &g->nodes[i];
+        fprintf(out, "%s    {\"node\": %d, \"name\": \"%s\", \"shape\": ", first ? "" : ",\n", i, n->name);
+        json_shape(g, &n->shape, out);
+        fprintf(out, ", \"bytes\": %lld, \"offset\": %lld, \"first\": %d, \"last\": %d, "
+                     "\"free_after\": %d, \"inplace_of\": ",
+                (long long)p->bytes[i], (long long)n->offset, p->first[i], p->last[i], p->free_at[i]);
+        if (p->alias[i] >= 0)
+            fprintf(out, "%d}", p->alias[i]);
+        else
+            fprintf(out, "null}");
+        first = 0;
+    }
+    fprintf(out, "\n  ],\n");
+}
+
+static void json_report(const Graph *g, const Figures *f, FILE *out)
+{
+    const Plan *p = g->plan;
+    fprintf(out, "{\n  \"schema\": \"tfc-plan/1\",\n  \"model\": \"%s\",\n  \"source\": \"%s\",\n",
+            g->model, g->source);
+    fprintf(out, "  \"lengths\": {");
+    for (int i = 1, k = 0; i < g->nsyms; i++)
+        if (!g->syms[i].past)
+            fprintf(out, "%s\"%s\": %lld", k++ ? ", " : "", g->syms[i].name, (long long)g->syms[i].max);
+    fprintf(out, "},\n  \"params\": {");
+    for (int c = 0; c <= C_COUNT; c++)
+        fprintf(out, "%s\"%s\": %lld", c ? ", " : "", c < C_COUNT ? component_names[c] : "total",
+                (long long)f->params[c]);
+    fprintf(out, "},\n  \"weight_bytes\": %lld,\n  \"tied\": [", (long long)f->params[C_COUNT] * 4);
+    for (int i = 0; i < f->ntied; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", f->tied[i]);
+    fprintf(out, "],\n  \"flops\": {\"matmul\": %lld, \"attention\": %lld, \"other\": %lld, \"total\": %lld},\n",
+            (long long)f->flops_matmul, (long long)f->flops_attention, (long long)f->flops_other,
+            (long long)(f->flops_matmul + f->flops_attention + f->flops_other));
+    fprintf(out, "  \"steps\": %d,\n  \"output\": %d,\n", g->count, g->output);
+    json_nodes(g, out);
+    json_buffers(g, out);
+    fprintf(out, "  \"kv_cache_bytes\": %lld,\n", (long long)g->cache_bytes);
+    fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
+            (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
+    fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\"\n}\n",
+            (long long)p->no_reuse, p->peak_step, p->heuristic);
+}
+
+/* ---- SVG ----------------------------------------------------------------- */
+
+#define SVG_W 1400
+#define SVG_PLOT_H 760
+#define SVG_LEFT 90
+#define SVG_TOP 60
+
+static const char *op_colour(Op op)
+{
+    switch (op) {
+    case OP_MATMUL: return "#7aa6da";
+    case OP_ATTENTION: return "#e6a15c";
+    case OP_LAYERNORM: case OP_RMSNORM: return "#9cc98a";
+    case OP_SLICE: case OP_FIRST: return "#c9a0dc";
+    case OP_ADD: case OP_MUL: return "#f2d16b";
+    default: return "#d0d0d0";
+    }
+}
+
+static void svg_axes(const Graph *g, FILE *out, int first_step, int steps, double xs, double ys)
+{
+    int64_t arena = g->arena_bytes;
+    fprintf(out, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#333'/>\n", SVG_LEFT,
+            SVG_TOP, SVG_W - SVG_LEFT - 20, SVG_PLOT_H);
+    for (int k = 0; k <= 8; k++) {
+        int64_t b = arena * k / 8;
+        double y = SVG_TOP + b * ys;
+        fprintf(out, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#ddd'/>", SVG_LEFT - 4, y,
+                SVG_W - 20, y);
+        fprintf(out, "<text x='%d' y='%.1f' font-size='11' text-anchor='end'>%s</text>\n", SVG_LEFT - 6,
+                y + 4, mib(b));
+    }
+    for (int k = 0; k <= 10; k++) {
+        int s = first_step + steps * k / 10;
+        double x = SVG_LEFT + (s - first_step) * xs;
+        fprintf(out, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%d</text>\n", x,
+                SVG_TOP + SVG_PLOT_H + 16, s);
+    }
+    fprintf(out, "<text x='%d' y='%d' font-size='12' text-anchor='middle'>step (node id)</text>\n",
+            SVG_LEFT + (SVG_W - SVG_LEFT) / 2, SVG_TOP + SVG_PLOT_H + 34);
+    fprintf(out, "<text x='16' y='%d' font-size='12' transform='rotate(-90 16 %d)' "
+                 "text-anchor='middle'>arena offset (address, down)</text>\n",
+            SVG_TOP + SVG_PLOT_H / 2, SVG_TOP + SVG_PLOT_H / 2);
+}
+
+static void svg_buffer(const Graph *g, FILE *out, int i, int first_step, double xs, double ys)
+{
+    const Plan *p = g->plan;
+    const Node *n = &g->nodes[i];
+    double x = SVG_LEFT + (p->first[i] - first_step) * xs;
+    double w = (p->last[i] - p->first[i] + 1) * xs;
+    double y = SVG_TOP + n->offset * ys, h = p->bytes[i] * ys;
+    if (h < 0.5)
+        h = 0.5;
+    fprintf(out, "<g><title>%s %s: %lld bytes at %lld, steps %d..%d%s</title>", n->name,
+            ir_shape_str(g, n->shape), (long long)p->bytes[i], (long long)n->offset, p->first[i],
+            p->last[i], p->alias[i] >= 0 ? tfc_format(", in place of %s", g->nodes[p->alias[i]].name) : "");
+    fprintf(out, "<rect x='%.2f' y='%.2f' width='%.2f' height='%.2f' fill='%s' stroke='#333' "
+                 "stroke-width='0.5'/>", x, y, w, h, op_colour(n->op));
+    /* a label where it fits, turned when the box is tall and narrow */
+    size_t len = strlen(n->name);
+    if (w >= len * 6.0 && h >= 11)
+        fprintf(out, "<text x='%.2f' y='%.2f' font-size='10'>%s</text>", x + 2, y + 10, n->name);
+    else if (h >= len * 6.0 && w >= 11)
+        fprintf(out, "<text x='%.2f' y='%.2f' font-size='10' transform='rotate(90 %.2f %.2f)'>%s</text>",
+                x + 3, y + 2, x + 3, y + 2, n->name);
+    fprintf(out, "</g>\n");
+}
+
+static void svg_report(const Graph *g, FILE *out)
+{
+    const Plan *p = g->plan;
+    int first_step = g->count, last_step = 0;
+    for (int i = 0; i < g->count; i++)
+        if (p->bytes[i]) {
+            if (p->first[i] < first_step)
+                first_step = p->first[i];
+            if (p->last[i] > last_step)
+                last_step = p->last[i];
+        }
+    if (first_step > last_step)
+        first_step = last_step = 0;
+    int steps = last_step - first_step + 1;
+    double xs = (double)(SVG_W - SVG_LEFT - 20) / steps;
+    double ys = g->arena_bytes ? (double)SVG_PLOT_H / (double)g->arena_bytes : 1.0;
+    fprintf(out, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+                 "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
+            SVG_W, SVG_TOP + SVG_PLOT_H + 50);
+    fprintf(out, "<text x='%d' y='22' font-size='16'>%s: arena %s, lower bound %s (ratio %.4f), "
+                 "%s without reuse</text>\n",
+            SVG_LEFT, g->model, mib(g->arena_bytes), mib(p->lower_bound), ratio(g), mib(p->no_reuse));
+    fprintf(out, "<text x='%d' y='42' font-size='12'>planned for %s; %d buffers; one rectangle per "
+                 "buffer: its steps across, its bytes down (hover for details)</text>\n",
+            SVG_LEFT, lengths(g), p->buffers);
+    svg_axes(g, out, first_step, steps, xs, ys);
+    for (int i = 0; i < g->count; i++)
+        if (p->bytes[i])
+            svg_buffer(g, out, i, first_step, xs, ys);
+    double px = SVG_LEFT + (p->peak_step - first_step + 0.5) * xs;
+    fprintf(out, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='red' stroke-width='2' "
+                 "stroke-dasharray='6 3'/>\n", px, SVG_TOP - 6, px, SVG_TOP + SVG_PLOT_H);
+    fprintf(out, "<text x='%.1f' y='%d' font-size='12' fill='red' text-anchor='%s'>peak: step %d (%s), "
+                 "%s live</text>\n", px + (px > SVG_W / 2 ? -4 : 4), SVG_TOP - 8,
+            px > SVG_W / 2 ? "end" : "start", p->peak_step, g->nodes[p->peak_step].name,
+            mib(p->lower_bound));
+    fprintf(out, "</svg>\n");
+}
+
+void plan_report(const Graph *g, PlanFormat format, FILE *out)
+{
+    if (!g->plan)
+        tfc_bug("plan_report before planning");
+    Figures f;
+    figures(g, &f);
+    switch (format) {
+    case PLAN_TEXT: text_report(g, &f, out); break;
+    case PLAN_JSON: json_report(g, &f, out); break;
+    case PLAN_SVG: svg_report(g, out); break;
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * tokenize.c - `tfc --tokenizer T --encode FILE | --decode IDS`: the
+ * tokenizer on its own, so it can be checked against other
+ * implementations and used in scripts.
+ */
+#include "tfc.h"
+#include "tfrt.h"
+#include "tfrt_text.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int encode_file(const TfrtTokenizer *tok, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        error_status(EXIT_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    for (size_t got; text && (got = fread(text + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap)
+            text = realloc(text, cap *= 2);
+    }
+    if (!text)
+        error_plain("out of memory");
+    if (f != stdin)
+        fclose(f);
+    int32_t *ids;
+    size_t n;
+    char err[256];
+    int rc = tfrt_tok_encode(tok, text, len, &ids, &n, err, sizeof err);
+    free(text);
+    if (rc != TFRT_OK) {
+        fprintf(stderr, "tfc: error: %s: %s\n", path, err);
+        return EXIT_INPUT;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf(i ? ",%d" : "%d", ids[i]);
+    printf("\n");
+    free(ids);
+    return 0;
+}
+
+static int decode_ids(const TfrtTokenizer *tok, const char *list)
+{
+    size_t cap = 64, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    for (const char *p = list; ids && *p;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(ids);
+            fprintf(stderr, "tfc: --decode: '%s' is not a comma-separated list of token ids\n", list);
+            return EXIT_USAGE;
+        }
+        if (n == cap)
+            ids = realloc(ids, (cap *= 2) * sizeof *ids);
+        if (ids)
+            ids[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!ids)
+        error_plain("out of memory");
+    char *text, err[256];
+    size_t len;
+    int rc = tfrt_tok_decode(tok, ids, n, &text, &len, err, sizeof err);
+    free(ids);
+    if (rc != TFRT_OK) {
+        fprintf(stderr, "tfc: error: --decode: %s\n", err);
+        return EXIT_INPUT;
+    }
+    fwrite(text, 1, len, stdout);
+    free(text);
+    return fflush(stdout) ? EXIT_IO : 0;
+}
+
+int tokenizer_main(const char *path, const char *encode, const char *decode)
+{
+    TfrtTokenizer *tok;
+    char err[512];
+    if (tfrt_tok_load(&tok, path, err, sizeof err) != TFRT_OK) {
+        fprintf(stderr, "tfc: error: %s\n", err);
+        return EXIT_INPUT;
+    }
+    int status = encode ? encode_file(tok, encode) : decode_ids(tok, decode);
+    tfrt_tok_free(tok);
+    return status;
+}
