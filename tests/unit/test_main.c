@@ -17,6 +17,7 @@ int main(void)
     register_safetensors_tests();
     register_frontend_tests();
     register_verify_tests();
+    register_text_tests();
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "unit_tests: registering tests: %s\n", CU_get_error_msg());
         CU_cleanup_registry();

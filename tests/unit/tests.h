@@ -8,5 +8,6 @@ void register_kernel_tests(void);        /* test_kernels.c */
 void register_safetensors_tests(void);   /* test_safetensors.c: also JSON, binding */
 void register_frontend_tests(void);      /* test_frontend.c */
 void register_verify_tests(void);        /* test_verify.c */
+void register_text_tests(void);          /* test_text.c: samplers, tokenizers */
 
 #endif
