@@ -206,8 +206,22 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     else if (!(ptr = convert(b, t)))
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
     used[t - tfrt_st_tensor(st, 0)] = 1;
-    *(const float **)((char *)table + s->offset) = ptr;
+    *(const float **)((char *)table + s->offset) = ptr + s->first;
     return TFRT_OK;
+}
+
+/* An ignore glob matches a name bare or behind one of the prefixes, as
+ * weight names are looked up. */
+static int ignore_matches(const TfrtNameMap *map, const char *glob, const char *name)
+{
+    if (tfrt_glob_match(glob, name))
+        return 1;
+    for (int i = 0; i < map->n_prefixes; i++) {
+        size_t lp = strlen(map->prefixes[i]);
+        if (strncmp(name, map->prefixes[i], lp) == 0 && tfrt_glob_match(glob, name + lp))
+            return 1;
+    }
+    return 0;
 }
 
 /* Every tensor of the file is bound or ignored on purpose. */
@@ -218,7 +232,7 @@ static int check_unused(const TfrtSafetensors *st, const TfrtNameMap *map,
         const char *name = tfrt_st_tensor(st, i)->name;
         int ignored = 0;
         for (int g = 0; !used[i] && map && g < map->n_ignore && !ignored; g++)
-            ignored = tfrt_glob_match(map->ignore[g], name);
+            ignored = ignore_matches(map, map->ignore[g], name);
         if (!used[i] && !ignored)
             return errf(err, errlen, TFRT_ERR_UNEXPECTED,
                         "the file has tensor '%s', which the model does not use", name);

@@ -41,13 +41,16 @@ static int put_input(const uint8_t *data, size_t size)
     return 0;
 }
 
+static volatile unsigned sink;     /* keeps the reads from being dropped */
+
 static void touch(const TfrtTensor *t)
 {
-    volatile unsigned sum = 0;
+    unsigned sum = 0;
     const unsigned char *p = t->data;
     uint64_t elems = 1;
     for (size_t i = 0; i < t->nbytes; i++)
         sum += p[i];
+    sink = sum;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0)
             abort();

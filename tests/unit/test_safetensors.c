@@ -349,6 +349,8 @@ static void test_st_bad_headers(void)
                TFRT_ERR_FORMAT, "are not non-negative integers");
     expect_bad("{\"a\": " T("F32", "[4]", "[0, 16]") ", \"b\": " T("F32", "[2]", "[12, 20]") "}",
                20, TFRT_ERR_FORMAT, "tensors 'a' and 'b' overlap");
+    expect_bad("{\"b\": " T("U8", "[2]", "[3, 5]") ", \"a\": " T("U8", "[4]", "[0, 4]") "}",
+               5, TFRT_ERR_FORMAT, "tensors 'a' and 'b' overlap");     /* by one byte */
     expect_bad("{\"a\": " T("F32", "[1]", "[0, 4]") ", \"a\": " T("F32", "[1]", "[4, 8]") "}",
                8, TFRT_ERR_FORMAT, "tensor 'a' appears twice");
     /* 2^32 * 2^32 * 4 bytes overflows 64 bits; the offsets cannot match. */
@@ -409,8 +411,8 @@ static const char *const ignores[] = {"*.attn.bias", "lm_head.*"};
 static const TfrtNameMap name_map = {prefixes, 1, ignores, 2};
 
 static const TfrtWeightSpec specs[] = {
-    {"wte", 2, {4, 3}, offsetof(Table, wte)},
-    {"h.0.w", 2, {2, 2}, offsetof(Table, w)},
+    {"wte", 2, {4, 3}, offsetof(Table, wte), 0},
+    {"h.0.w", 2, {2, 2}, offsetof(Table, w), 0},
 };
 
 static void test_bind_prefix(void)
@@ -426,6 +428,11 @@ static void test_bind_prefix(void)
     CU_ASSERT_PTR_EQUAL(t.w, tfrt_st_find(st, "transformer.h.0.w")->data);
     CU_ASSERT(t.wte[5] == 5.0f && t.w[3] == 15.0f);
     tfrt_bindings_free(b);
+    /* A view: `first` elements into the stored tensor, still in place. */
+    TfrtWeightSpec view[3] = {specs[0], specs[1], {"wte", 2, {4, 3}, offsetof(Table, w), 3}};
+    CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights(&b, st, view, 3, &name_map, &t, err, sizeof err), TFRT_OK);
+    CU_ASSERT_PTR_EQUAL(t.w, (const float *)tfrt_st_find(st, "transformer.wte")->data + 3);
+    tfrt_bindings_free(b);
     tfrt_st_close(st);
 }
 
@@ -436,7 +443,7 @@ static void test_bind_errors(void)
     Table t = {0};
     TfrtBindings *b;
     char err[256];
-    TfrtWeightSpec bad[3] = {specs[0], specs[1], {"lm_head.weight", 2, {4, 3}, offsetof(Table, w)}};
+    TfrtWeightSpec bad[3] = {specs[0], specs[1], {"lm_head.weight", 2, {4, 3}, offsetof(Table, w), 0}};
     CU_ASSERT_EQUAL(tfrt_bind_weights(&b, st, bad, 3, &name_map, &t, err, sizeof err),
                     TFRT_ERR_MISSING);
     CU_ASSERT_PTR_NULL(b);
@@ -496,8 +503,8 @@ static void test_bind_convert(void)
                                     ", \"bf\": " T("BF16", "[2, 2]", "[76, 84]"), 0, x, 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     struct { const float *wte, *w, *h, *bf; } t = {0};
-    TfrtWeightSpec s[4] = {specs[0], specs[1], {"h", 1, {6}, 2 * sizeof(float *)},
-                           {"bf", 2, {2, 2}, 3 * sizeof(float *)}};
+    TfrtWeightSpec s[4] = {specs[0], specs[1], {"h", 1, {6}, 2 * sizeof(float *), 0},
+                           {"bf", 2, {2, 2}, 3 * sizeof(float *), 0}};
     TfrtBindings *b;
     char err[256];
     CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights(&b, st, s, 4, &name_map, &t, err, sizeof err), TFRT_OK);
@@ -511,7 +518,7 @@ static void test_bind_convert(void)
     int32_t ints[2] = {1, 2};
     st = bind_file(", \"i\": " T("I32", "[2]", "[64, 72]"), 0, ints, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
-    TfrtWeightSpec si[3] = {specs[0], specs[1], {"i", 1, {2}, 2 * sizeof(float *)}};
+    TfrtWeightSpec si[3] = {specs[0], specs[1], {"i", 1, {2}, 2 * sizeof(float *), 0}};
     CU_ASSERT_EQUAL(tfrt_bind_weights(&b, st, si, 3, &name_map, &t, err, sizeof err), TFRT_ERR_DTYPE);
     CU_ASSERT_STRING_EQUAL(err, "tensor 'i' has dtype I32, the model needs F32, F16 or BF16");
     tfrt_st_close(st);

@@ -118,6 +118,11 @@ static void test_plan_no_overlap(void)
                 continue;
             if (!(first[a] <= last[b] && first[b] <= last[a]))
                 continue;
+            /* in place: y is x's last reader and an op that may write
+             * over its input, so x dies as y is born in the same slot */
+            if (last[a] == b && y->offset == x->offset && (op_flags[y->op] & OPF_INPLACE)
+                && ir_shape_equal(x->shape, y->shape))
+                continue;
             int64_t ys = ir_max_elems(g, y->shape) * 4;
             CU_ASSERT(x->offset + xs <= y->offset || y->offset + ys <= x->offset);
             checked++;
