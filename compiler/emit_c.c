@@ -19,7 +19,11 @@ typedef struct {
     FILE *out;
     const char *P;           /* prefix, lower case: gpt2_open */
     const char *U;           /* prefix, upper case: GPT2_CTX */
+    int from, to;            /* the nodes emit_body runs: [from, to) */
 } Emitter;
+
+static void emit_side_signature(const Emitter *e, int enc);
+static void emit_body(const Emitter *e, int step);
 
 static const char *upper(const char *s)
 {
@@ -123,9 +127,109 @@ static void emit_signature(const Emitter *e, FILE *out)
     fprintf(out, ", float *%s)", g->output_name);
 }
 
+/* One arena buffer in the header's memory formula: it ends at offset +
+ * align(bytes + per_token * length of symbol sym). */
+typedef struct {
+    int64_t offset, bytes, per_token;
+    int sym;
+} BufferEnd;
+
+static BufferEnd buffer_end(const Graph *g, int id)
+{
+    const Node *n = &g->nodes[id];
+    BufferEnd b = {n->offset, g->plan->bytes[id], 0, 0};
+    Dim r = n->shape.d[0];
+    int other_sym = 0;
+    for (int d = 1; d < n->shape.ndim; d++)
+        other_sym |= n->shape.d[d].sym;
+    if (r.sym && !g->syms[r.sym].past && !other_sym) {
+        b.sym = r.sym;
+        b.per_token = ir_max_elems(g, n->shape) / g->syms[r.sym].max * 4;
+        b.bytes = 0;
+    }
+    return b;
+}
+
+/* Whether buffer y never ends above x, whatever the lengths. */
+static int ends_below(BufferEnd x, BufferEnd y)
+{
+    return (y.sym == x.sym || !y.sym) && x.offset + x.bytes >= y.offset + y.bytes
+           && x.per_token >= y.per_token;
+}
+
+/* The buffers that can end highest: the rest never decide the arena. */
+static void emit_arena_table(const Emitter *e, FILE *out)
+{
+    const Graph *g = e->g;
+    int rows = 0;
+    for (int j = 0; j < g->count; j++) {
+        if (!g->plan->bytes[j])
+            continue;
+        BufferEnd y = buffer_end(g, j);
+        int hidden = 0;
+        for (int i = 0; i < g->count && !hidden; i++) {
+            if (i == j || !g->plan->bytes[i])
+                continue;
+            BufferEnd x = buffer_end(g, i);
+            hidden = ends_below(x, y) && (!ends_below(y, x) || i < j);
+        }
+        if (!hidden)
+            fprintf(out, "        {%lldLL, %lldLL, %lldLL, %d},   /* %s */\n", (long long)y.offset,
+                    (long long)y.bytes, (long long)y.per_token, y.sym, g->nodes[j].name);
+        rows += !hidden;
+    }
+    if (!rows)
+        fprintf(out, "        {0, 0, 0, 0},\n");
+}
+
+/* The memory formula: weights, arena at given lengths, KV cache at a
+ * given context (docs/memory-planning.md). */
+static void emit_memory(const Emitter *e, FILE *out)
+{
+    const Graph *g = e->g;
+    const char *P = e->P, *U = e->U, *params = "", *args = "";
+    for (int s = 1; s < g->nsyms; s++)
+        if (!g->syms[s].past) {
+            params = tfc_format("%s%sint %s", params, *params ? ", " : "", g->syms[s].name);
+            args = tfc_format("%s, %s", args, g->syms[s].name);
+        }
+    if (!*params)
+        params = "void";
+    int64_t kv = 0;
+    for (int i = 0; i < g->count; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
+            kv += g->nodes[i].shape.d[1].n * 4;
+    fprintf(out, "\n/* Memory, known before a model is opened (`tfc --plan` shows the plan):\n"
+                 " *   weights   %s_WEIGHT_BYTES, mapped read-only from the file, never copied;\n"
+                 " *   arena     %s_arena_bytes(lengths): what this build's buffers need for\n"
+                 " *             inputs of those lengths.  open allocates, or open_with_arena\n"
+                 " *             takes, %s_ARENA_BYTES: enough for the longest inputs (compile\n"
+                 " *             with `tfc --seq N` for a build planned for N tokens);\n"
+                 " *   KV cache  %s_kv_cache_bytes(ctx) for a context of ctx tokens (0: this\n"
+                 " *             build has no cache).\n"
+                 " * The caller's inputs and output buffers come on top. */\n", U, P, U, P);
+    fprintf(out, "#define %s_KV_BYTES_PER_TOKEN %lldLL\n", U, (long long)kv);
+    fprintf(out, "static inline size_t %s_kv_cache_bytes(int ctx)\n{\n"
+                 "    return ctx > 0 ? (size_t)ctx * %s_KV_BYTES_PER_TOKEN : 0;\n}\n", P, U);
+    fprintf(out, "static inline size_t %s_arena_bytes(%s)\n{\n", P, params);
+    fprintf(out, "    /* the buffers that can end highest: offset, bytes, bytes per token of\n"
+                 "     * length len[sym] (64-byte aligned) */\n");
+    fprintf(out, "    static const long long top[][4] = {\n");
+    emit_arena_table(e, out);
+    fprintf(out, "    };\n    const long long len[] = {0%s};\n    size_t need = 0;\n", args);
+    fprintf(out, "    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {\n"
+                 "        long long bytes = top[i][1] + top[i][2] * len[top[i][3]];\n"
+                 "        size_t end = (size_t)(top[i][0] + (bytes + 63) / 64 * 64);\n"
+                 "        if (end > need)\n            need = end;\n    }\n    return need;\n}\n");
+    fprintf(out, "static inline size_t %s_memory_bytes(%s%sint ctx)\n{\n"
+                 "    return (size_t)%s_WEIGHT_BYTES + %s_arena_bytes(%s) + %s_kv_cache_bytes(ctx);\n}\n",
+            P, strcmp(params, "void") ? params : "", strcmp(params, "void") ? ", " : "", U, P,
+            *args ? args + 2 : "", P);
+}
+
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix)};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count};
     const Node *o = &g->nodes[g->output];
     fprintf(out, "/*\n * %s.h - the %s model, compiled by tfc from %s.  Do not edit.\n *\n",
             e.P, g->model, g->source);
@@ -163,16 +267,32 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
         fprintf(out, "#define %s_CACHE_BYTES %lldLL   /* KV cache: layers x 2 x ctx x kv width x 4 */\n",
                 e.U, (long long)g->cache_bytes);
     }
+    if (g->plan)
+        emit_memory(&e, out);
     fprintf(out, "\n");
     fprintf(out, "typedef struct %s_model %s_model;\n\n", e.P, e.P);
     fprintf(out, "/* Maps a safetensors file and checks every tensor the model needs (name,\n"
                  " * dtype, shape); on failure writes the first problem into err. */\n");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen);\n\n",
             e.P, e.P);
+    fprintf(out, "/* The same with the caller's arena (static memory, say): at least\n"
+                 " * %s_ARENA_BYTES, aligned for float; it stays the caller's and must\n"
+                 " * outlive the model.  NULL: the model allocates its own. */\n", e.U);
+    fprintf(out, "int %s_open_with_arena(%s_model **model, const char *weights_path, void *arena,\n"
+                 "                       size_t arena_bytes, char *err, size_t errlen);\n\n", e.P, e.P);
     fprintf(out, "/* Runs the model over the inputs, writing %s %s. */\n", g->output_name,
             ir_shape_str(g, o->shape));
     emit_signature(&e, out);
     fprintf(out, ";\n\n");
+    if (g->enc_end) {
+        fprintf(out, "/* The same in two steps: encode runs the encoder once and keeps what the\n"
+                     " * decoder reads of it (cross-attention keys and values included) in the\n"
+                     " * model; decode then runs the decoder over it, as often as needed. */\n");
+        emit_side_signature(&e, 1);
+        fprintf(out, ";\n");
+        emit_side_signature(&e, 0);
+        fprintf(out, ";\n\n");
+    }
     if (g->cache_sym) {
         const char *in = var(&e, g->inputs[0]), *seq = g->syms[g->cache_sym].name;
         fprintf(out, "/* The KV cache: prefill runs a prompt from the start (forward is the same),\n"
@@ -206,6 +326,11 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
+    fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
+    if (g->enc_end)
+        fprintf(out, "    int encoded;            /* encode has run: decode may */\n"
+                     "    int enc_len[%d], enc_valid[%d];   /* by length symbol */\n",
+                g->nsyms, g->nsyms);
     if (g->cache_sym)
         fprintf(out, "    float *cache;           /* %s_CACHE_BYTES */\n"
                      "    int pos;                /* tokens in the cache */\n", e->U);
@@ -231,10 +356,8 @@ static void emit_weights(const Emitter *e)
         fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, stored.ndim);
         for (int d = 0; d < stored.ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
-        fprintf(out, "}, offsetof(Weights, %s)", n->name);
-        if (n->attr.weight.full.ndim)
-            fprintf(out, ", %lld", (long long)n->attr.weight.first);   /* a view */
-        fprintf(out, "},\n");
+        fprintf(out, "}, offsetof(Weights, %s), %lld},\n", n->name,
+                (long long)n->attr.weight.first);   /* first: > 0 in a view */
     }
     fprintf(out, "};\n\n");
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
@@ -253,11 +376,18 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
-    fprintf(out, "    free(m->arena);\n%s    free(m);\n}\n\n",
+    fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    free(m->cache);\n" : "");
-    fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n",
-            P, P);
+    fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"
+                 "    return %s_open_with_arena(model, weights_path, NULL, 0, err, errlen);\n}\n\n", P, P, P);
+    fprintf(out, "int %s_open_with_arena(%s_model **model, const char *weights_path, void *arena,\n"
+                 "                       size_t arena_bytes, char *err, size_t errlen)\n{\n", P, P);
     fprintf(out, "    if (!model || !weights_path)\n        return TFRT_ERR_ARG;\n");
+    fprintf(out, "    if (arena && (arena_bytes < (size_t)%s_ARENA_BYTES || (uintptr_t)arena %% sizeof(float))) {\n"
+                 "        if (err && errlen)\n"
+                 "            snprintf(err, errlen, \"the arena must hold %%lld bytes, aligned for float\",\n"
+                 "                     (long long)%s_ARENA_BYTES);\n"
+                 "        return TFRT_ERR_ARG;\n    }\n", e->U, e->U);
     fprintf(out, "    *model = NULL;\n    %s_model *m = calloc(1, sizeof *m);\n", P);
     fprintf(out, "    if (!m)\n        return TFRT_ERR_NOMEM;\n");
     fprintf(out, "    /* the empty entries stand first so that neither list is empty */\n");
@@ -267,7 +397,8 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
                  "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                  "                               &names, &m->w, err, errlen);\n");
-    fprintf(out, "    if (rc == TFRT_OK && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
+    fprintf(out, "    m->arena = arena;\n    m->own_arena = !arena;\n");
+    fprintf(out, "    if (rc == TFRT_OK && !arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             e->U, e->U);
     fprintf(out, "        rc = TFRT_ERR_NOMEM;\n");
     if (e->g->cache_sym)
@@ -445,14 +576,149 @@ static void emit_checks(const Emitter *e)
                     g->syms[s].name, g->syms[s].name, g->syms[s].name);
 }
 
+/* Whether a later node overwrites j in place (then j's storage lives on). */
+static int overwritten(const Plan *p, int j)
+{
+    for (int k = j + 1; k <= p->free_at[j]; k++)
+        if (p->alias[k] == j)
+            return 1;
+    return 0;
+}
+
 /* Poison (in -DTFC_POISON builds) the buffers whose storage is free once
  * step i has run: a later wrong reuse then reads NaN, not stale numbers. */
 static void emit_dead(const Emitter *e, int i)
 {
     const Plan *p = e->g->plan;
     for (int j = 0; p && j <= i; j++)
-        if (p->bytes[j] && p->free_at[j] == i)
+        if (p->bytes[j] && p->free_at[j] == i && !overwritten(p, j))
             fprintf(e->out, "    TFC_DEAD(%s, %s);\n", var(e, j), count(e, j));
+}
+
+/* ---- encoder-decoders (partition.c) ------------------------------------- */
+
+/* A length symbol of the encoder's inputs (nodes before g->enc_end). */
+static int is_encoder_sym(const Graph *g, int s)
+{
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->inputs[i] < g->enc_end && g->nodes[g->inputs[i]].shape.d[0].sym == s)
+            return 1;
+    return 0;
+}
+
+/* In decode: the encoder's lengths, kept by encode, and the encoder values
+ * the decoder reads, where encode left them in the arena. */
+static void emit_encoder_state(const Emitter *e)
+{
+    const Graph *g = e->g;
+    if (e->from == 0)
+        return;
+    for (int s = 1; s < g->nsyms; s++) {
+        if (!is_encoder_sym(g, s))
+            continue;
+        fprintf(e->out, "    const int %s = m->enc_len[%d];\n    (void)%s;\n", g->syms[s].name, s,
+                g->syms[s].name);
+        if (g->padded >> s & 1u)
+            fprintf(e->out, "    const int %s_valid = m->enc_valid[%d];\n    (void)%s_valid;\n",
+                    g->syms[s].name, s, g->syms[s].name);
+    }
+    for (int i = 0; i < e->from; i++)
+        if (g->nodes[i].persist && !g->nodes[i].dead)
+            fprintf(e->out, "    float *%s = (float *)(arena + %lld);   /* %s, from encode */\n",
+                    var(e, i), (long long)g->nodes[i].offset, ir_shape_str(g, g->nodes[i].shape));
+}
+
+/* The parameters of encode (enc = 1) or decode (enc = 0): that side's
+ * inputs, lengths and valid lengths. */
+static void emit_side_params(const Emitter *e, int enc)
+{
+    const Graph *g = e->g;
+    for (int i = 0; i < g->ninputs; i++)
+        if ((g->inputs[i] < g->enc_end) == enc)
+            fprintf(e->out, ", const int32_t *%s", var(e, g->inputs[i]));
+    for (int s = 1; s < g->nsyms; s++)
+        if (is_encoder_sym(g, s) == enc)
+            fprintf(e->out, ", int %s", g->syms[s].name);
+    for (int s = 1; s < g->nsyms; s++)
+        if (is_encoder_sym(g, s) == enc && (g->padded >> s & 1u))
+            fprintf(e->out, ", int %s_valid", g->syms[s].name);
+}
+
+/* The same names as arguments, for forward's calls. */
+static void emit_side_args(const Emitter *e, int enc)
+{
+    const Graph *g = e->g;
+    for (int i = 0; i < g->ninputs; i++)
+        if ((g->inputs[i] < g->enc_end) == enc)
+            fprintf(e->out, ", %s", var(e, g->inputs[i]));
+    for (int s = 1; s < g->nsyms; s++)
+        if (is_encoder_sym(g, s) == enc)
+            fprintf(e->out, ", %s", g->syms[s].name);
+    for (int s = 1; s < g->nsyms; s++)
+        if (is_encoder_sym(g, s) == enc && (g->padded >> s & 1u))
+            fprintf(e->out, ", %s_valid", g->syms[s].name);
+}
+
+static void emit_side_signature(const Emitter *e, int enc)
+{
+    fprintf(e->out, "int %s_%s(%s_model *m", e->P, enc ? "encode" : "decode", e->P);
+    emit_side_params(e, enc);
+    fprintf(e->out, enc ? ")" : ", float *%s)", e->g->output_name);
+}
+
+/* Argument checks of one side: pointers, then lengths. */
+static void emit_side_checks(const Emitter *e, int enc)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    fprintf(out, "    if (!m");
+    for (int i = 0; i < g->ninputs; i++)
+        if ((g->inputs[i] < g->enc_end) == enc)
+            fprintf(out, " || !%s", var(e, g->inputs[i]));
+    fprintf(out, "%s%s)\n        return TFRT_ERR_ARG;\n", enc ? "" : " || !", enc ? "" : g->output_name);
+    for (int s = 1; s < g->nsyms; s++) {
+        if (is_encoder_sym(g, s) != enc)
+            continue;
+        const char *n = g->syms[s].name;
+        fprintf(out, "    if (%s < 1 || %s > %s_MAX_%s)\n        return TFRT_ERR_LENGTH;\n",
+                n, n, e->U, upper(n));
+        if (g->padded >> s & 1u)
+            fprintf(out, "    if (%s_valid < 1 || %s_valid > %s)\n        return TFRT_ERR_LENGTH;\n",
+                    n, n, n);
+    }
+}
+
+/* encode runs nodes [0, enc_end) and keeps its lengths; decode runs the
+ * rest over them; forward is the two in turn. */
+static void emit_encoder_decoder(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    Emitter enc = *e, dec = *e;
+    enc.to = g->enc_end;
+    dec.from = g->enc_end;
+    emit_side_signature(e, 1);
+    fprintf(out, "\n{\n");
+    emit_side_checks(e, 1);
+    fprintf(out, "    m->encoded = 0;\n");
+    emit_body(&enc, 0);
+    for (int s = 1; s < g->nsyms; s++)
+        if (is_encoder_sym(g, s))
+            fprintf(out, "    m->enc_len[%d] = %s;\n    m->enc_valid[%d] = %s%s;\n", s, g->syms[s].name, s,
+                    g->syms[s].name, g->padded >> s & 1u ? "_valid" : "");
+    fprintf(out, "    m->encoded = 1;\n    return TFRT_OK;\n}\n\n");
+    emit_side_signature(e, 0);
+    fprintf(out, "\n{\n");
+    emit_side_checks(e, 0);
+    fprintf(out, "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n");
+    emit_body(&dec, 0);
+    fprintf(out, "    return TFRT_OK;\n}\n\n");
+    emit_signature(e, out);
+    fprintf(out, "\n{\n    int rc = %s_encode(m", e->P);
+    emit_side_args(e, 1);
+    fprintf(out, ");\n    return rc != TFRT_OK ? rc : %s_decode(m", e->P);
+    emit_side_args(e, 0);
+    fprintf(out, ", %s);\n}\n", g->output_name);
 }
 
 /* The kernel calls of one pass over the graph, with the offsets of the
@@ -462,15 +728,17 @@ static void emit_body(const Emitter *e, int step)
     const Graph *g = e->g;
     FILE *out = e->out;
     fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n");
-    fprintf(out, "    TFC_POISON_ARENA(arena, %s_ARENA_BYTES);\n", e->U);
+    if (e->from == 0)   /* decode keeps what encode left in the arena */
+        fprintf(out, "    TFC_POISON_ARENA(arena, %s_ARENA_BYTES);\n", e->U);
+    emit_encoder_state(e);
     int uses_rc = 0;
-    for (int i = 0; i < g->count; i++)
+    for (int i = e->from; i < e->to; i++)
         uses_rc |= !g->nodes[i].dead && g->nodes[i].op == OP_EMBED;
     if (uses_rc)
         fprintf(out, "    int rc;\n");
     int line = -1;
     const char *block = "";
-    for (int i = 0; i < g->count; i++) {
+    for (int i = e->from; i < e->to; i++) {
         const Node *n = &g->nodes[i];
         if (n->dead || n->op == OP_WEIGHT || n->op == OP_INPUT)
             continue;
@@ -546,7 +814,7 @@ static void emit_cached(const Emitter *e)
 
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix)};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count};
     fprintf(out, "/*\n * %s.c - the %s model, compiled by tfc from %s.  Do not edit.\n",
             opt->prefix, g->model, g->source);
     fprintf(out, " * Build: cc -std=c99 -O2 -c %s.c $(pkg-config --cflags tfrt)\n */\n", opt->prefix);
@@ -554,7 +822,7 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
         fprintf(out, "#include \"%s\"\n", opt->header_name);
     else
         emit_header(g, opt, out);
-    fprintf(out, "#include \"tfrt.h\"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    fprintf(out, "#include \"tfrt.h\"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
     fprintf(out, "/* Built with -DTFC_POISON, the arena is filled with NaN bytes when a\n"
                  " * pass starts and each buffer once its last reader has run, so that a\n"
                  " * wrong reuse of memory shows up as wrong numbers. */\n"
@@ -565,7 +833,9 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
                  "#define TFC_DEAD(p, count) ((void)0)\n#endif\n\n");
     emit_weights(&e);
     emit_open_close(&e);
-    if (g->cache_sym)
+    if (g->enc_end)
+        emit_encoder_decoder(&e);
+    else if (g->cache_sym)
         emit_cached(&e);
     else
         emit_forward(&e);

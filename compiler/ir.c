@@ -118,7 +118,15 @@ const char *ir_shape_str(const Graph *g, Shape s)
 static void dump_attrs(const Node *n, FILE *out)
 {
     switch (n->op) {
-    case OP_WEIGHT: fprintf(out, " \"%s\"", n->attr.weight.ckpt); break;
+    case OP_WEIGHT:
+        fprintf(out, " \"%s\"", n->attr.weight.ckpt);
+        if (n->attr.weight.full.ndim)
+            fprintf(out, " view from element %lld", (long long)n->attr.weight.first);
+        break;
+    case OP_ROPE:
+        fprintf(out, " heads=%d theta=%g%s", n->attr.rope.heads, n->attr.rope.theta,
+                n->attr.rope.interleaved ? " interleaved" : "");
+        break;
     case OP_INPUT: fprintf(out, " #%d", n->attr.input.index); break;
     case OP_MATMUL: fprintf(out, " layout=%s", n->attr.matmul.layout ? "in_out" : "out_in"); break;
     case OP_LAYERNORM:
@@ -126,6 +134,9 @@ static void dump_attrs(const Node *n, FILE *out)
     case OP_ATTENTION:
         fprintf(out, " heads=%d kv_heads=%d causal=%d scale=%g", n->attr.attn.heads,
                 n->attr.attn.kv_heads, n->attr.attn.causal, n->attr.attn.scale);
+        if (n->in[3] >= 0)
+            fprintf(out, " buckets=%d max_distance=%d bidirectional=%d", n->attr.attn.buckets,
+                    n->attr.attn.max_distance, n->attr.attn.bidirectional);
         break;
     case OP_SLICE: fprintf(out, " cols=[%d,+%d)", n->attr.slice.first, n->attr.slice.cols); break;
     case OP_SCALE: fprintf(out, " s=%g", n->attr.scale.s); break;

@@ -37,7 +37,11 @@ static const char usage[] =
     "Running (compiles with the system C compiler, $CC or cc, and runs in-process):\n"
     "  --run                 run the model\n"
     "  --weights FILE        safetensors file with the model's weights\n"
-    "  --tokens 1,2,3        token ids of the model's first input\n"
+    "  --tokens 1,2,3        token ids of the model's input `tokens` (a decoder's tokens)\n"
+    "  --src 1,2,3           token ids of the input `src` (an encoder's tokens)\n"
+    "  --types 0,0,1         token type ids of the input `types` (BERT segments)\n"
+    "  --length L            valid tokens of a padded input (default: all); later\n"
+    "                        positions are masked as keys in attention\n"
     "  --logits FILE         write the output as little-endian float32 (- for stdout)\n"
     "  -t, --threads N       threads for matrix products (default: all cores)\n"
     "  --keep                keep the build folder of --run (its path goes to stderr)\n"
@@ -48,7 +52,9 @@ static const char usage[] =
     "  --tokenizer PATH      tokenizer.json, a folder with vocab.json + merges.txt, or a\n"
     "                        character vocabulary (.chars.json)\n"
     "  -p, --prompt TEXT     the text to continue (generated text goes to stdout)\n"
-    "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text\n"
+    "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text.\n"
+    "                        With --tokens and no --logits, generates from those ids and\n"
+    "                        prints the new ids\n"
     "  --temp T              temperature (default 0.8); 0 is greedy\n"
     "  --top-k K             keep the K most likely tokens (default 0: off)\n"
     "  --top-p P             keep the most likely tokens up to mass P (default 1: off)\n"
@@ -79,11 +85,14 @@ typedef struct {
     int run;
     const char *weights;
     const char *tokens;
+    const char *src, *types;     /* the inputs named src and types */
+    long length;                 /* --length: valid tokens, 0 when absent */
     const char *logits;
     int threads;
     int keep;
     int prefill;
     GenOptions gen;
+    int n_given;           /* -n: generate, also from --tokens */
     const char *encode;
     const char *decode;
 } Options;
@@ -186,6 +195,12 @@ static void parse_args(Options *o, int argc, char **argv)
             o->weights = value(argc, argv, &i, "--weights");
         } else if (is_opt(a, "--tokens")) {
             o->tokens = value(argc, argv, &i, "--tokens");
+        } else if (is_opt(a, "--src")) {
+            o->src = value(argc, argv, &i, "--src");
+        } else if (is_opt(a, "--types")) {
+            o->types = value(argc, argv, &i, "--types");
+        } else if (is_opt(a, "--length")) {
+            o->length = parse_long(value(argc, argv, &i, "--length"), "--length", 1, INT_MAX);
         } else if (is_opt(a, "--logits")) {
             o->logits = value(argc, argv, &i, "--logits");
         } else if (is_opt(a, "-t") || is_opt(a, "--threads")) {
@@ -202,6 +217,7 @@ static void parse_args(Options *o, int argc, char **argv)
         } else if (is_opt(a, "-n") || is_opt(a, "--n-predict")) {
             o->gen.n_predict = (int)parse_long(value(argc, argv, &i, a[1] == '-' ? "--n-predict" : "-n"),
                                                "--n-predict", 0, INT32_MAX);
+            o->n_given = 1;
         } else if (is_opt(a, "--temp")) {
             o->gen.temperature = (float)parse_double(value(argc, argv, &i, "--temp"), "--temp", 0, 100);
         } else if (is_opt(a, "--top-k")) {
@@ -249,7 +265,7 @@ static void parse_args(Options *o, int argc, char **argv)
 }
 
 /* "464,2068,7586" -> token ids. */
-static int32_t *parse_tokens(const char *s, int *count)
+static int32_t *parse_ids(const char *s, const char *opt, int *count)
 {
     int cap = 16, n = 0;
     int32_t *ids = tfc_alloc((size_t)cap * sizeof *ids);
@@ -259,7 +275,7 @@ static int32_t *parse_tokens(const char *s, int *count)
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ','))
-            usage_error("--tokens: '%s' is not a comma-separated list of token ids", s);
+            usage_error(tfc_format("%s: '%%s' is not a comma-separated list of ids", opt), s);
         if (n == cap) {
             int32_t *grown = tfc_alloc((size_t)cap * 2 * sizeof *grown);
             memcpy(grown, ids, (size_t)n * sizeof *ids);
@@ -270,9 +286,72 @@ static int32_t *parse_tokens(const char *s, int *count)
         p = *end ? end + 1 : end;
     }
     if (n == 0)
-        usage_error("--tokens '%s' holds no token id", s);
+        usage_error(tfc_format("%s '%%s' holds no id", opt), s);
     *count = n;
     return ids;
+}
+
+/* The ids for the model input `name` from its option: --tokens, --src or
+ * --types (inputs named types or token_type_ids).  A model input without
+ * a value is a usage error, except token types: NULL, all 0 as in Hugging
+ * Face's BERT. */
+static int32_t *input_ids(const Options *o, const char *name, const char **opt, int *n)
+{
+    static const char *const names[] = {"tokens", "src", "types", "token_type_ids"};
+    static const char *const opts[] = {"--tokens", "--src", "--types", "--types"};
+    const char *values[] = {o->tokens, o->src, o->types, o->types};
+    for (int k = 0; k < 4; k++) {
+        if (strcmp(name, names[k]) != 0)
+            continue;
+        *opt = opts[k];
+        if (!values[k] && k >= 2)
+            return NULL;
+        if (!values[k])
+            usage_error(tfc_format("the model's input '%%s' needs a value: give %s LIST", *opt), name);
+        return parse_ids(values[k], *opt, n);
+    }
+    usage_error("the model's input '%s' has no command-line option (inputs are named tokens, "
+                "src, types or token_type_ids)", name);
+}
+
+/* Inputs matched to options by name, their lengths, and --length as the
+ * valid length of each padded symbol (lengths[MAX_INPUTS + s - 1]). */
+static void bind_inputs(const Graph *g, const Options *o, RunOptions *ro)
+{
+    const char *set_by[MAX_INPUTS + 1] = {0};
+    for (int i = 0; i < g->ninputs; i++) {
+        const Node *in = &g->nodes[g->inputs[i]];
+        int n, s = in->shape.d[0].sym;
+        const char *opt;
+        if (!(ro->tokens[i] = input_ids(o, in->name, &opt, &n)))
+            continue;
+        if (n > g->syms[s].max)
+            error_status(EXIT_INPUT, "%s holds %d ids, but the model takes at most %lld (%s)",
+                         opt, n, (long long)g->syms[s].max, g->syms[s].name);
+        if (set_by[s] && ro->lengths[s - 1] != n)
+            error_status(EXIT_INPUT, "%s holds %d ids and %s %d: inputs of length '%s' must agree",
+                         set_by[s], ro->lengths[s - 1], opt, n, g->syms[s].name);
+        set_by[s] = opt;
+        ro->lengths[s - 1] = n;
+    }
+    for (int i = 0; i < g->ninputs; i++) {   /* token types not given: zeros */
+        int s = g->nodes[g->inputs[i]].shape.d[0].sym;
+        if (!ro->tokens[i] && !set_by[s])
+            usage_error("the model's input '%s' needs the tokens it types: give --tokens",
+                        g->nodes[g->inputs[i]].name);
+        if (!ro->tokens[i])
+            ro->tokens[i] = tfc_alloc((size_t)ro->lengths[s - 1] * sizeof(int32_t));
+    }
+    if (o->length && !g->padded)
+        usage_error("--length %s: the model has no padded input", tfc_format("%ld", o->length));
+    for (int s = 1; s < g->nsyms; s++) {
+        if (!(g->padded >> s & 1u))
+            continue;
+        int n = ro->lengths[s - 1];
+        if (o->length > n)
+            error_status(EXIT_INPUT, "--length %ld is more than the %d tokens given", o->length, n);
+        ro->lengths[MAX_INPUTS + s - 1] = o->length ? (int)o->length : n;
+    }
 }
 
 /* A C identifier for the prefix: the model's name, sanitized. */
@@ -392,7 +471,9 @@ static Graph *compile(const Options *o)
         pass_dce(g);
         check_graph(g, "dce");
     }
-    if (!o->no_kv_cache) {
+    pass_partition(g);
+    check_graph(g, "partition");
+    if (!o->no_kv_cache && !g->enc_end) {   /* encoder-decoders: not yet */
         pass_kv_cache(g);
         check_graph(g, "kv-cache");
     }
@@ -424,14 +505,8 @@ int main(int argc, char **argv)
                      .keep = o.keep, .prefill = o.prefill};
     if (o.gen.prompt)
         return generate_text(g, &ro, &o.gen);
-    int n;
-    ro.tokens[0] = parse_tokens(o.tokens, &n);
-    if (g->ninputs != 1)
-        usage_error("this model has %s inputs; --run supports one input for now", "several");
-    Dim len = g->nodes[g->inputs[0]].shape.d[0];
-    if (n > ir_dim_max(g, len))
-        error_status(EXIT_INPUT, "--tokens holds %d tokens, but the model takes at most %lld (%s)",
-                     n, (long long)ir_dim_max(g, len), ir_dim_str(g, len));
-    ro.lengths[0] = n;
+    bind_inputs(g, &o, &ro);
+    if (o.n_given && !o.logits)
+        return generate_text(g, &ro, &o.gen);
     return run_model(g, &ro);
 }

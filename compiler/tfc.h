@@ -294,6 +294,10 @@ typedef enum { PLAN_TEXT, PLAN_JSON, PLAN_SVG } PlanFormat;
 void plan_report(const Graph *g, PlanFormat format, FILE *out);
 /* float32 bytes of the weights the graph reads, each weight once. */
 int64_t plan_weight_bytes(const Graph *g);
+/* Arena bytes the planned offsets touch for inputs of len[sym] tokens. */
+int64_t plan_arena_need(const Graph *g, const int64_t *len);
+/* KV-cache bytes per cached token (0 without a cache). */
+int64_t plan_kv_bytes_per_token(const Graph *g);
 /* kv_cache.c: gives a decoder's causal self-attention a persistent cache,
  * so that a call may append tokens to those of earlier calls. */
 void pass_kv_cache(Graph *g);
@@ -316,7 +320,9 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out);
 typedef struct {
     const char *weights;
     const int32_t *tokens[MAX_INPUTS];   /* per model input */
-    int lengths[MAX_INPUTS];             /* per length symbol, from 0 */
+    int lengths[2 * MAX_INPUTS];         /* per length symbol, from 0; from
+                                            MAX_INPUTS, the valid length of
+                                            each padded symbol */
     int threads;
     const char *logits_path;             /* NULL: no file */
     int keep;                            /* keep the build folder */

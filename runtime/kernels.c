@@ -151,6 +151,12 @@ void tfrt_silu(float *y, const float *x, size_t count)
         y[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+void tfrt_tanh(float *y, const float *x, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        y[i] = tanhf(x[i]);
+}
+
 /* ---- elementwise ---------------------------------------------------------- */
 
 void tfrt_add(float *y, const float *a, const float *b, size_t count)
@@ -233,4 +239,51 @@ void tfrt_sinusoidal(float *y, const int32_t *pos, int n, int dim)
             r[2 * j + 1] = cosf(p * w);
         }
     }
+}
+
+/* ---- rotary position embedding ---------------------------------------------- */
+
+/* y (n, heads*hd) = x rotated pairwise by pos[i] * f_j.  f_j and the angle
+ * are float32, as torch computes inv_freq = 1 / theta^(2j/hd) and
+ * freqs = pos * inv_freq; the rotation follows a cos - b sin, a sin + b cos. */
+void tfrt_rope(float *y, const float *x, const int32_t *pos, int n,
+               int heads, int head_dim, float theta, int interleaved)
+{
+    int half = head_dim / 2;
+    /* stride between the two members of a pair, and between pairs */
+    int step = interleaved ? 1 : half, pair = interleaved ? 2 : 1;
+    for (int i = 0; i < n; i++) {
+        float p = (float)pos[i];
+        for (int j = 0; j < half; j++) {
+            float f = 1.0f / powf(theta, (float)(2 * j) / (float)head_dim);
+            float angle = p * f, c = cosf(angle), s = sinf(angle);
+            for (int h = 0; h < heads; h++) {
+                size_t at = (size_t)i * heads * head_dim + (size_t)h * head_dim + (size_t)j * pair;
+                float a = x[at], b = x[at + step];
+                y[at] = a * c - b * s;
+                y[at + step] = a * s + b * c;
+            }
+        }
+    }
+}
+
+/* T5's _relative_position_bucket, with its float32 logarithm. */
+int tfrt_relative_bucket(int rel, int bidirectional, int buckets, int max_distance)
+{
+    int bucket = 0;
+    if (bidirectional) {
+        buckets /= 2;
+        if (rel > 0)
+            bucket += buckets;
+        rel = rel < 0 ? -rel : rel;
+    } else {
+        rel = rel < 0 ? -rel : 0;
+    }
+    int max_exact = buckets / 2;
+    if (rel < max_exact)
+        return bucket + rel;
+    float ratio = logf((float)rel / (float)max_exact)
+                / (float)log((double)max_distance / max_exact);
+    int large = max_exact + (int)(ratio * (float)(buckets - max_exact));
+    return bucket + (large < buckets - 1 ? large : buckets - 1);
 }

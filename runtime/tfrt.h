@@ -85,6 +85,7 @@ void tfrt_gelu(float *y, const float *x, size_t count);      /* exact, erf */
 void tfrt_gelu_tanh(float *y, const float *x, size_t count); /* tanh approx */
 void tfrt_relu(float *y, const float *x, size_t count);
 void tfrt_silu(float *y, const float *x, size_t count);      /* x*sigmoid(x) */
+void tfrt_tanh(float *y, const float *x, size_t count);
 
 /* y = a + b and y = a * b over count floats; y may alias a or b. */
 void tfrt_add(float *y, const float *a, const float *b, size_t count);
@@ -113,6 +114,23 @@ void tfrt_positions(int32_t *pos, int start, int n);
  * y[i][2j+1] = cos(same).  dim must be even. */
 void tfrt_sinusoidal(float *y, const int32_t *pos, int n, int dim);
 
+/* Rotary position embedding (RoFormer) of x (n, heads*head_dim) into y
+ * (y may alias x).  Row i is at position pos[i]; pair j of a head, with
+ * frequency f_j = theta^(-2j/head_dim), is rotated by the angle pos * f_j:
+ *   (a, b) -> (a cos - b sin, a sin + b cos).
+ * interleaved = 0: the pairs are (x[j], x[j + head_dim/2]), the rotate-half
+ * convention of Hugging Face Llama and GPT-NeoX.  interleaved = 1: the pairs
+ * are (x[2j], x[2j+1]), as in Meta's Llama code, llama2.c and GPT-J.
+ * Angles are computed in float32 in the order those implementations use. */
+void tfrt_rope(float *y, const float *x, const int32_t *pos, int n,
+               int heads, int head_dim, float theta, int interleaved);
+
+/* T5's bucket for a relative position rel = key position - query position:
+ * exact buckets for small distances, logarithmic ones up to max_distance,
+ * and, when bidirectional, half the buckets for keys after the query. */
+int tfrt_relative_bucket(int rel, int bidirectional, int buckets,
+                         int max_distance);
+
 /* Multi-head scaled dot-product attention.
  *
  * q holds n_q rows of heads*head_dim values, k and v hold n_kv rows of
@@ -124,7 +142,13 @@ void tfrt_sinusoidal(float *y, const int32_t *pos, int n, int dim);
  * out[i] for head h = softmax_j(scale * q[i].k[j]) . v[j], over the keys j
  * that query i may see: j < kv_len, and when causal, j <= q_pos0 + i (the
  * query's absolute position).  The T x T score matrix is never stored: an
- * online softmax runs over the keys.  A query that sees no key gets 0. */
+ * online softmax runs over the keys.  A query that sees no key gets 0.
+ *
+ * rel_bias, when not NULL, adds a learned relative-position bias (T5):
+ * the score of query i, key j, head h gets rel_bias[b * heads + h], with
+ * b = tfrt_relative_bucket(j - (q_pos0 + i), rel_bidirectional,
+ * rel_buckets, rel_max_distance); rel_bias is the (rel_buckets, heads)
+ * table. */
 typedef struct {
     int n_q, n_kv;
     int heads, kv_heads, head_dim;
@@ -133,6 +157,8 @@ typedef struct {
     int causal;
     int q_pos0;
     int kv_len;
+    const float *rel_bias;      /* (rel_buckets, heads) or NULL */
+    int rel_buckets, rel_max_distance, rel_bidirectional;
 } TfrtAttention;
 
 #define TFRT_MAX_HEAD_DIM 512
@@ -185,6 +211,8 @@ typedef struct {
     int ndim;
     int64_t shape[4];
     size_t offset;
+    size_t first;       /* a view: the weight starts this many elements into
+                           the stored tensor (whose shape `shape` is) */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry

@@ -359,6 +359,104 @@ static void test_sinusoidal(void)
     CU_ASSERT_DOUBLE_EQUAL(y[dim + 1], 0.5403023058681398, 1e-6);
 }
 
+/* Rotary embedding vs a double-precision rotation; rotating (1, 0) at
+ * position 1 by frequency theta^0 = 1 gives (cos 1, sin 1) by hand. */
+static void ref_rope(double *y, const float *x, const int32_t *pos, int n,
+                     int heads, int hd, double theta, int interleaved)
+{
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < heads; h++)
+            for (int j = 0; j < hd / 2; j++) {
+                size_t row = ((size_t)i * heads + h) * hd;
+                size_t ia = row + (interleaved ? 2 * j : j);
+                size_t ib = row + (interleaved ? 2 * j + 1 : j + hd / 2);
+                double ang = pos[i] * pow(theta, -2.0 * j / hd);
+                y[ia] = x[ia] * cos(ang) - x[ib] * sin(ang);
+                y[ib] = x[ia] * sin(ang) + x[ib] * cos(ang);
+            }
+}
+
+static void test_rope(void)
+{
+    const float one[2] = {1, 0};
+    const int32_t p1 = 1;
+    float r[2];
+    tfrt_rope(r, one, &p1, 1, 1, 2, 10000.0f, 0);
+    CU_ASSERT_DOUBLE_EQUAL(r[0], 0.5403023058681398, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(r[1], 0.8414709848078965, 1e-6);
+
+    int n = 5, heads = 3, hd = 8;
+    const int32_t pos[5] = {0, 1, 2, 9, 40};
+    size_t count = (size_t)n * heads * hd;
+    float *x = rand_floats(count, 21), *y = malloc(sizeof(float) * count);
+    double *ref = malloc(sizeof(double) * count);
+    for (int inter = 0; inter < 2; inter++) {
+        ref_rope(ref, x, pos, n, heads, hd, 10000.0, inter);
+        tfrt_rope(y, x, pos, n, heads, hd, 10000.0f, inter);
+        /* float32 angles p * f carry an error of about 1e-7 * p */
+        CHECK_CLOSE(y, ref, count, 2e-5, 0);
+    }
+    /* The two conventions differ: pairing matters. */
+    tfrt_rope(y, x, pos, n, heads, hd, 10000.0f, 1);
+    CU_ASSERT(worst(y, ref, count, 2e-5, 0) <= 1.0);
+    ref_rope(ref, x, pos, n, heads, hd, 10000.0, 0);
+    CU_ASSERT(worst(y, ref, count, 2e-5, 0) > 1.0);
+    tfrt_rope(x, x, pos, n, heads, hd, 10000.0f, 0);   /* in place */
+    CHECK_CLOSE(x, ref, count, 2e-5, 0);
+    free(x); free(y); free(ref);
+}
+
+/* T5's bucketing in double; the values tested keep clear of the points
+ * where float32 and double logarithms could round to different buckets. */
+static int ref_bucket(int rel, int bidirectional, int buckets, int max_distance)
+{
+    int b = 0;
+    if (bidirectional) {
+        buckets /= 2;
+        b = rel > 0 ? buckets : 0;
+        rel = abs(rel);
+    } else {
+        rel = rel < 0 ? -rel : 0;
+    }
+    int exact = buckets / 2;
+    if (rel < exact)
+        return b + rel;
+    int large = exact + (int)(log((double)rel / exact) / log((double)max_distance / exact)
+                              * (buckets - exact));
+    return b + (large < buckets - 1 ? large : buckets - 1);
+}
+
+static void test_relative_bucket(void)
+{
+    static const int rels[] = {-1000, -200, -128, -127, -33, -20, -17, -12, -9, -8, -7,
+                               -1, 0, 1, 2, 7, 8, 9, 12, 17, 20, 33, 127, 128, 1000};
+    /* by hand, T5 defaults (32 buckets, max distance 128): */
+    CU_ASSERT_EQUAL(tfrt_relative_bucket(0, 1, 32, 128), 0);
+    CU_ASSERT_EQUAL(tfrt_relative_bucket(-1, 1, 32, 128), 1);    /* key before query */
+    CU_ASSERT_EQUAL(tfrt_relative_bucket(1, 1, 32, 128), 17);    /* key after: upper half */
+    CU_ASSERT_EQUAL(tfrt_relative_bucket(-1000, 1, 32, 128), 15);
+    CU_ASSERT_EQUAL(tfrt_relative_bucket(5, 0, 32, 128), 0);     /* causal: future is 0 */
+    int ok = 1;
+    for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) {
+        ok &= tfrt_relative_bucket(rels[i], 1, 32, 128) == ref_bucket(rels[i], 1, 32, 128);
+        ok &= tfrt_relative_bucket(rels[i], 0, 32, 128) == ref_bucket(rels[i], 0, 32, 128);
+        ok &= tfrt_relative_bucket(rels[i], 1, 8, 20) == ref_bucket(rels[i], 1, 8, 20);
+    }
+    CU_ASSERT(ok);
+}
+
+static void test_tanh(void)
+{
+    size_t n;
+    float *x = activation_inputs(&n), *y = malloc(sizeof(float) * n);
+    double *ref = malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++)
+        ref[i] = tanh(x[i]);
+    tfrt_tanh(y, x, n);
+    CHECK_CLOSE(y, ref, n, 1e-6, 1e-6);
+    free(x); free(y); free(ref);
+}
+
 /* ---- attention ------------------------------------------------------------ */
 
 /* Naive attention: materializes each query's scores, softmax in double. */
@@ -381,6 +479,10 @@ static void ref_attention(const TfrtAttention *a, double *out, const float *q,
                 for (int c = 0; c < hd; c++)
                     d += (double)qi[c] * k[(size_t)j * a->kv_stride + g * hd + c];
                 s[j] = a->scale * d;
+                if (a->rel_bias)
+                    s[j] += a->rel_bias[ref_bucket(j - (a->q_pos0 + i), a->rel_bidirectional,
+                                                   a->rel_buckets, a->rel_max_distance)
+                                        * a->heads + h];
                 max = s[j] > max ? s[j] : max;
                 visible = 1;
             }
@@ -451,6 +553,20 @@ static void test_attention(void)
     check_attention(attn(2, 10, 2, 1, 8, 1, 3, 4), 15);      /* both limits */
     check_attention(attn(150, 150, 2, 1, 64, 1, 0, 150), 16); /* many blocks */
     check_attention(attn(1, 200, 3, 3, 5, 0, 0, 200), 17);   /* odd head_dim */
+    /* T5 relative-position bias, bidirectional and causal */
+    float *bias = rand_floats(32 * 4, 18);
+    TfrtAttention t5 = attn(9, 9, 4, 4, 8, 0, 0, 9);
+    t5.rel_bias = bias;
+    t5.rel_buckets = 32;
+    t5.rel_max_distance = 128;
+    t5.rel_bidirectional = 1;
+    check_attention(t5, 19);
+    t5.causal = 1;
+    t5.rel_bidirectional = 0;
+    t5.q_pos0 = 2;
+    t5.n_q = 4;
+    check_attention(t5, 20);
+    free(bias);
 }
 
 /* One query, keys k = [0, ln 3] (head_dim 1, scale 1): weights 1/4, 3/4
@@ -502,6 +618,9 @@ void register_kernel_tests(void)
         {"embed", test_embed},
         {"positions", test_positions},
         {"sinusoidal", test_sinusoidal},
+        {"tanh", test_tanh},
+        {"rope, both pairings", test_rope},
+        {"T5 relative buckets", test_relative_bucket},
         {"attention vs naive reference", test_attention},
         {"attention by hand", test_attention_by_hand},
         {"attention with no visible key", test_attention_no_keys},
