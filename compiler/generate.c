@@ -8,7 +8,8 @@
  *
  * Only generated text goes to stdout, flushed token by token but never in
  * the middle of a UTF-8 character; the prompt, the seed, speeds and
- * memory go to stderr.
+ * memory go to stderr.  Without a tokenizer, the prompt is token ids
+ * (--tokens) and the generated ids are printed, comma separated.
  */
 #include "tfc.h"
 #include "tfrt.h"
@@ -58,6 +59,28 @@ static void utf8_write(Utf8Out *u, const char *bytes, size_t n, int flush_all)
     memmove(u->buf, u->buf + u->len - keep, keep);
     u->len = keep;
     fflush(stdout);
+}
+
+/* One generated token to stdout: its bytes, or its id without a tokenizer. */
+static void put_token(Utf8Out *out, const TfrtTokenizer *tok, int32_t id, int index)
+{
+    if (!tok) {
+        printf(index ? ",%d" : "%d", id);
+        fflush(stdout);
+        return;
+    }
+    size_t len = 0;
+    const char *bytes = tfrt_tok_decode_token(tok, id, &len);
+    if (bytes)
+        utf8_write(out, bytes, len, 0);
+}
+
+static void end_text(Utf8Out *out, const TfrtTokenizer *tok)
+{
+    if (tok)
+        utf8_write(out, "", 0, 1);
+    else
+        printf("\n");
 }
 
 static long peak_rss_kib(void)
@@ -150,7 +173,7 @@ static int check_model(const Graph *g, const TfrtTokenizer *tok, Session *s)
     }
     s->vocab = o->shape.d[1].n;
     s->max_len = ir_dim_max(g, g->nodes[g->inputs[0]].shape.d[0]);
-    if (tfrt_tok_vocab_size(tok) > s->vocab) {
+    if (tok && tfrt_tok_vocab_size(tok) > s->vocab) {
         fprintf(stderr, "tfc: error: the tokenizer has %d tokens but the model only %lld logits\n",
                 tfrt_tok_vocab_size(tok), (long long)s->vocab);
         return EXIT_INPUT;
@@ -164,7 +187,7 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
 static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, TfrtSampler *smp)
 {
     Utf8Out out = {.len = 0};
-    int32_t eos = tfrt_tok_eos(tok);
+    int32_t eos = tok ? tfrt_tok_eos(tok) : -1;
     double t0 = run_now();
     const float *row = advance(s, 1);
     double t1 = run_now();
@@ -173,10 +196,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
         int32_t next = tfrt_sample(smp, row, (int)s->vocab);
         if (next == eos)
             break;
-        size_t len = 0;
-        const char *bytes = tfrt_tok_decode_token(tok, next, &len);
-        if (bytes)
-            utf8_write(&out, bytes, len, 0);
+        put_token(&out, tok, next, made);
         made++;
         if (s->n == s->max_len) {
             fprintf(stderr, "\ntfc: stopped: the context is full (%lld tokens)\n", (long long)s->max_len);
@@ -186,7 +206,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
         if (made < gen->n_predict)
             row = advance(s, 0);
     }
-    utf8_write(&out, "", 0, 1);
+    end_text(&out, tok);
     double t2 = run_now();
     fprintf(stderr, "\ntfc: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d tokens in %.3f s "
                     "(%.1f tokens/s)%s, peak memory %.1f MiB\n",
@@ -196,11 +216,24 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
     return row ? 0 : EXIT_INPUT;
 }
 
+/* The prompt as ids given with --tokens. */
+static int ids_prompt(const RunOptions *opt, Session *s)
+{
+    if (opt->lengths[0] > s->max_len) {
+        fprintf(stderr, "tfc: error: the prompt has %d tokens; the model holds at most %lld\n",
+                opt->lengths[0], (long long)s->max_len);
+        return EXIT_INPUT;
+    }
+    memcpy(s->tokens, opt->tokens[0], (size_t)opt->lengths[0] * sizeof *s->tokens);
+    s->n = opt->lengths[0];
+    return 0;
+}
+
 int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
 {
-    TfrtTokenizer *tok;
+    TfrtTokenizer *tok = NULL;
     char err[512];
-    if (tfrt_tok_load(&tok, gen->tokenizer, err, sizeof err) != TFRT_OK) {
+    if (gen->tokenizer && tfrt_tok_load(&tok, gen->tokenizer, err, sizeof err) != TFRT_OK) {
         fprintf(stderr, "tfc: error: %s\n", err);
         return EXIT_INPUT;
     }
@@ -211,7 +244,7 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
         s.logits = malloc((size_t)s.max_len * (size_t)s.vocab * sizeof *s.logits);
         if (!s.tokens || !s.logits)
             error_plain("out of memory");
-        status = encode_prompt(tok, gen, &s);
+        status = gen->prompt ? encode_prompt(tok, gen, &s) : ids_prompt(opt, &s);
     }
     if (!status)
         status = run_load(g, opt, &s.L);
@@ -232,7 +265,8 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
     run_unload(&s.L);
     free(s.tokens);
     free(s.logits);
-    tfrt_tok_free(tok);
+    if (tok)
+        tfrt_tok_free(tok);
     return status;
 }
 
@@ -288,7 +322,7 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
         return EXIT_USAGE;
     }
     int k = gen->beams, n_max = gen->n_predict, V = (int)s->vocab;
-    int32_t eos = tfrt_tok_eos(tok);
+    int32_t eos = tok ? tfrt_tok_eos(tok) : -1;
     void **ctx = calloc((size_t)(2 * k), sizeof *ctx), **spare = ctx + k;
     Beam *beams = calloc((size_t)k, sizeof *beams), *best = calloc((size_t)k, sizeof *best);
     double *lp = malloc((size_t)V * sizeof *lp);
@@ -363,13 +397,9 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
     }
     if (!status) {
         Utf8Out out = {.len = 0};
-        for (int i = 0; i < beams[0].len; i++) {
-            size_t len = 0;
-            const char *bytes = tfrt_tok_decode_token(tok, beams[0].tokens[i], &len);
-            if (bytes)
-                utf8_write(&out, bytes, len, 0);
-        }
-        utf8_write(&out, "", 0, 1);
+        for (int i = 0; i < beams[0].len; i++)
+            put_token(&out, tok, beams[0].tokens[i], i);
+        end_text(&out, tok);
         fprintf(stderr, "\ntfc: beam search, %d beams: %d tokens, log-probability %.4f, %.3f s\n", k,
                 beams[0].len, beams[0].score, run_now() - t0);
     }

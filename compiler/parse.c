@@ -83,8 +83,11 @@ static Program *parse_source(Source *src)
     ParseState ps = {.file = src->name, .prog = prog, .line = 1, .col = 1,
                      .last_was_sep = 1};
     /* Static so that the scanner stays reachable if an error leaves the
-     * parse early (the process then exits; nothing leaks for real). */
+     * parse early; the next parse frees what such a parse left. */
     static yyscan_t scanner;
+    if (scanner)
+        yylex_destroy(scanner);
+    scanner = NULL;
     if (yylex_init_extra(&ps, &scanner))
         error_plain("cannot start the scanner");
     YY_BUFFER_STATE buf = yy_scan_bytes(src->text, (int)src->len, scanner);

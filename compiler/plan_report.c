@@ -188,6 +188,39 @@ int64_t plan_weight_bytes(const Graph *g)
     return f.params[C_COUNT] * 4;
 }
 
+/* The arena a planned graph touches for inputs of len[sym] tokens (a
+ * cached sequence counted from an empty cache): the highest end of its
+ * buffers, each a prefix of its slot. */
+int64_t plan_arena_need(const Graph *g, const int64_t *len)
+{
+    int64_t need = 0;
+    for (int i = 0; i < g->count; i++) {
+        if (!g->plan->bytes[i])
+            continue;
+        const Shape *s = &g->nodes[i].shape;
+        int64_t bytes = 4;
+        for (int d = 0; d < s->ndim; d++) {
+            int sym = s->d[d].sym;
+            if (sym && g->syms[sym].past)
+                sym = g->syms[sym].past;
+            bytes *= sym ? len[sym] : s->d[d].n;
+        }
+        bytes = (bytes + 63) / 64 * 64;
+        if (g->nodes[i].offset + bytes > need)
+            need = g->nodes[i].offset + bytes;
+    }
+    return need;
+}
+
+int64_t plan_kv_bytes_per_token(const Graph *g)
+{
+    int64_t kv = 0;
+    for (int i = 0; i < g->count; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
+            kv += g->nodes[i].shape.d[1].n * 4;
+    return kv;
+}
+
 /* ---- text ---------------------------------------------------------------- */
 
 static const char *mib(int64_t bytes)

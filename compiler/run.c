@@ -49,6 +49,9 @@ static const char *glue_source(const Graph *g, const char *P)
     for (int s = 1; s < g->nsyms; s++)
         if (!g->syms[s].past)
             len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", s - 1);
+    for (int s = 1; s < g->nsyms; s++)   /* valid lengths, as in emit_signature */
+        if (g->padded >> s & 1u)
+            len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", MAX_INPUTS + s - 1);
     return tfc_format(
         "#include \"model.h\"\n"
         "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen);\n"
@@ -161,9 +164,64 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     return run_open(L, opt->weights, &L->model);
 }
 
+/* A field of /proc/self/status in bytes ("VmRSS", "VmHWM"), or -1. */
+static int64_t status_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int64_t kb = -1;
+    size_t len = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, len) == 0 && line[len] == ':')
+            kb = strtoll(line + len + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* Resident bytes before the model opened; the peak is reset to it. */
+static int64_t rss_before_open = -1;
+
+static void memory_baseline(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");   /* "5": reset VmHWM */
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+    rss_before_open = status_bytes("VmRSS");
+}
+
+/* The header's memory formula for this run, next to what the process
+ * used: its peak resident size since just before open, less the resident
+ * size then.  Mapped weights count as the file pages the pass touched. */
+static void report_memory(const Graph *g, const RunOptions *opt, size_t out_bytes)
+{
+    int64_t len[MAX_INPUTS + 1] = {0};
+    for (int s = 1; s < g->nsyms; s++)
+        if (!g->syms[s].past)
+            len[s] = opt->lengths[s - 1];
+    int64_t ctx = g->cache_sym ? len[g->cache_sym] : 0;
+    int64_t weights = plan_weight_bytes(g), arena = plan_arena_need(g, len);
+    int64_t kv = plan_kv_bytes_per_token(g) * ctx;
+    int64_t total = weights + arena + kv + (int64_t)out_bytes;
+    fprintf(stderr, "tfc: memory: weights %lld + arena %lld (of %lld planned) + kv cache %lld "
+                    "(%lld tokens) + output %lld = %lld bytes\n",
+            (long long)weights, (long long)arena, (long long)g->arena_bytes, (long long)kv,
+            (long long)ctx, (long long)out_bytes, (long long)total);
+    int64_t peak = status_bytes("VmHWM");
+    if (peak < 0 || rss_before_open < 0)
+        return;
+    int64_t used = peak - rss_before_open;
+    fprintf(stderr, "tfc: memory measured: peak RSS %lld - RSS before open %lld = %lld bytes "
+                    "(%+.1f%% against the formula)\n", (long long)peak, (long long)rss_before_open,
+            (long long)used, total ? 100.0 * (double)(used - total) / (double)total : 0.0);
+}
+
 int run_open(Loaded *L, const char *weights, void **model)
 {
     char err[512] = "";
+    memory_baseline();
     double t0 = run_now();
     int rc = L->open(model, weights, err, sizeof err);
     if (rc != 0) {
@@ -189,9 +247,15 @@ static int forward_in_steps(Loaded *L, const RunOptions *opt, float *out, int64_
 {
     int n = opt->lengths[0], k = opt->prefill < n ? opt->prefill : n;
     int lengths[MAX_INPUTS] = {k};
+    double t0 = run_now();
     int rc = L->forward(L->model, opt->tokens, lengths, out);
+    double t1 = run_now();
     for (int i = k; rc == 0 && i < n; i++)
         rc = L->step(L->model, opt->tokens[0][i], out + (size_t)i * (size_t)cols);
+    double t2 = run_now();
+    if (rc == 0 && n > k)
+        fprintf(stderr, "tfc: prefill %d tokens in %.4f s, then %d steps in %.4f s (%.3f ms a token)\n",
+                k, t1 - t0, n - k, t2 - t1, 1e3 * (t2 - t1) / (n - k));
     return rc;
 }
 
@@ -221,6 +285,7 @@ int run_model(const Graph *g, const RunOptions *opt)
         status = EXIT_INPUT;
     } else {
         fprintf(stderr, "tfc: forward pass in %.3f s\n", t1 - t0);
+        report_memory(g, opt, count * sizeof *out);
         if (opt->logits_path)
             status = write_logits(opt->logits_path, out, count);
     }

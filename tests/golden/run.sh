@@ -62,6 +62,7 @@ if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tfc-golden.XXXXXX") || exit 2
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
     if [ "${GOLDEN_KEEP:-}" = 1 ]; then
         echo "(kept $tmp)"
@@ -72,7 +73,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-export GOLDEN_THREADS=${GOLDEN_THREADS:-2}
+GOLDEN_THREADS="${GOLDEN_THREADS:-2}"
+export GOLDEN_THREADS
 
 # random_tokens N VOCAB SEED: N comma-separated tokens in 0..VOCAB-1; for
 # N >= 3 the second and third are VOCAB-1 and 0 (the table's edges).
@@ -132,6 +134,7 @@ golden() {
 
 # bad LABEL WANT FILE [-D name=value]...: tfc must fail cleanly, with a
 # message on stderr that matches WANT (a case-insensitive extended regex).
+# The tokens are $BAD_TOKENS (default 1,2,3).
 bad() {
     label=$1 want=$2 weights=$3
     shift 3
@@ -139,7 +142,7 @@ bad() {
     rm -f "$out"
     t0=$(now)
     timeout "$TIMEOUT" "$TFC" "$MODEL" "$@" --weights "$weights" --run \
-        --tokens 1,2,3 --logits "$out" >"$tmp/stdout.txt" 2>"$err"
+        --tokens "${BAD_TOKENS:-1,2,3}" --logits "$out" >"$tmp/stdout.txt" 2>"$err"
     rc=$?
     took=$(elapsed "$t0")
     if [ "$rc" -eq 0 ]; then
@@ -160,8 +163,22 @@ bad() {
     fi
 }
 
+# ---- the reference itself ------------------------------------------------------
+
+t0=$(now)
+if "$PYTHON" "$REF" selftest --quick >"$tmp/selftest.txt" 2>&1; then
+    pass "reference selftest: $(tail -n 1 "$tmp/selftest.txt") ($(elapsed "$t0"))"
+else
+    fail "reference selftest ($(elapsed "$t0"))"
+    grep -v ' ok$' "$tmp/selftest.txt" | sed -n '1,12p' | sed 's/^/     | /'
+fi
+
 # ---- tiny model: layers 2, dim 64, heads 4, vocab 101, ctx 64 ---------------
 
+# The tiny model's weights have std 0.1 rather than GPT-2's 0.02: at width 64
+# the smaller weights leave attention nearly uniform and GELU nearly linear,
+# so that a wrong attention scale or GELU form would hide inside the
+# tolerance (gpt2_ref.py selftest checks that such mistakes fail).
 TINY="-D vocab=101 -D ctx=64 -D dim=64 -D heads=4 -D layers=2"
 tiny_make="--vocab 101 --ctx 64 --dim 64 --heads 4 --layers 2 --std 0.1"
 
@@ -237,6 +254,17 @@ then
 else
     fail "setup: could not write the damaged weight files"
 fi
+
+# ---- bad tokens (valid weights) -------------------------------------------------
+
+# shellcheck disable=SC2086
+{
+BAD_TOKENS=5,101,7
+bad "bad tokens: token 101 with vocab 101" 'error|token|vocab|101' "$good" $TINY
+BAD_TOKENS=$(random_tokens 65 101 99)
+bad "bad tokens: 65 tokens with ctx 64" 'error|token|ctx|65|64' "$good" $TINY
+BAD_TOKENS=
+}
 
 # ---- GPT-2 small: layers 12, dim 768, heads 12, vocab 50257, ctx 1024 ---------
 

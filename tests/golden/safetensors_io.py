@@ -73,7 +73,7 @@ def to_float32(name_dtype, array):
     """Widens a loaded tensor to float32 (BF16 bit patterns included)."""
     if name_dtype == "BF16":
         return (array.astype("<u4") << 16).view("<f4")
-    return array.astype("<f4")
+    return array.astype("<f4", copy=False)
 
 
 def _as_numpy(value):
@@ -113,20 +113,20 @@ def save(path, tensors, metadata=None):
     offset = 0
     for name, value in tensors.items():
         dtype, arr = _as_numpy(value)
-        data = arr.tobytes()
         header[name] = {
             "dtype": dtype,
             "shape": [int(s) for s in arr.shape],
-            "data_offsets": [offset, offset + len(data)],
+            "data_offsets": [offset, offset + arr.nbytes],
         }
-        chunks.append(data)
-        offset += len(data)
+        chunks.append(arr)
+        offset += arr.nbytes
     raw = _pad_header(json.dumps(header, separators=(",", ":")).encode("utf-8"))
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
-        for c in chunks:
-            f.write(c)
+        for arr in chunks:
+            if arr.nbytes:
+                f.write(memoryview(arr.reshape(-1)).cast("B"))
 
 
 def write_raw(path, header, data, pad=True):
@@ -158,12 +158,14 @@ def read_header(path):
 
 
 def load(path):
-    """Returns ({name: ndarray}, metadata dict), checking offsets and sizes."""
+    """Returns ({name: ndarray}, metadata dict), checking offsets and sizes.
+    The arrays are read-only views of a memory map of the file."""
     header, start, size = read_header(path)
     metadata = header.pop("__metadata__", {}) or {}
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read()
+    if size > start:
+        data = np.memmap(path, dtype=np.uint8, mode="r", offset=start)
+    else:
+        data = np.zeros(0, dtype=np.uint8)
     out = {}
     for name, info in header.items():
         dtype = DTYPES[info["dtype"]]
@@ -174,7 +176,7 @@ def load(path):
             raise ValueError("%s: %s: data_offsets %r outside the data" % (path, name, [b, e]))
         if e - b != count * dtype.itemsize:
             raise ValueError("%s: %s: %d bytes for shape %r" % (path, name, e - b, list(shape)))
-        out[name] = np.frombuffer(data, dtype=dtype, count=count, offset=b).reshape(shape)
+        out[name] = data[b:e].view(dtype).reshape(shape)
     return out, metadata
 
 

@@ -1,0 +1,96 @@
+#!/bin/sh
+# The KV cache and generation against PyTorch.
+#   TFC=./tfc PYTHON=/usr/bin/python3 tests/golden/kv_cache.sh
+#
+# - 64 consecutive one-token steps (--prefill 1 over 65 tokens) and a
+#   prefill of 33 then 32 steps give the logits of PyTorch's full
+#   recomputation, for a tiny GPT-2 and for GPT-2 small's shape;
+# - greedy generation (--temp 0) gives PyTorch's greedy tokens;
+# - the same --seed gives the same sample, and beam search finds a
+#   continuation at least as likely as greedy's (scored by PyTorch);
+# - a sequence longer than the context is refused, not overflowed.
+# KV_SKIP_BIG=1 skips the GPT-2 small shape.
+set -u
+TFC=${TFC:-./tfc}
+PYTHON=${PYTHON:-/usr/bin/python3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+sanitizer_clean() { ! grep -q -e "AddressSanitizer" -e "runtime error" "$1"; }
+
+tokens() { $PYTHON -c "import random; random.seed($2); print(','.join(str(random.randrange($1)) for _ in range($3)))"; }
+
+# cache_case NAME CFG WEIGHTS VOCAB N PREFILL
+cache_case() {
+    name=$1 cfg=$2 w=$3 vocab=$4 n=$5 k=$6
+    toks=$(tokens "$vocab" 11 "$n")
+    [ -f "$tmp/$name.ref" ] || $PYTHON "$HERE/gpt2_ref.py" logits --weights "$w" --tokens "$toks" \
+        --out "$tmp/$name.ref" --heads "$(echo "$cfg" | sed 's/.*heads=\([0-9]*\).*/\1/')" >/dev/null
+    if $TFC "$ROOT/models/gpt2.model" $cfg --weights "$w" --run --tokens "$toks" --prefill "$k" \
+        --logits "$tmp/out.f32" 2>"$tmp/err" && sanitizer_clean "$tmp/err" &&
+       $PYTHON "$HERE/compare.py" "$tmp/out.f32" "$tmp/$name.ref" --n "$n" --vocab "$vocab" >"$tmp/cmp"; then
+        pass "$name: prefill $k, then $((n - k)) steps == PyTorch ($(cat "$tmp/cmp" | sed 's/;.*//'))"
+    else
+        fail "$name: prefill $k, then $((n - k)) steps"; cat "$tmp/err" "$tmp/cmp" 2>/dev/null | head -5
+    fi
+}
+
+small="-D layers=2 -D dim=64 -D heads=4 -D vocab=101 -D ctx=80"
+$PYTHON "$HERE/gpt2_ref.py" make --vocab 101 --ctx 80 --dim 64 --heads 4 --layers 2 --seed 3 \
+    --out "$tmp/small.safetensors" >/dev/null
+cache_case small "$small" "$tmp/small.safetensors" 101 65 1
+cache_case small "$small" "$tmp/small.safetensors" 101 65 33
+
+# greedy generation equals PyTorch's greedy choice at every step
+want=$($PYTHON "$HERE/greedy_ref.py" greedy --weights "$tmp/small.safetensors" --heads 4 --tokens 5,9,2 -n 24)
+got=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5,9,2 \
+      -n 24 --temp 0 2>"$tmp/err")
+[ "$got" = "$want" ] && sanitizer_clean "$tmp/err" && pass "greedy: 24 tokens == PyTorch ($got)" ||
+    fail "greedy: tfc '$got' != PyTorch '$want'"
+got=$($TFC "$ROOT/models/gpt2.model" $small -fno-kv-cache --weights "$tmp/small.safetensors" --run \
+      --tokens 5,9,2 -n 24 --temp 0 2>"$tmp/err")
+[ "$got" = "$want" ] && pass "greedy without the KV cache == PyTorch" || fail "greedy without cache: '$got'"
+
+# sampling: reproducible with a seed, and not a constant
+a=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5 -n 30 \
+    --temp 1.5 --seed 42 2>/dev/null)
+b=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5 -n 30 \
+    --temp 1.5 --seed 42 2>/dev/null)
+c=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5 -n 30 \
+    --temp 1.5 --seed 43 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ] && pass "sampling: --seed 42 twice agrees, --seed 43 differs" ||
+    fail "sampling reproducibility: '$a' '$b' '$c'"
+
+# beam search: a continuation at least as likely as the greedy one
+beam=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5,9,2 \
+       -n 8 --beams 4 2>"$tmp/err")
+greedy=$(echo "$want" | cut -d, -f1-8)
+sb=$($PYTHON "$HERE/greedy_ref.py" score --weights "$tmp/small.safetensors" --heads 4 --tokens 5,9,2 --cont "$beam")
+sg=$($PYTHON "$HERE/greedy_ref.py" score --weights "$tmp/small.safetensors" --heads 4 --tokens 5,9,2 --cont "$greedy")
+if [ "$(echo "$beam" | tr ',' '\n' | wc -l)" -eq 8 ] && awk -v b="$sb" -v g="$sg" 'BEGIN { exit !(b >= g - 1e-4) }'; then
+    pass "beam search (4 beams): log-probability $sb >= greedy's $sg"
+else
+    fail "beam search: '$beam' scores $sb, greedy '$greedy' scores $sg"; cat "$tmp/err"
+fi
+
+# the context is a hard limit
+if $TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run \
+    --tokens "$(tokens 101 1 81)" --logits "$tmp/x.f32" 2>"$tmp/err"; then
+    fail "81 tokens in a context of 80 were accepted"
+else
+    grep -q "at most 80" "$tmp/err" && sanitizer_clean "$tmp/err" && pass "81 tokens in a context of 80: refused" ||
+        fail "context overflow message: $(head -1 "$tmp/err")"
+fi
+
+if [ "${KV_SKIP_BIG:-0}" != 1 ]; then
+    big="-D layers=12 -D dim=768 -D heads=12 -D vocab=50257 -D ctx=1024"
+    $PYTHON "$HERE/gpt2_ref.py" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 --seed 5 \
+        --out "$tmp/big.safetensors" >/dev/null
+    cache_case gpt2-small "$big" "$tmp/big.safetensors" 50257 65 1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
