@@ -38,13 +38,13 @@ RUNTIME_SRC = runtime/status.c runtime/kernels.c runtime/attention.c \
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
-               compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/plan.c \
+               compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/plan.c \
                compiler/plan_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
-           tests/unit/test_verify.c
+           tests/unit/test_verify.c tests/unit/test_text.c
 
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
@@ -52,7 +52,7 @@ FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
 .PHONY: all deps test-deps test unit-test error-test golden-test fuzz \
-        demo install clean
+        demo bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
 
@@ -103,11 +103,16 @@ $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
 	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) -ldl -lm
 
+GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+
 test: test-deps all $(B)/unit_tests
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
-	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/run.sh
-	TFC=$(TFC) tests/examples.sh
+	$(GOLDEN_ENV) tests/golden/run.sh
+	$(GOLDEN_ENV) tests/golden/kv_cache.sh
+	$(GOLDEN_ENV) tests/golden/families.sh
+	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
+	SAN=$(SAN) tests/tokenizer/run.sh
 	@echo "make test: all suites passed"
 
 unit-test: test-deps all $(B)/unit_tests
@@ -117,7 +122,9 @@ error-test: all
 	tests/errors/run.sh $(TFC)
 
 golden-test: test-deps all
-	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/run.sh
+	$(GOLDEN_ENV) tests/golden/run.sh
+	$(GOLDEN_ENV) tests/golden/kv_cache.sh
+	$(GOLDEN_ENV) tests/golden/families.sh
 
 # A short libFuzzer run over the safetensors reader (needs clang).  New
 # inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.
@@ -135,6 +142,10 @@ fuzz: test-deps
 demo: all
 	tools/demo.sh $(TFC)
 
+# Decoding speed with and without the KV cache, beside PyTorch.
+bench: test-deps all
+	tools/bench.sh $(TFC)
+
 # ---- install -------------------------------------------------------------
 
 install: all
@@ -142,7 +153,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h $(DESTDIR)$(PREFIX)/include/tfrt.h
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 
