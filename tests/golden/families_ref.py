@@ -620,7 +620,7 @@ def parse_case(spec):
         k, v = part.split("=", 1)
         if k in ("tokens", "src", "types"):
             c[k] = parse_ints(v, k)
-        elif k == "length":
+        elif k in ("length", "n"):
             c[k] = int(v)
         elif k == "ref":
             c[k] = v
@@ -644,6 +644,15 @@ def check_ids(ids, limit, what):
     for t in ids:
         if not 0 <= t < limit:
             sys.exit("families_ref.py: %s id %d outside 0..%d" % (what, t, limit - 1))
+
+
+def greedy(fwd, w, cfg, tokens, n):
+    """n tokens chosen by argmax, each from a full recomputation of the
+    sequence so far (no cache): what a KV cache must reproduce."""
+    ids = list(tokens)
+    for _ in range(n):
+        ids.append(int(fwd(w, cfg, ids)[-1].argmax()))
+    return ids[len(tokens):]
 
 
 def cmd_make(a):
@@ -694,6 +703,13 @@ def cmd_make(a):
                         sys.exit("families_ref.py: interleaved and rotate-half references "
                                  "disagree by %.3g" % diff)
             write_f32(c["ref"], out)
+        if a.greedy:
+            g = parse_case(a.greedy)
+            check_ids(g["tokens"], cfg["vocab"], "token")
+            with torch.no_grad():
+                ids = greedy(fwd, w, cfg, g["tokens"], g["n"])
+            with open(g["ref"], "w") as f:
+                f.write(",".join(map(str, ids)) + "\n")
     elif fam in ("t5", "transformer"):
         w = t5_weights(cfg, a.seed) if fam == "t5" else transformer_weights(cfg, a.seed)
         st.save(a.out, w, meta)
@@ -953,6 +969,7 @@ def main(argv=None):
     m.add_argument("--position-ids", action="store_true")
     m.add_argument("--names", choices=["hf", "meta"], default="hf")
     m.add_argument("--hf-out")
+    m.add_argument("--greedy", help='(llama) "tokens=1,2 n=N ref=FILE": greedy ids into FILE')
     c = sub.add_parser("compare")
     c.add_argument("out")
     c.add_argument("ref")

@@ -4,12 +4,13 @@
 #
 # - 64 consecutive one-token steps (--prefill 1 over 65 tokens) and a
 #   prefill of 33 then 32 steps give the logits of PyTorch's full
-#   recomputation, for a tiny GPT-2 and for GPT-2 small's shape;
+#   recomputation, for a tiny GPT-2 and for GPT-2 small's shape, and
+#   (64 steps) for a small Llama and a 12-layer dim-768 one with kv_heads 4;
 # - greedy generation (--temp 0) gives PyTorch's greedy tokens;
 # - the same --seed gives the same sample, and beam search finds a
 #   continuation at least as likely as greedy's (scored by PyTorch);
 # - a sequence longer than the context is refused, not overflowed.
-# KV_SKIP_BIG=1 skips the GPT-2 small shape.
+# KV_SKIP_BIG=1 skips the GPT-2 small and 12-layer Llama shapes.
 set -u
 TFC=${TFC:-./tfc}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -92,5 +93,36 @@ if [ "${KV_SKIP_BIG:-0}" != 1 ]; then
         --out "$tmp/big.safetensors" >/dev/null
     cache_case gpt2-small "$big" "$tmp/big.safetensors" 50257 65 1
 fi
+# Llama: rotary positions continue from the cache, grouped-query heads
+# share cached keys and values.  families_ref.py writes the weights, the
+# full-recomputation logits and its greedy continuation.
+# llama_case NAME CFG N_TOKENS GREEDY_N
+llama_case() {
+    name=$1 cfg=$2 n=$3 gn=$4
+    vocab=$(echo "$cfg" | sed 's/.*vocab=\([0-9]*\).*/\1/')
+    toks=$(tokens "$vocab" 11 "$n")
+    if ! $PYTHON "$HERE/families_ref.py" make llama --seed 7 --out "$tmp/$name.safetensors" $cfg \
+        --case "tokens=$toks ref=$tmp/$name.ref" --greedy "tokens=5,9,2 n=$gn ref=$tmp/$name.greedy" \
+        2>"$tmp/err"; then
+        fail "$name: reference"; head -5 "$tmp/err"; return
+    fi
+    if $TFC "$ROOT/models/llama.model" $cfg --weights "$tmp/$name.safetensors" --run --tokens "$toks" \
+        --prefill 1 --logits "$tmp/out.f32" 2>"$tmp/err" && sanitizer_clean "$tmp/err" &&
+       $PYTHON "$HERE/compare.py" "$tmp/out.f32" "$tmp/$name.ref" --n "$n" --vocab "$vocab" >"$tmp/cmp"; then
+        pass "$name: prefill 1, then $((n - 1)) steps == PyTorch ($(sed 's/;.*//' "$tmp/cmp"))"
+    else
+        fail "$name: prefill 1, then $((n - 1)) steps"; cat "$tmp/err" "$tmp/cmp" 2>/dev/null | head -5
+    fi
+    want=$(cat "$tmp/$name.greedy")
+    got=$($TFC "$ROOT/models/llama.model" $cfg --weights "$tmp/$name.safetensors" --run --tokens 5,9,2 \
+          -n "$gn" --temp 0 2>"$tmp/err")
+    [ "$got" = "$want" ] && sanitizer_clean "$tmp/err" && pass "$name: greedy $gn tokens == PyTorch ($got)" ||
+        fail "$name: greedy: tfc '$got' != PyTorch '$want'"
+}
+llama_case llama-small "-D layers=2 -D dim=64 -D heads=4 -D kv_heads=2 -D vocab=97 -D ctx=80 -D ffn=160" 65 24
+if [ "${KV_SKIP_BIG:-0}" != 1 ]; then
+    llama_case llama-12x768 "-D layers=12 -D dim=768 -D heads=12 -D kv_heads=4 -D vocab=32000 -D ctx=128 -D ffn=2048" 65 4
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
