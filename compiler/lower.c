@@ -198,6 +198,13 @@ static const ModuleType *module_type(const char *name)
     return NULL;
 }
 
+/* How errors name argument i of a module type: "argument 'out' of Linear",
+ * so that a mistake in one of several sizes points at the right one. */
+static const char *module_arg(const ModuleType *t, int i)
+{
+    return tfc_format("argument '%s' of %s", t->params[i], t->name);
+}
+
 /* name = Type(args) at "prefix": the module's weights, declared. */
 static Module *declare_module(Lowering *L, const char *var, const Ast *call, const Ast *at)
 {
@@ -209,18 +216,20 @@ static Module *declare_module(Lowering *L, const char *var, const Ast *call, con
     m->kind = t->kind;
     m->var = var;
     m->bias = -1;
-    Dim d0 = ir_const(positive_arg(L, a[0], t->params[0]));
+    Dim d0 = ir_const(positive_arg(L, a[0], module_arg(t, 0)));
     const char *w = tfc_format("%s.weight", prefix), *b = tfc_format("%s.bias", prefix);
     switch (t->kind) {
-    case MOD_EMBEDDING:
-        m->weight = new_weight(L, w, ir_shape2(d0, ir_const(positive_arg(L, a[1], "dim"))), call->loc);
+    case MOD_EMBEDDING: {
+        Dim d1 = ir_const(positive_arg(L, a[1], module_arg(t, 1)));
+        m->weight = new_weight(L, w, ir_shape2(d0, d1), call->loc);
         break;
+    }
     case MOD_LINEAR:
     case MOD_CONV1D: {
-        Dim d1 = ir_const(positive_arg(L, a[1], "out"));
+        Dim d1 = ir_const(positive_arg(L, a[1], module_arg(t, 1)));
         Shape s = t->kind == MOD_LINEAR ? ir_shape2(d1, d0) : ir_shape2(d0, d1);
         m->weight = new_weight(L, w, s, call->loc);
-        if (flag_arg(L, a[2], 1, "bias"))
+        if (flag_arg(L, a[2], 1, module_arg(t, 2)))
             m->bias = new_weight(L, b, ir_shape1(d1), call->loc);
         break;
     }
@@ -230,11 +239,26 @@ static Module *declare_module(Lowering *L, const char *var, const Ast *call, con
         if (m->eps < 0)
             error_at(a[1]->loc, "eps must not be negative");
         m->weight = new_weight(L, w, ir_shape1(d0), call->loc);
-        if (t->kind == MOD_LAYERNORM && flag_arg(L, a[2], 1, "bias"))
+        if (t->kind == MOD_LAYERNORM && flag_arg(L, a[2], 1, module_arg(t, 2)))
             m->bias = new_weight(L, b, ir_shape1(d0), call->loc);
         break;
     }
     return m;
+}
+
+/* The weight side of a matrix product must not grow with an input: MATMUL
+ * takes W as a matrix of fixed sizes (ops.h), and the width check in
+ * matmul() compares sizes only (a length such as seq counts as its bound
+ * there, which would let (seq,8) pass as 8 rows, and the graph verifier
+ * would then stop the compiler with an internal error). */
+static int expect_fixed(Lowering *L, int id, Loc loc, const char *what)
+{
+    Shape s = node(L, id)->shape;
+    for (int i = 0; i < s.ndim; i++)
+        if (s.d[i].sym)
+            error_at(loc, "%s must have a fixed shape (a weight), found %s", what,
+                     ir_shape_str(L->g, s));
+    return id;
 }
 
 static int matmul(Lowering *L, int x, int w, int bias, int layout, Loc loc, const char *name)
@@ -388,6 +412,7 @@ static Value call_linear(Lowering *L, const Ast *call)
     const Ast *a[3];
     bind_args(call, names, 2, 3, a);
     int x = need_matrix(L, a[0], "x"), w = need_matrix(L, a[1], "weight");
+    expect_fixed(L, w, a[1]->loc, "argument 'weight' of linear");
     int b = a[2] ? need_tensor(L, a[2], "bias") : -1;
     return tensor(matmul(L, x, w, b, 0, call->loc, "linear"));
 }
@@ -506,9 +531,10 @@ static Value call_function(Lowering *L, const Ast *call)
     if (module_type(f))
         error_at(call->loc, "%s is a module type: declare it with a checkpoint name, as in "
                  "ln = %s(...) at \"name\"", f, f);
-    for (size_t i = 0; i < sizeof builtin_names / sizeof builtin_names[0]; i++)
-        if (strncmp(f, builtin_names[i], 3) == 0)
-            error_at(call->loc, "unknown function '%s' (did you mean '%s'?)", f, builtin_names[i]);
+    int nbuiltins = (int)(sizeof builtin_names / sizeof builtin_names[0]);
+    const char *hint = sema_nearest(f, builtin_names, nbuiltins);
+    if (hint)
+        error_at(call->loc, "unknown function '%s' (did you mean '%s'?)", f, hint);
     error_at(call->loc, "unknown function '%s'", f);
 }
 
@@ -568,6 +594,7 @@ static Value lower_binary(Lowering *L, const Ast *e)
         if (op == '@') {
             int x = need_matrix(L, e->lhs, "the left side of @");
             int w = need_matrix(L, e->rhs, "the right side of @");
+            expect_fixed(L, w, e->loc, "the right side of @");
             return tensor(matmul(L, x, w, -1, 1, e->loc, "matmul"));
         }
         error_at(e->loc, "'%c' is not defined between tensors (use +, * or @)", op);
@@ -764,9 +791,11 @@ static void lower_input(Lowering *L, const Ast *stmt)
 static void lower_output(Lowering *L, const Ast *stmt)
 {
     Graph *g = L->g;
+    /* The line of the first output statement, not of its tensor's node:
+     * output y = x names a node made wherever x was computed. */
     if (g->output >= 0)
         error_at(stmt->loc, "the model already has an output ('%s', line %d)", g->output_name,
-                 g->nodes[g->output].loc.line);
+                 L->output_at.line);
     if (L->depth > 0)
         error_at(stmt->loc, "output inside repeat: the output belongs at the top level");
     int first_new = g->count;
@@ -777,6 +806,7 @@ static void lower_output(Lowering *L, const Ast *stmt)
         name_node(L, id, stmt->name, 0);
     g->output = id;
     g->output_name = stmt->name;
+    L->output_at = stmt->loc;
 }
 
 static void lower_repeat(Lowering *L, const Ast *stmt)

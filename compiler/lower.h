@@ -44,11 +44,15 @@ typedef struct {
     const Define *defs;
     int ndefs;
     int *def_used;
+    Loc output_at;        /* the output statement, once there is one */
 } Lowering;
 
 /* sema.c: names and scalar arithmetic */
 Binding *sema_lookup(Lowering *L, const char *name);
 Value sema_need(Lowering *L, const Ast *name_node);   /* unknown: error */
+/* The candidate nearest to name by edit distance, for "did you mean"
+ * hints; NULL when none is near enough. */
+const char *sema_nearest(const char *name, const char *const *candidates, int count);
 void sema_bind(Lowering *L, const char *name, Value v, Loc loc);
 void sema_pop_scope(Lowering *L);
 Value sema_number(double v, int is_integer);

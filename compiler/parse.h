@@ -12,10 +12,19 @@
 #define YYSTYPE_IS_DECLARED 1
 typedef Ast *YYSTYPE;
 
+/* Brackets open at once; deeper nesting is refused (no real model comes
+ * near it, and a fixed stack needs no allocation). */
+enum { MAX_OPEN = 256 };
+
 typedef struct {
     const char *file;
     Program *prog;
-    int depth;          /* open ( and [: newlines inside them are spaces */
+    /* The brackets open now, innermost last: newlines inside ( and [ are
+     * spaces, and at the end of the file the innermost one still open is
+     * reported where it was opened. */
+    int depth;
+    char open[MAX_OPEN];
+    Loc open_at[MAX_OPEN];
     int line, col;      /* where the next character is */
     int last_was_sep;   /* the last token ended a statement */
 } ParseState;

@@ -13,6 +13,7 @@
 
 %code {
 #include "lexer.h"
+#include <string.h>
 static Ast *node(ParseState *ps, AstKind kind, YYLTYPE loc);
 static Ast *binary(ParseState *ps, int op, Ast *l, Ast *r, YYLTYPE loc);
 static void add_stmt(ParseState *ps, AstList *body, Ast *stmt);
@@ -152,31 +153,81 @@ static void add_stmt(ParseState *ps, AstList *body, Ast *stmt)
     ast_push(body, stmt);
 }
 
-/* Messages say what was expected, in the words of the token aliases:
- *   expected "=" or "(", found a number */
+/* A token as messages name it: punctuation and keywords quoted as they are
+ * written ("=", "output"), classes of tokens plain (number, name, end of
+ * line, end of file), so that the two cannot be confused. */
+static const char *token_text(yysymbol_kind_t t)
+{
+    switch (t) {
+    case YYSYMBOL_YYEOF:
+        return "end of file";
+    case YYSYMBOL_YYUNDEF:
+    case YYSYMBOL_NEWLINE:
+    case YYSYMBOL_IDENT:
+    case YYSYMBOL_NUMBER:
+    case YYSYMBOL_STRING:
+        return yysymbol_name(t);
+    default:
+        return tfc_format("\"%s\"", yysymbol_name(t));
+    }
+}
+
+static int has_token(const yysymbol_kind_t *set, int n, yysymbol_kind_t t)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == t)
+            return 1;
+    return 0;
+}
+
+/* By name: bison numbers character tokens by their order in the grammar. */
+static int is_operator(yysymbol_kind_t t)
+{
+    const char *s = yysymbol_name(t);
+    return s[0] != '\0' && s[1] == '\0' && strchr("+-*/@", s[0]) != NULL;
+}
+
+/* What the parser could have taken instead, in words.  The sets that
+ * start a statement (11 tokens) or an expression (7) would bury the point
+ * when listed, so they are named; so are the operators that may follow an
+ * expression.  The top-level statement list ends the program by its
+ * default reduction, so a token that cannot start a statement there is
+ * met with "end of file" alone expected: that, too, is a statement start. */
+static const char *expected_text(const yysymbol_kind_t *set, int n)
+{
+    if (has_token(set, n, YYSYMBOL_KW_OUTPUT) || (n == 1 && set[0] == YYSYMBOL_YYEOF))
+        return "a statement";
+    if (has_token(set, n, YYSYMBOL_NUMBER))
+        return "an expression";
+    const char *items[YYNTOKENS];
+    int count = 0, ops = 0;
+    for (int i = 0; i < n; i++) {
+        if (is_operator(set[i]))
+            ops++;
+        else
+            items[count++] = token_text(set[i]);
+    }
+    if (ops)
+        items[count++] = "an operator";
+    const char *text = "";
+    for (int i = 0; i < count; i++)
+        text = tfc_format("%s%s%s", text, i == 0 ? "" : i == count - 1 ? " or " : ", ", items[i]);
+    return text;
+}
+
+/* Messages say what was expected and what came instead:
+ *   expected "=", found number
+ *   expected an expression, found ")" */
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseState *ps)
 {
     (void)scanner;
-    enum { MAX_EXPECTED = 6 };
-    yysymbol_kind_t expected[MAX_EXPECTED];
-    int n = yypcontext_expected_tokens(ctx, expected, MAX_EXPECTED);
-    yysymbol_kind_t found = yypcontext_token(ctx);
-    const YYLTYPE *l = yypcontext_location(ctx);
-    char buf[512] = "";
-    size_t len = 0;
-    if (n > 0 && n <= MAX_EXPECTED - 1) {
-        len += (size_t)snprintf(buf, sizeof buf, "expected ");
-        for (int i = 0; i < n; i++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
-                                    i == 0 ? "" : i == n - 1 ? " or " : ", ",
-                                    yysymbol_name(expected[i]));
-        len += (size_t)snprintf(buf + len, sizeof buf - len, ", ");
-    } else {
-        len += (size_t)snprintf(buf, sizeof buf, "unexpected ");
-    }
-    snprintf(buf + len, sizeof buf - len, "found %s",
-             found == YYSYMBOL_YYEOF ? "end of file" : yysymbol_name(found));
-    error_at(LOC(ps, *l), "%s", buf);
+    yysymbol_kind_t expected[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
+    const char *found = token_text(yypcontext_token(ctx));
+    Loc loc = LOC(ps, *yypcontext_location(ctx));
+    if (n <= 0)
+        error_at(loc, "%s is not allowed here", found);
+    error_at(loc, "expected %s, found %s", expected_text(expected, n), found);
 }
 
 static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg)

@@ -54,17 +54,38 @@ static int distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+/* A hint is worth giving only within about half of name's length, or
+ * every unknown name would be "corrected" to something unrelated. */
+static int hint_limit(const char *name)
+{
+    return (int)strlen(name) / 2 + 1;
+}
+
+/* Makes candidate the best hint so far when it is nearer to name. */
+static void consider(const char *name, const char *candidate, const char **best, int *best_d)
+{
+    int d = distance(name, candidate);
+    if (d < *best_d) {
+        *best_d = d;
+        *best = candidate;
+    }
+}
+
 static const char *nearest_name(Lowering *L, const char *name)
 {
     const char *best = NULL;
-    int best_d = (int)strlen(name) / 2 + 1;
-    for (int i = 0; i < L->count; i++) {
-        int d = distance(name, L->bindings[i].name);
-        if (d < best_d) {
-            best_d = d;
-            best = L->bindings[i].name;
-        }
-    }
+    int best_d = hint_limit(name);
+    for (int i = 0; i < L->count; i++)
+        consider(name, L->bindings[i].name, &best, &best_d);
+    return best;
+}
+
+const char *sema_nearest(const char *name, const char *const *candidates, int count)
+{
+    const char *best = NULL;
+    int best_d = hint_limit(name);
+    for (int i = 0; i < count; i++)
+        consider(name, candidates[i], &best, &best_d);
     return best;
 }
 
@@ -115,19 +136,32 @@ double sema_scalar(Lowering *L, const Ast *e)
     return v.number;
 }
 
-int64_t sema_int(Lowering *L, const Ast *e, const char *what)
-{
-    Value v = lower_expr(L, e);
-    if (v.kind != V_NUMBER || !v.is_integer)
-        error_at(e->loc, "%s must be an integer, found %s%s", what,
-                 v.kind == V_NUMBER ? tfc_format("%g", v.number) : sema_value_kind(v),
-                 v.kind == V_NUMBER && !v.is_integer ? " (not a whole number)" : "");
-    return (int64_t)v.number;
-}
-
 static int fits_integer(double x)
 {
     return fabs(x) <= 9007199254740992.0 && x == floor(x);
+}
+
+/* A number that is no integer, as "must be an integer" shows it.  A whole
+ * value written as 64.0 or 1e3 is no integer either (docs/language.md),
+ * but calling it "not a whole number" would be false. */
+static const char *non_integer_text(double x)
+{
+    if (x != floor(x))
+        return tfc_format("%g (not a whole number)", x);
+    if (fits_integer(x))    /* + 0.0: -0.0 reads as 0.0 */
+        return tfc_format("%.1f (a decimal; integers are written without '.' or exponent)",
+                          x + 0.0);
+    return tfc_format("%g (too large for an integer)", x);
+}
+
+int64_t sema_int(Lowering *L, const Ast *e, const char *what)
+{
+    Value v = lower_expr(L, e);
+    if (v.kind != V_NUMBER)
+        error_at(e->loc, "%s must be an integer, found %s", what, sema_value_kind(v));
+    if (!v.is_integer)
+        error_at(e->loc, "%s must be an integer, found %s", what, non_integer_text(v.number));
+    return (int64_t)v.number;
 }
 
 Value sema_arith(int op, Value a, Value b, Loc loc)
