@@ -27,7 +27,7 @@ void *tfc_alloc(size_t size)
         size_t cap = size > (1 << 20) ? size : (1 << 20);
         Block *b = malloc(sizeof *b + cap);
         if (!b) {
-            fprintf(stderr, "tfc: out of memory\n");
+            fprintf(stderr, "tfc: error: out of memory\n");
             exit(1);
         }
         b->next = blocks;

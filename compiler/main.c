@@ -99,7 +99,7 @@ typedef struct {
 
 static _Noreturn void usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "tfc: ");
+    fprintf(stderr, "tfc: error: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\ntry 'tfc --help'\n");
     exit(EXIT_USAGE);

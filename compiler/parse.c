@@ -15,7 +15,7 @@ static char *read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
-        error_plain("cannot open '%s': %s", path, strerror(errno));
+        error_status(EXIT_IO, "cannot open '%s': %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {

@@ -84,7 +84,7 @@ static void compile(const char *dir)
                                  cc, extra, dir, dir, dir, dir, dir);
     int rc = system(cmd);
     if (rc != 0) {
-        fprintf(stderr, "tfc: the C compiler failed (%s):\n", cmd);
+        fprintf(stderr, "tfc: error: the C compiler failed (%s):\n", cmd);
         const char *log = tfc_format("%s/cc.log", dir);
         FILE *f = fopen(log, "r");
         char line[512];
@@ -226,7 +226,7 @@ int run_open(Loaded *L, const char *weights, void **model)
     int rc = L->open(model, weights, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "tfc: error: %s\n", *err ? err : L->strerror(rc));
-        return EXIT_INPUT;
+        return rc == TFRT_ERR_IO ? EXIT_IO : EXIT_INPUT;
     }
     fprintf(stderr, "tfc: loaded weights in %.2f s\n", run_now() - t0);
     return 0;

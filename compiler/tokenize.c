@@ -53,7 +53,7 @@ static int decode_ids(const TfrtTokenizer *tok, const char *list)
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
             free(ids);
-            fprintf(stderr, "tfc: --decode: '%s' is not a comma-separated list of token ids\n", list);
+            fprintf(stderr, "tfc: error: --decode: '%s' is not a comma-separated list of token ids\n", list);
             return EXIT_USAGE;
         }
         if (n == cap)
