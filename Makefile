@@ -95,7 +95,7 @@ $(B)/gen/runtime_header.c: runtime/tfrt.h
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  echo ';'; } > $@
 
-$(COMPILER_SRC:%.c=$(B)/%.o): $(B)/gen/parser.h $(B)/gen/lexer.h
+$(COMPILER_SRC:%.c=$(B)/%.o) $(B)/gen/parser.o: $(B)/gen/parser.h $(B)/gen/lexer.h
 
 # ---- tests -------------------------------------------------------------
 

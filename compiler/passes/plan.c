@@ -99,10 +99,11 @@ static void liveness(const Graph *g, Plan *p)
             if (!g->nodes[i].dead && k >= 0 && i > p->last[k])
                 p->last[k] = i;
         }
-    /* encoder outputs that later decode calls read (partition.c) */
+    /* encoder outputs that later decode calls read (partition.c): live
+     * through the last step, so no decoder buffer ever shares their bytes */
     for (int i = 0; i < g->count; i++)
         if (g->nodes[i].persist && !g->nodes[i].dead)
-            p->last[i] = g->count;
+            p->last[i] = g->count - 1;
     /* the chain's last read, kept at its root: last[] of a root grows as
      * members join; free_at is filled once all chains are known */
     for (int i = 0; i < g->count; i++) {
