@@ -71,20 +71,52 @@ static int key_limit(const TfrtAttention *a, int i)
     return limit > 0 ? limit : 0;
 }
 
-/* The relative-position bias of key j for query position qpos, head h
- * (0 without a table). */
-static float rel_bias(const TfrtAttention *a, int qpos, int j, int h)
+/* The buckets of a relative-position bias, looked up rather than computed
+ * for every score: tfrt_relative_bucket takes a logarithm, which costs as
+ * much as the score's dot product.  Every |rel| >= max_distance falls in
+ * the last bucket of its side, so with max_distance <= REL_SPAN clamping
+ * rel to +-max_distance changes nothing and the table covers all of it;
+ * larger max distances compute the buckets beyond REL_SPAN. */
+enum { REL_SPAN = 512 };
+
+typedef struct {
+    const TfrtAttention *a;
+    int span;                           /* the table holds |rel| <= span */
+    int clamp;                          /* 1: rel may be clamped to span */
+    int bucket[2 * REL_SPAN + 1];       /* bucket[rel + span] */
+} RelBuckets;
+
+static void rel_buckets_init(RelBuckets *t, const TfrtAttention *a)
 {
-    if (!a->rel_bias)
+    t->a = a;
+    t->clamp = a->rel_max_distance <= REL_SPAN;
+    t->span = t->clamp ? a->rel_max_distance : REL_SPAN;
+    for (int rel = -t->span; rel <= t->span; rel++)
+        t->bucket[rel + t->span] = tfrt_relative_bucket(rel, a->rel_bidirectional,
+                                                        a->rel_buckets, a->rel_max_distance);
+}
+
+/* The bias of key j for the query at position qpos, head h (0 without a
+ * table). */
+static float rel_bias(const RelBuckets *t, int qpos, int j, int h)
+{
+    if (!t)
         return 0.0f;
-    int b = tfrt_relative_bucket(j - qpos, a->rel_bidirectional, a->rel_buckets,
-                                 a->rel_max_distance);
-    return a->rel_bias[(size_t)b * a->heads + h];
+    int rel = j - qpos, b;
+    if (t->clamp)
+        rel = rel < -t->span ? -t->span : rel > t->span ? t->span : rel;
+    if (rel >= -t->span && rel <= t->span)
+        b = t->bucket[rel + t->span];
+    else
+        b = tfrt_relative_bucket(rel, t->a->rel_bidirectional, t->a->rel_buckets,
+                                 t->a->rel_max_distance);
+    return t->a->rel_bias[(size_t)b * t->a->heads + h];
 }
 
 /* One query row (at position qpos) of head h: q (hd,), k and v (nkeys
- * rows, stride apart, hd columns each) -> out (hd,). */
-static void attend_row(const TfrtAttention *a, int qpos, int h, float *out,
+ * rows, stride apart, hd columns each) -> out (hd,).  rel: the relative
+ * position bias, or NULL. */
+static void attend_row(const RelBuckets *rel, int qpos, int h, float *out,
                        const float *q, const float *k, const float *v,
                        int stride, int hd, float scale, int nkeys)
 {
@@ -101,7 +133,7 @@ static void attend_row(const TfrtAttention *a, int qpos, int h, float *out,
         float bmax = -INFINITY;
         for (int j = 0; j < nb; j++) {
             s[j] = scale * dot(q, k + (size_t)(j0 + j) * stride, hd)
-                 + rel_bias(a, qpos, j0 + j, h);
+                 + rel_bias(rel, qpos, j0 + j, h);
             if (s[j] > bmax)
                 bmax = s[j];
         }
@@ -136,11 +168,14 @@ void tfrt_attention(const TfrtAttention *a, float *out, const float *q,
 {
     check_args(a);
     int hd = a->head_dim, group = a->heads / a->kv_heads;
+    RelBuckets buckets;
+    if (a->rel_bias)
+        rel_buckets_init(&buckets, a);
     for (int i = 0; i < a->n_q; i++) {
         int nkeys = key_limit(a, i);
         for (int h = 0; h < a->heads; h++) {
             size_t kv_col = (size_t)(h / group) * hd;
-            attend_row(a, a->q_pos0 + i, h,
+            attend_row(a->rel_bias ? &buckets : NULL, a->q_pos0 + i, h,
                        out + (size_t)i * a->out_stride + (size_t)h * hd,
                        q + (size_t)i * a->q_stride + (size_t)h * hd,
                        k + kv_col, v + kv_col, a->kv_stride, hd, a->scale,

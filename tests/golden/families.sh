@@ -10,7 +10,8 @@
 #         models are left out
 # PYTHON  a Python with torch and numpy (default /usr/bin/python3)
 # GOLDEN_SKIP_BIG  1 leaves out the base-size models (BERT-base, Llama with
-#                  12 layers of width 768, T5-small, Transformer-base)
+#                  12 layers of width 768, T5-small, FLAN-T5-small,
+#                  Transformer-base)
 # GOLDEN_ONLY      space-separated families to run (bert llama t5 transformer)
 # GOLDEN_KEEP      1 keeps the temporary folder and prints its path
 # GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
@@ -345,9 +346,10 @@ if want llama llama llama_meta; then
 fi
 
 # ---- T5 --------------------------------------------------------------------
-# --src feeds the encoder, --tokens the decoder.
+# models/t5.model (ReLU, tied head) and models/t5_gated.model (gated GELU,
+# lm_head); --src feeds the encoder, --tokens the decoder.
 
-if want t5 t5; then
+if want t5 t5 t5_gated; then
     SMALL="-D vocab=103 -D ctx=64 -D dim=64 -D kv_dim=64 -D heads=4 -D layers=2 -D ffn=128"
     for n in 1 9 64; do
         eval "TS$n=\$(random_tokens $n 103 $((n + 700)))"
@@ -378,6 +380,38 @@ if want t5 t5; then
     golden "t5 small kv_dim=96 buckets=16 max_distance=20 n=64" t5 "$r-kv.st" 64,103 "$r-kv-64.f32" $KV \
         --src "$TS64" --tokens "$TT64"
     }
+    [ -f "$tmp/bert-s.st" ] ||
+        make_ref "bert small (for a bad case)" bert --seed 31 --out "$tmp/bert-s.st" \
+            -D vocab=101 -D ctx=64 -D dim=64 -D heads=4 -D layers=2 -D ffn=128 -D labels=3
+    # shellcheck disable=SC2086
+    bad "bad: BERT file to t5.model" t5 "tensor 'shared\.weight' is missing" "$tmp/bert-s.st" \
+        $SMALL --src 1,2,3 --tokens 1,2
+    # shellcheck disable=SC2086
+    bad "bad: ReLU (wi) file to t5_gated.model" t5_gated \
+        "tensor 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wi_0\.weight' is missing" \
+        "$r.st" $SMALL --src 1,2,3 --tokens 1,2
+    rm -f "$r"*
+
+    # The gated-GELU variant (T5 v1.1, FLAN-T5) with its untied head.
+    # shellcheck disable=SC2086
+    make_ref "t5_gated small" t5_gated --seed 54 --out "$r-g.st" $SMALL \
+        --case "src=$TS1 tokens=$TT1 ref=$r-g-1.f32" \
+        --case "src=$TS9 tokens=$TT9 ref=$r-g-9.f32" \
+        --case "src=$TS64 tokens=$TT64 ref=$r-g-64.f32" \
+        --case "src=$TS64 tokens=$TT9 ref=$r-g-64x9.f32"
+    for n in 1 9 64; do
+        # shellcheck disable=SC2086
+        golden "t5_gated small src n=$n tokens n=$n" t5_gated "$r-g.st" $n,103 "$r-g-$n.f32" \
+            $SMALL --src "$(eval echo \$TS$n)" --tokens "$(eval echo \$TT$n)"
+    done
+    # shellcheck disable=SC2086
+    {
+    golden "t5_gated small src n=64 tokens n=9" t5_gated "$r-g.st" 9,103 "$r-g-64x9.f32" $SMALL \
+        --src "$TS64" --tokens "$TT9"
+    bad "bad: gated file (lm_head) to t5.model" t5 \
+        "tensor 'encoder\.block\.0\.layer\.1\.DenseReluDense\.wi\.weight' is missing" \
+        "$r-g.st" $SMALL --src 1,2,3 --tokens 1,2
+    }
     rm -f "$r"*
 
     if [ $BIG = 1 ]; then
@@ -392,6 +426,14 @@ if want t5 t5; then
             --case "src=$TS64 tokens=$TT64 ref=$r-64.f32"
         for n in 1 9 64; do
             golden "t5-small src n=$n tokens n=$n" t5 "$r.st" $n,32128 "$r-$n.f32" \
+                --src "$(eval echo \$TS$n)" --tokens "$(eval echo \$TT$n)"
+        done
+        rm -f "$r"*
+        make_ref "flan-t5-small (t5_gated defaults)" t5_gated --seed 55 --out "$r-g.st" \
+            --case "src=$TS9 tokens=$TT9 ref=$r-g-9.f32" \
+            --case "src=$TS64 tokens=$TT64 ref=$r-g-64.f32"
+        for n in 9 64; do
+            golden "flan-t5-small src n=$n tokens n=$n" t5_gated "$r-g.st" $n,32128 "$r-g-$n.f32" \
                 --src "$(eval echo \$TS$n)" --tokens "$(eval echo \$TT$n)"
         done
         rm -f "$r"*

@@ -8,9 +8,9 @@ random weights under the checkpoint names that tfc's model files read.
 Commands:
   make FAMILY --seed S --out W.safetensors [-D name=value]... [options]
           [--case "tokens=1,2,3 [src=4,5] [types=0,0,1] [length=2] ref=R.f32"]...
-      FAMILY is bert, bert_ner, llama, t5 or transformer.  -D overrides the
-      configuration defaults (the same names and defaults as the model
-      files).  Writes random weights, then, for each --case, the reference
+      FAMILY is bert, bert_ner, llama, t5, t5_gated or transformer.  -D
+      overrides the configuration defaults (the same names and defaults as
+      the model files).  Writes random weights, then, for each --case, the reference
       output as little-endian float32: [labels] for bert, [n, labels] for
       bert_ner, [n, vocab] for the others.  A case without types= uses all
       zeros; without length= all n positions are valid.
@@ -91,6 +91,9 @@ DEFAULTS = {
                   ffn=5632, eps=1e-5, rope_theta=10000.0),
     "t5": dict(vocab=32128, dim=512, kv_dim=512, heads=8, layers=6, ffn=2048,
                buckets=32, max_distance=128, eps=1e-6, ctx=512),
+    # flan-t5-small, t5-v1_1-small
+    "t5_gated": dict(vocab=32128, dim=512, kv_dim=384, heads=6, layers=8, ffn=1024,
+                     buckets=32, max_distance=128, eps=1e-6, ctx=512),
     "transformer": dict(src_vocab=32000, tgt_vocab=32000, dim=512, heads=8, layers=6,
                         ffn=2048, ctx=512, eps=1e-5),
 }
@@ -452,7 +455,9 @@ def t5_bucket_scalar(rel, bidirectional, num_buckets, max_distance):
                                * (num_buckets - exact)))
 
 
-def t5_weights(cfg, seed):
+def t5_weights(cfg, seed, gated=False):
+    """T5 (ReLU feed-forward, head tied to shared.weight) or, gated, T5 v1.1
+    / FLAN-T5 (gated-GELU feed-forward wi_0, wi_1, and an lm_head)."""
     g = Gen(seed)
     d, kd, nh, f = cfg["dim"], cfg["kv_dim"], cfg["heads"], cfg["ffn"]
     hd = kd // nh
@@ -477,15 +482,22 @@ def t5_weights(cfg, seed):
             if stack == "decoder":
                 attn(p + "1.EncDecAttention.", False)
                 w[p + "1.layer_norm.weight"] = g.gain(d)
-            w[p + "%d.DenseReluDense.wi.weight" % nffn] = g.matrix(f, d)
+            for wi in (("wi_0", "wi_1") if gated else ("wi",)):
+                w[p + "%d.DenseReluDense.%s.weight" % (nffn, wi)] = g.matrix(f, d)
             w[p + "%d.DenseReluDense.wo.weight" % nffn] = g.matrix(d, f)
             w[p + "%d.layer_norm.weight" % nffn] = g.gain(d)
         w[stack + ".final_layer_norm.weight"] = g.gain(d)
+    if gated:
+        w["lm_head.weight"] = g.matrix(cfg["vocab"], d)
     return w
 
 
-def t5_forward(w, cfg, src, tokens, mutate=""):
+def t5_forward(w, cfg, src, tokens, mutate="", gated=False):
+    """Hugging Face's T5ForConditionalGeneration without padding.  gated:
+    T5DenseGatedActDense with gelu_new, and the untied lm_head (no
+    rescale)."""
     torch = _torch()
+    F = torch.nn.functional
     d, kd, nh, eps = cfg["dim"], cfg["kv_dim"], cfg["heads"], cfg["eps"]
     hd = kd // nh
     emb = w["shared.weight"]
@@ -514,7 +526,11 @@ def t5_forward(w, cfg, src, tokens, mutate=""):
         return table[b].permute(2, 0, 1)  # [heads, n, n]
 
     def ffn(p, x):
-        return torch.relu(x @ w[p + "wi.weight"].t()) @ w[p + "wo.weight"].t()
+        if not gated:
+            return torch.relu(x @ w[p + "wi.weight"].t()) @ w[p + "wo.weight"].t()
+        act = "none" if mutate == "exact_gelu" else "tanh"
+        g0 = F.gelu(x @ w[p + "wi_0.weight"].t(), approximate=act)
+        return (g0 * (x @ w[p + "wi_1.weight"].t())) @ w[p + "wo.weight"].t()
 
     x = emb[torch.tensor(src)]
     eb = pos_bias(w["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"],
@@ -537,6 +553,8 @@ def t5_forward(w, cfg, src, tokens, mutate=""):
         y = y + attention(p + "1.EncDecAttention.", h, enc, None, False)
         y = y + ffn(p + "2.DenseReluDense.", rms_norm(y, w[p + "2.layer_norm.weight"], eps))
     y = rms_norm(y, w["decoder.final_layer_norm.weight"], eps)
+    if gated:
+        return y @ w["lm_head.weight"].t()
     if mutate != "noscale":
         y = y * d ** -0.5
     return y @ emb.t()
@@ -710,16 +728,22 @@ def cmd_make(a):
                 ids = greedy(fwd, w, cfg, g["tokens"], g["n"])
             with open(g["ref"], "w") as f:
                 f.write(",".join(map(str, ids)) + "\n")
-    elif fam in ("t5", "transformer"):
-        w = t5_weights(cfg, a.seed) if fam == "t5" else transformer_weights(cfg, a.seed)
+    elif fam in ("t5", "t5_gated", "transformer"):
+        t5 = fam != "transformer"
+        gated = fam == "t5_gated"
+        w = t5_weights(cfg, a.seed, gated) if t5 else transformer_weights(cfg, a.seed)
         st.save(a.out, w, meta)
         w = as64(w)
-        fwd = t5_forward if fam == "t5" else transformer_forward
+        if t5:
+            def fwd(w_, cfg_, src, tok):
+                return t5_forward(w_, cfg_, src, tok, gated=gated)
+        else:
+            fwd = transformer_forward
         for c in cases:
             if "src" not in c:
                 sys.exit("families_ref.py: %s cases need src=" % fam)
-            sv = cfg["vocab"] if fam == "t5" else cfg["src_vocab"]
-            tv = cfg["vocab"] if fam == "t5" else cfg["tgt_vocab"]
+            sv = cfg["vocab"] if t5 else cfg["src_vocab"]
+            tv = cfg["vocab"] if t5 else cfg["tgt_vocab"]
             check_ids(c["src"], sv, "src")
             check_ids(c["tokens"], tv, "token")
             with torch.no_grad():
@@ -910,6 +934,18 @@ def cmd_selftest(a):
         b_ = t5_forward(w64, cfg, src, tok[:9])
         _check(_rel(a_[:9], b_) < 1e-12, "decoder rows 0..8 == run on the first 9 tokens",
                failures)
+        wg = t5_weights(cfg, 10, gated=True)
+        _caught(lambda dt: t5_forward(cast(wg, dt), cfg, src, tok, gated=True),
+                lambda dt: t5_forward(cast(wg, dt), cfg, src, tok, "exact_gelu", gated=True),
+                failures, "gated: tolerance catches exact GELU for gelu_new")
+        swapped = dict(wg)
+        for k_ in wg:
+            if k_.endswith("wi_0.weight"):
+                k1 = k_.replace("wi_0", "wi_1")
+                swapped[k_], swapped[k1] = wg[k1], wg[k_]
+        _caught(lambda dt: t5_forward(cast(wg, dt), cfg, src, tok, gated=True),
+                lambda dt: t5_forward(cast(swapped, dt), cfg, src, tok, gated=True),
+                failures, "gated: tolerance catches wi_0 and wi_1 swapped")
 
     print("Transformer")
     pe = sinusoid(50, 14)
@@ -961,7 +997,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd")
     m = sub.add_parser("make")
-    m.add_argument("family", choices=["bert", "bert_ner", "llama", "t5", "transformer"])
+    m.add_argument("family", choices=["bert", "bert_ner", "llama", "t5", "t5_gated",
+                                      "transformer"])
     m.add_argument("--seed", type=int, required=True)
     m.add_argument("--out", required=True)
     m.add_argument("-D", action="append", default=[])

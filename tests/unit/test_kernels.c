@@ -12,6 +12,7 @@
  *   attention  |err| <= 2e-5 (inputs in [-1, 1])
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -426,16 +427,36 @@ static int ref_bucket(int rel, int bidirectional, int buckets, int max_distance)
     return b + (large < buckets - 1 ? large : buckets - 1);
 }
 
+/* T5's defaults (32 buckets, max distance 128), worked out by hand.
+ * Bidirectional: 16 buckets a side, keys after the query add 16; |rel| < 8
+ * is its own bucket, larger ones get 8 + floor(log(|rel|/8) / log(16) * 8),
+ * at most 15 (12: 8 + floor(1.17) = 9; 127: 8 + floor(7.98) = 15).
+ * Causal: keys after the query are bucket 0; |rel| < 16 is its own bucket,
+ * larger ones get 16 + floor(log(|rel|/16) / log(8) * 16), at most 31
+ * (45: 16 + floor(7.96) = 23; 90: 16 + floor(13.29) = 29).  16, 32 and 64
+ * sit exactly on bucket edges of the bidirectional case: there the float32
+ * quotient is exact (both logarithms are multiples of float32 log 2). */
+static const struct { int rel, bidirectional, bucket; } hand_buckets[] = {
+    {-1, 1, 1}, {-7, 1, 7}, {-8, 1, 8}, {-9, 1, 8}, {-12, 1, 9}, {-16, 1, 10},
+    {-31, 1, 11}, {-32, 1, 12}, {-64, 1, 14}, {-127, 1, 15}, {-200, 1, 15},
+    {0, 1, 0}, {1, 1, 17}, {5, 1, 21}, {8, 1, 24}, {15, 1, 25}, {16, 1, 26},
+    {20, 1, 26}, {32, 1, 28}, {63, 1, 29}, {64, 1, 30}, {100, 1, 31}, {128, 1, 31},
+    {5, 0, 0}, {0, 0, 0}, {-1, 0, 1}, {-15, 0, 15}, {-16, 0, 16}, {-20, 0, 17},
+    {-31, 0, 21}, {-32, 0, 21}, {-45, 0, 23}, {-64, 0, 26}, {-90, 0, 29},
+    {-127, 0, 31}, {-128, 0, 31}, {-500, 0, 31},
+};
+
 static void test_relative_bucket(void)
 {
     static const int rels[] = {-1000, -200, -128, -127, -33, -20, -17, -12, -9, -8, -7,
                                -1, 0, 1, 2, 7, 8, 9, 12, 17, 20, 33, 127, 128, 1000};
-    /* by hand, T5 defaults (32 buckets, max distance 128): */
-    CU_ASSERT_EQUAL(tfrt_relative_bucket(0, 1, 32, 128), 0);
-    CU_ASSERT_EQUAL(tfrt_relative_bucket(-1, 1, 32, 128), 1);    /* key before query */
-    CU_ASSERT_EQUAL(tfrt_relative_bucket(1, 1, 32, 128), 17);    /* key after: upper half */
-    CU_ASSERT_EQUAL(tfrt_relative_bucket(-1000, 1, 32, 128), 15);
-    CU_ASSERT_EQUAL(tfrt_relative_bucket(5, 0, 32, 128), 0);     /* causal: future is 0 */
+    for (size_t i = 0; i < sizeof hand_buckets / sizeof hand_buckets[0]; i++) {
+        int got = tfrt_relative_bucket(hand_buckets[i].rel, hand_buckets[i].bidirectional, 32, 128);
+        if (got != hand_buckets[i].bucket)
+            fprintf(stderr, "\n  bucket(rel %d, bidirectional %d) = %d, expected %d\n",
+                    hand_buckets[i].rel, hand_buckets[i].bidirectional, got, hand_buckets[i].bucket);
+        CU_ASSERT_EQUAL(got, hand_buckets[i].bucket);
+    }
     int ok = 1;
     for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) {
         ok &= tfrt_relative_bucket(rels[i], 1, 32, 128) == ref_bucket(rels[i], 1, 32, 128);
@@ -566,6 +587,20 @@ static void test_attention(void)
     t5.q_pos0 = 2;
     t5.n_q = 4;
     check_attention(t5, 20);
+    /* Far keys: past max_distance, where the kernel clamps the distance,
+     * and past its bucket table (max_distance 1000), where it computes. */
+    TfrtAttention far = attn(3, 700, 4, 4, 4, 0, 350, 700);
+    far.rel_bias = bias;
+    far.rel_buckets = 32;
+    far.rel_max_distance = 128;
+    far.rel_bidirectional = 1;
+    check_attention(far, 21);
+    far.q_pos0 = 650;
+    far.rel_max_distance = 1000;
+    check_attention(far, 22);
+    far.causal = 1;
+    far.rel_bidirectional = 0;
+    check_attention(far, 23);
     free(bias);
 }
 
