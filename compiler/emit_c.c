@@ -294,16 +294,24 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
         fprintf(out, ";\n\n");
     }
     if (g->cache_sym) {
-        const char *in = var(&e, g->inputs[0]), *seq = g->syms[g->cache_sym].name;
-        fprintf(out, "/* The KV cache: prefill runs a prompt from the start (forward is the same),\n"
-                     " * step runs one more token, writing its %s row.  A call that would pass\n"
-                     " * %s_MAX_%s tokens in all fails with a length error. */\n",
-                g->output_name, e.U, upper(seq));
+        const char *in = var(&e, g->inputs[kv_cache_input(g)]), *seq = g->syms[g->cache_sym].name;
+        if (g->enc_end)
+            fprintf(out, "/* The decoder's KV cache, over the encoding of the last encode (which\n"
+                         " * empties the cache): prefill runs a prompt from the start (decode is\n"
+                         " * the same), step runs one more token, writing its %s row.  A call\n"
+                         " * that would pass %s_MAX_%s tokens in all fails with a length error. */\n",
+                    g->output_name, e.U, upper(seq));
+        else
+            fprintf(out, "/* The KV cache: prefill runs a prompt from the start (forward is the same),\n"
+                         " * step runs one more token, writing its %s row.  A call that would pass\n"
+                         " * %s_MAX_%s tokens in all fails with a length error. */\n",
+                    g->output_name, e.U, upper(seq));
         fprintf(out, "int %s_prefill(%s_model *m, const int32_t *%s, int %s, float *%s);\n", e.P, e.P,
                 in, seq, g->output_name);
         fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s);\n", e.P, e.P, g->output_name);
         fprintf(out, "int %s_position(const %s_model *m);   /* tokens in the cache */\n", e.P, e.P);
-        fprintf(out, "/* Copies the cache of src into dst (beam search). */\n");
+        fprintf(out, "/* Copies the cache of src into dst (beam search)%s. */\n",
+                g->enc_end ? ", with the encoding it was computed over" : "");
         fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src);\n\n", e.P, e.P, e.P);
     }
     fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
@@ -425,6 +433,14 @@ static const char *kv_len(const Emitter *e, const Node *n)
     return dim(e, d);
 }
 
+/* The absolute position of node id's first row: the tokens already cached
+ * for the cached sequence, 0 for any other (an encoder's). */
+static const char *first_pos(const Emitter *e, int id)
+{
+    const Graph *g = e->g;
+    return g->cache_sym && g->nodes[id].shape.d[0].sym == g->cache_sym ? "pos" : "0";
+}
+
 static void emit_attention(const Emitter *e, int id, const Node *n)
 {
     FILE *out = e->out;
@@ -436,7 +452,7 @@ static void emit_attention(const Emitter *e, int id, const Node *n)
             (long long)cols(e, n->in[0]), (long long)cols(e, n->in[1]), (long long)cols(e, id));
     fprintf(out, "        .scale = %s, .causal = %d, .q_pos0 = %s, .kv_len = %s%s\n",
             float_lit(n->attr.attn.scale), n->attr.attn.causal,
-            e->g->cache_sym ? "pos" : "0", kv_len(e, n), n->in[3] >= 0 ? "," : "},");
+            first_pos(e, n->in[0]), kv_len(e, n), n->in[3] >= 0 ? "," : "},");
     if (n->in[3] >= 0)   /* a relative position bias (T5) */
         fprintf(out, "        .rel_bias = %s, .rel_buckets = %d, .rel_max_distance = %d,\n"
                      "        .rel_bidirectional = %d},\n", in(e, n, 3), n->attr.attn.buckets,
@@ -456,7 +472,7 @@ static void emit_call(const Emitter *e, int id)
     const char *y = var(e, id), *r = rows(e, id);
     switch (n->op) {
     case OP_POSITIONS:
-        fprintf(out, "    tfrt_positions(%s, %s, %s);\n", y, e->g->cache_sym ? "pos" : "0", r);
+        fprintf(out, "    tfrt_positions(%s, %s, %s);\n", y, first_pos(e, id), r);
         break;
     case OP_EMBED:
         fprintf(out, "    if ((rc = tfrt_embed(%s, %s, %s, %s, %lld, %lld)) != TFRT_OK)\n        return rc;\n",
@@ -606,6 +622,13 @@ static int is_encoder_sym(const Graph *g, int s)
     return 0;
 }
 
+/* A length the caller passes to encode (enc = 1) or to decode (enc = 0);
+ * not the cache's running length, which the model keeps. */
+static int side_sym(const Graph *g, int s, int enc)
+{
+    return !g->syms[s].past && is_encoder_sym(g, s) == enc;
+}
+
 /* In decode: the encoder's lengths, kept by encode, and the encoder values
  * the decoder reads, where encode left them in the arena. */
 static void emit_encoder_state(const Emitter *e)
@@ -637,10 +660,10 @@ static void emit_side_params(const Emitter *e, int enc)
         if ((g->inputs[i] < g->enc_end) == enc)
             fprintf(e->out, ", const int32_t *%s", var(e, g->inputs[i]));
     for (int s = 1; s < g->nsyms; s++)
-        if (is_encoder_sym(g, s) == enc)
+        if (side_sym(g, s, enc))
             fprintf(e->out, ", int %s", g->syms[s].name);
     for (int s = 1; s < g->nsyms; s++)
-        if (is_encoder_sym(g, s) == enc && (g->padded >> s & 1u))
+        if (side_sym(g, s, enc) && (g->padded >> s & 1u))
             fprintf(e->out, ", int %s_valid", g->syms[s].name);
 }
 
@@ -652,10 +675,10 @@ static void emit_side_args(const Emitter *e, int enc)
         if ((g->inputs[i] < g->enc_end) == enc)
             fprintf(e->out, ", %s", var(e, g->inputs[i]));
     for (int s = 1; s < g->nsyms; s++)
-        if (is_encoder_sym(g, s) == enc)
+        if (side_sym(g, s, enc))
             fprintf(e->out, ", %s", g->syms[s].name);
     for (int s = 1; s < g->nsyms; s++)
-        if (is_encoder_sym(g, s) == enc && (g->padded >> s & 1u))
+        if (side_sym(g, s, enc) && (g->padded >> s & 1u))
             fprintf(e->out, ", %s_valid", g->syms[s].name);
 }
 
@@ -677,7 +700,7 @@ static void emit_side_checks(const Emitter *e, int enc)
             fprintf(out, " || !%s", var(e, g->inputs[i]));
     fprintf(out, "%s%s)\n        return TFRT_ERR_ARG;\n", enc ? "" : " || !", enc ? "" : g->output_name);
     for (int s = 1; s < g->nsyms; s++) {
-        if (is_encoder_sym(g, s) != enc)
+        if (!side_sym(g, s, enc))
             continue;
         const char *n = g->syms[s].name;
         fprintf(out, "    if (%s < 1 || %s > %s_MAX_%s)\n        return TFRT_ERR_LENGTH;\n",
@@ -706,13 +729,21 @@ static void emit_encoder_decoder(const Emitter *e)
         if (is_encoder_sym(g, s))
             fprintf(out, "    m->enc_len[%d] = %s;\n    m->enc_valid[%d] = %s%s;\n", s, g->syms[s].name, s,
                     g->syms[s].name, g->padded >> s & 1u ? "_valid" : "");
+    if (g->cache_sym)   /* the cache was computed over the old encoding */
+        fprintf(out, "    m->pos = 0;\n");
     fprintf(out, "    m->encoded = 1;\n    return TFRT_OK;\n}\n\n");
     emit_side_signature(e, 0);
     fprintf(out, "\n{\n");
-    emit_side_checks(e, 0);
-    fprintf(out, "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n");
-    emit_body(&dec, 0);
-    fprintf(out, "    return TFRT_OK;\n}\n\n");
+    if (g->cache_sym) {   /* the decoder's inputs are prefill's: the cached one */
+        fprintf(out, "    return %s_prefill(m", e->P);
+        emit_side_args(e, 0);
+        fprintf(out, ", %s);\n}\n\n", g->output_name);
+    } else {
+        emit_side_checks(e, 0);
+        fprintf(out, "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n");
+        emit_body(&dec, 0);
+        fprintf(out, "    return TFRT_OK;\n}\n\n");
+    }
     emit_signature(e, out);
     fprintf(out, "\n{\n    int rc = %s_encode(m", e->P);
     emit_side_args(e, 1);
@@ -772,13 +803,55 @@ static void emit_forward(const Emitter *e)
     fprintf(e->out, "    return TFRT_OK;\n}\n");
 }
 
+/* Elements of encoder value id at the lengths `model` was encoded with. */
+static const char *encoded_count(const Emitter *e, int id, const char *model)
+{
+    const Shape *sh = &e->g->nodes[id].shape;
+    const char *c = "(size_t)1";
+    for (int d = 0; d < sh->ndim; d++) {
+        const char *f = sh->d[d].sym ? tfc_format("(size_t)%s->enc_len[%d]", model, sh->d[d].sym)
+                                     : tfc_format("%lld", (long long)sh->d[d].n);
+        c = d ? tfc_format("%s * %s", c, f) : sh->d[d].sym ? f : tfc_format("(size_t)%s", f);
+    }
+    return c;
+}
+
+/* copy_state: the cache's rows so far and, for an encoder-decoder, the
+ * encoding they were computed over (lengths and the encoder values that
+ * decode reads from the arena). */
+static void emit_copy_state(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    const char *P = e->P;
+    fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src)\n{\n", P, P, P);
+    fprintf(out, "    if (!dst || !src)\n        return TFRT_ERR_ARG;\n");
+    fprintf(out, "    if (dst == src)\n        return TFRT_OK;\n");
+    fprintf(out, "    for (size_t i = 0; i < sizeof cache_slots / sizeof *cache_slots; i++)\n");
+    fprintf(out, "        memcpy(dst->cache + cache_slots[i].offset, src->cache + cache_slots[i].offset,\n"
+                 "               (size_t)src->pos * cache_slots[i].cols * sizeof(float));\n");
+    fprintf(out, "    dst->pos = src->pos;\n");
+    if (g->enc_end) {
+        fprintf(out, "    memcpy(dst->enc_len, src->enc_len, sizeof dst->enc_len);\n"
+                     "    memcpy(dst->enc_valid, src->enc_valid, sizeof dst->enc_valid);\n"
+                     "    dst->encoded = src->encoded;\n");
+        for (int i = 0; i < g->enc_end; i++)
+            if (g->nodes[i].persist && !g->nodes[i].dead)
+                fprintf(out, "    memcpy(dst->arena + %lld, src->arena + %lld, %s * sizeof(float));   /* %s */\n",
+                        (long long)g->nodes[i].offset, (long long)g->nodes[i].offset,
+                        encoded_count(e, i, "src"), g->nodes[i].name);
+    }
+    fprintf(out, "    return TFRT_OK;\n}\n");
+}
+
 /* A cached decoder: prefill and step share the cache; both run the tokens
- * that follow the m->pos already cached. */
+ * that follow the m->pos already cached.  With an encoder, they run the
+ * decoder's nodes (e->from on) over what encode left in the arena. */
 static void emit_cached(const Emitter *e)
 {
     const Graph *g = e->g;
     FILE *out = e->out;
-    const char *P = e->P, *U = e->U, *in = var(e, g->inputs[0]), *o = g->output_name;
+    const char *P = e->P, *U = e->U, *in = var(e, g->inputs[kv_cache_input(g)]), *o = g->output_name;
     const char *seq = g->syms[g->cache_sym].name;
     fprintf(out, "/* Runs %s tokens after the m->pos already cached, planned for up to\n"
                  " * %s_MAX_%s tokens. */\n", seq, U, upper(seq));
@@ -795,21 +868,23 @@ static void emit_cached(const Emitter *e)
     emit_body(e, 1);
     fprintf(out, "    m->pos = pos + 1;\n    return TFRT_OK;\n}\n\n");
 
+    const char *encoded = g->enc_end ? "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n"
+                                     : "";
     fprintf(out, "int %s_prefill(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n", P, P, in, seq, o);
-    emit_checks(e);
-    fprintf(out, "    m->pos = 0;\n    return run_tokens(m, %s, %s, %s);\n}\n\n", in, seq, o);
+    if (g->enc_end)
+        emit_side_checks(e, 0);
+    else
+        emit_checks(e);
+    fprintf(out, "%s    m->pos = 0;\n    return run_tokens(m, %s, %s, %s);\n}\n\n", encoded, in, seq, o);
     fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s)\n{\n", P, P, o);
-    fprintf(out, "    if (!m || !%s)\n        return TFRT_ERR_ARG;\n", o);
+    fprintf(out, "    if (!m || !%s)\n        return TFRT_ERR_ARG;\n%s", o, encoded);
     fprintf(out, "    return run_step(m, &token, %s);\n}\n\n", o);
-    emit_signature(e, out);
-    fprintf(out, "\n{\n    return %s_prefill(m, %s, %s, %s);\n}\n\n", P, in, seq, o);
+    if (!g->enc_end) {   /* an encoder-decoder's forward is encode, then decode */
+        emit_signature(e, out);
+        fprintf(out, "\n{\n    return %s_prefill(m, %s, %s, %s);\n}\n\n", P, in, seq, o);
+    }
     fprintf(out, "int %s_position(const %s_model *m)\n{\n    return m ? m->pos : 0;\n}\n\n", P, P);
-    fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src)\n{\n", P, P, P);
-    fprintf(out, "    if (!dst || !src)\n        return TFRT_ERR_ARG;\n");
-    fprintf(out, "    for (size_t i = 0; i < sizeof cache_slots / sizeof *cache_slots; i++)\n");
-    fprintf(out, "        memcpy(dst->cache + cache_slots[i].offset, src->cache + cache_slots[i].offset,\n"
-                 "               (size_t)src->pos * cache_slots[i].cols * sizeof(float));\n");
-    fprintf(out, "    dst->pos = src->pos;\n    return TFRT_OK;\n}\n");
+    emit_copy_state(e);
 }
 
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
@@ -835,8 +910,11 @@ void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
     emit_open_close(&e);
     if (g->enc_end)
         emit_encoder_decoder(&e);
-    else if (g->cache_sym)
-        emit_cached(&e);
-    else
+    if (g->cache_sym) {
+        Emitter dec = e;
+        dec.from = g->enc_end;
+        emit_cached(&dec);
+    } else if (!g->enc_end) {
         emit_forward(&e);
+    }
 }

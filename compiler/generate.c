@@ -9,7 +9,9 @@
  * Only generated text goes to stdout, flushed token by token but never in
  * the middle of a UTF-8 character; the prompt, the seed, speeds and
  * memory go to stderr.  Without a tokenizer, the prompt is token ids
- * (--tokens) and the generated ids are printed, comma separated.
+ * (--tokens) and the generated ids are printed, comma separated.  An
+ * encoder-decoder generates in this mode: its source (--src) is encoded
+ * with the prompt, once, and the prompt is the decoder's start.
  */
 #include "tfc.h"
 #include "tfrt.h"
@@ -105,6 +107,9 @@ typedef struct {
     int32_t *tokens;        /* prompt and generated tokens */
     int n;
     float *logits;          /* max_len rows when the model has no cache */
+    int input, sym;         /* the generated input, and its length symbol */
+    const int32_t *inputs[MAX_INPUTS];   /* the other inputs (an encoder's) */
+    int lengths[2 * MAX_INPUTS];         /* ... and their lengths, as RunOptions */
 } Session;
 
 /* Runs the newest token (or the whole prompt) and returns the last row of
@@ -117,9 +122,10 @@ static const float *advance(Session *s, int prompt)
         rc = s->L.step(s->L.model, s->tokens[s->n - 1], s->logits);
         row = s->logits;
     } else {
-        const int32_t *inputs[MAX_INPUTS] = {s->tokens};
-        int lengths[MAX_INPUTS] = {s->n};
-        rc = s->L.forward(s->L.model, inputs, lengths, s->logits);
+        s->inputs[s->input] = s->tokens;
+        s->lengths[s->sym - 1] = s->n;
+        s->lengths[MAX_INPUTS + s->sym - 1] = s->n;   /* all valid, when padded */
+        rc = s->L.forward(s->L.model, s->inputs, s->lengths, s->logits);
         row = s->logits + (size_t)(s->n - 1) * (size_t)s->vocab;
     }
     if (rc != 0) {
@@ -162,17 +168,36 @@ static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Sessio
     return 0;
 }
 
-static int check_model(const Graph *g, const TfrtTokenizer *tok, Session *s)
+/* The input that generation extends: the one input over the output's
+ * rows (a text prompt: the only input), or -1. */
+static int generated_input(const Graph *g, const GenOptions *gen)
 {
     const Node *o = &g->nodes[g->output];
-    if (g->ninputs != 1 || o->shape.ndim != 2 || !o->shape.d[0].sym) {
+    if (o->shape.ndim != 2 || !o->shape.d[0].sym || (gen->prompt && g->ninputs != 1))
+        return -1;
+    int found = -1;
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->nodes[g->inputs[i]].shape.d[0].sym == o->shape.d[0].sym) {
+            if (found >= 0)
+                return -1;
+            found = i;
+        }
+    return found;
+}
+
+static int check_model(const Graph *g, const TfrtTokenizer *tok, const GenOptions *gen, Session *s)
+{
+    const Node *o = &g->nodes[g->output];
+    s->input = generated_input(g, gen);
+    if (s->input < 0) {
         fprintf(stderr, "tfc: error: --prompt needs a language model: one input of token ids and "
                         "one row of logits per token (this model's output is %s)\n",
                 ir_shape_str(g, o->shape));
         return EXIT_USAGE;
     }
+    s->sym = o->shape.d[0].sym;
     s->vocab = o->shape.d[1].n;
-    s->max_len = ir_dim_max(g, g->nodes[g->inputs[0]].shape.d[0]);
+    s->max_len = ir_dim_max(g, o->shape.d[0]);
     if (tok && tfrt_tok_vocab_size(tok) > s->vocab) {
         fprintf(stderr, "tfc: error: the tokenizer has %d tokens but the model only %lld logits\n",
                 tfrt_tok_vocab_size(tok), (long long)s->vocab);
@@ -216,16 +241,19 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
     return row ? 0 : EXIT_INPUT;
 }
 
-/* The prompt as ids given with --tokens. */
+/* The prompt as ids given with --tokens; the other inputs as given. */
 static int ids_prompt(const RunOptions *opt, Session *s)
 {
-    if (opt->lengths[0] > s->max_len) {
+    int n = opt->lengths[s->sym - 1];
+    if (n > s->max_len) {
         fprintf(stderr, "tfc: error: the prompt has %d tokens; the model holds at most %lld\n",
-                opt->lengths[0], (long long)s->max_len);
+                n, (long long)s->max_len);
         return EXIT_INPUT;
     }
-    memcpy(s->tokens, opt->tokens[0], (size_t)opt->lengths[0] * sizeof *s->tokens);
-    s->n = opt->lengths[0];
+    memcpy(s->tokens, opt->tokens[s->input], (size_t)n * sizeof *s->tokens);
+    s->n = n;
+    memcpy(s->inputs, opt->tokens, sizeof s->inputs);
+    memcpy(s->lengths, opt->lengths, sizeof s->lengths);
     return 0;
 }
 
@@ -238,7 +266,7 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
         return EXIT_INPUT;
     }
     Session s = {.n = 0};
-    int status = check_model(g, tok, &s);
+    int status = check_model(g, tok, gen, &s);
     if (!status) {
         s.tokens = calloc((size_t)s.max_len, sizeof *s.tokens);
         s.logits = malloc((size_t)s.max_len * (size_t)s.vocab * sizeof *s.logits);

@@ -54,7 +54,8 @@ static const char usage[] =
     "  -p, --prompt TEXT     the text to continue (generated text goes to stdout)\n"
     "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text.\n"
     "                        With --tokens and no --logits, generates from those ids and\n"
-    "                        prints the new ids\n"
+    "                        prints the new ids (an encoder-decoder: --src is encoded once\n"
+    "                        and --tokens starts the decoder)\n"
     "  --temp T              temperature (default 0.8); 0 is greedy\n"
     "  --top-k K             keep the K most likely tokens (default 0: off)\n"
     "  --top-p P             keep the most likely tokens up to mass P (default 1: off)\n"
@@ -473,7 +474,7 @@ static Graph *compile(const Options *o)
     }
     pass_partition(g);
     check_graph(g, "partition");
-    if (!o->no_kv_cache && !g->enc_end) {   /* encoder-decoders: not yet */
+    if (!o->no_kv_cache) {   /* after the partition: an encoder needs no cache */
         pass_kv_cache(g);
         check_graph(g, "kv-cache");
     }

@@ -241,17 +241,22 @@ void run_unload(Loaded *L)
     memset(L, 0, sizeof *L);
 }
 
-/* Rows [0, prefill) in one call, then one step call per token: the same
+/* Rows [0, prefill) of the cached input in one call (with the other
+ * inputs, an encoder's, whole), then one step call per token: the same
  * logits as one call over all tokens, when the KV cache is right. */
-static int forward_in_steps(Loaded *L, const RunOptions *opt, float *out, int64_t cols)
+static int forward_in_steps(const Graph *g, Loaded *L, const RunOptions *opt, float *out, int64_t cols)
 {
-    int n = opt->lengths[0], k = opt->prefill < n ? opt->prefill : n;
-    int lengths[MAX_INPUTS] = {k};
+    int s = g->cache_sym;
+    const int32_t *ids = opt->tokens[kv_cache_input(g)];
+    int n = opt->lengths[s - 1], k = opt->prefill < n ? opt->prefill : n;
+    int lengths[2 * MAX_INPUTS];
+    memcpy(lengths, opt->lengths, sizeof lengths);
+    lengths[s - 1] = k;
     double t0 = run_now();
     int rc = L->forward(L->model, opt->tokens, lengths, out);
     double t1 = run_now();
     for (int i = k; rc == 0 && i < n; i++)
-        rc = L->step(L->model, opt->tokens[0][i], out + (size_t)i * (size_t)cols);
+        rc = L->step(L->model, ids[i], out + (size_t)i * (size_t)cols);
     double t2 = run_now();
     if (rc == 0 && n > k)
         fprintf(stderr, "tfc: prefill %d tokens in %.4f s, then %d steps in %.4f s (%.3f ms a token)\n",
@@ -277,7 +282,7 @@ int run_model(const Graph *g, const RunOptions *opt)
     if (opt->prefill > 0 && !L.step)
         fprintf(stderr, "tfc: note: the model has no KV cache; --prefill is ignored\n");
     double t0 = run_now();
-    int rc = opt->prefill > 0 && L.step ? forward_in_steps(&L, opt, out, out_cols)
+    int rc = opt->prefill > 0 && L.step ? forward_in_steps(g, &L, opt, out, out_cols)
                                         : L.forward(L.model, opt->tokens, opt->lengths, out);
     double t1 = run_now();
     if (rc != 0) {

@@ -219,7 +219,8 @@ typedef struct {
     /* set by the KV-cache pass */
     int cache_sym;               /* the cached sequence's symbol, or 0 */
     int64_t cache_bytes;         /* persistent K/V region */
-    int64_t step_arena_bytes;    /* arena of the one-token step */
+    int64_t step_arena_bytes;    /* of the arena, what the one-token step
+                                    touches (with the encoder values it reads) */
 } Graph;
 
 extern const char *const op_names[OP_COUNT_];
@@ -299,10 +300,14 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len);
 /* KV-cache bytes per cached token (0 without a cache). */
 int64_t plan_kv_bytes_per_token(const Graph *g);
 /* kv_cache.c: gives a decoder's causal self-attention a persistent cache,
- * so that a call may append tokens to those of earlier calls. */
+ * so that a call may append tokens to those of earlier calls (the decoder
+ * of an encoder-decoder too: run after pass_partition). */
 void pass_kv_cache(Graph *g);
-/* Plans the one-token step of a cached graph (step_offset). */
+/* Plans the one-token step of a cached graph (step_offset), in the same
+ * arena as the full plan (g->arena_bytes covers both). */
 void pass_plan_step(Graph *g);
+/* The index in g->inputs of the cached decoder's input, -1 without a cache. */
+int kv_cache_input(const Graph *g);
 
 /* ---- emit_c.c ---------------------------------------------------------- */
 

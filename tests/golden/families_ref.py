@@ -21,6 +21,17 @@ Commands:
                                  weights in Hugging Face's convention (q and
                                  k rows permuted); the references are then
                                  computed both ways and must agree
+                --greedy "tokens=1,2 [src=3,4] n=N ref=FILE"
+                                 (llama, t5, transformer) the N ids that
+                                 greedy decoding appends to tokens, each by
+                                 full recomputation, into FILE (comma
+                                 separated); t5 and transformer need src=,
+                                 the encoder's tokens
+
+  score FAMILY --weights W.safetensors --tokens 1,2 [--src 3,4] --cont 5,6
+      (llama, t5, transformer) prints the total log-probability of the
+      continuation cont after tokens (by full recomputation), with the
+      configuration that make stored in W's metadata.
 
   selftest
       Checks the references against independent formulations: BERT padded
@@ -666,11 +677,30 @@ def check_ids(ids, limit, what):
 
 def greedy(fwd, w, cfg, tokens, n):
     """n tokens chosen by argmax, each from a full recomputation of the
-    sequence so far (no cache): what a KV cache must reproduce."""
+    sequence so far (no cache): what a KV cache must reproduce.  fwd takes
+    (w, cfg, ids); bind an encoder-decoder's source first."""
     ids = list(tokens)
     for _ in range(n):
         ids.append(int(fwd(w, cfg, ids)[-1].argmax()))
     return ids[len(tokens):]
+
+
+def write_greedy(spec, fwd, w, cfg, vocab, src_vocab=None):
+    """--greedy: the ids into the case's ref file."""
+    g = parse_case(spec)
+    if "n" not in g:
+        sys.exit("families_ref.py: --greedy needs n=")
+    check_ids(g["tokens"], vocab, "token")
+    if src_vocab is not None:
+        if "src" not in g:
+            sys.exit("families_ref.py: --greedy needs src= for an encoder-decoder")
+        check_ids(g["src"], src_vocab, "src")
+        step, src = fwd, g["src"]
+        fwd = lambda w_, c_, ids: step(w_, c_, src, ids)  # noqa: E731
+    with _torch().no_grad():
+        ids = greedy(fwd, w, cfg, g["tokens"], g["n"])
+    with open(g["ref"], "w") as f:
+        f.write(",".join(map(str, ids)) + "\n")
 
 
 def cmd_make(a):
@@ -722,12 +752,7 @@ def cmd_make(a):
                                  "disagree by %.3g" % diff)
             write_f32(c["ref"], out)
         if a.greedy:
-            g = parse_case(a.greedy)
-            check_ids(g["tokens"], cfg["vocab"], "token")
-            with torch.no_grad():
-                ids = greedy(fwd, w, cfg, g["tokens"], g["n"])
-            with open(g["ref"], "w") as f:
-                f.write(",".join(map(str, ids)) + "\n")
+            write_greedy(a.greedy, fwd, w, cfg, cfg["vocab"])
     elif fam in ("t5", "t5_gated", "transformer"):
         t5 = fam != "transformer"
         gated = fam == "t5_gated"
@@ -739,17 +764,45 @@ def cmd_make(a):
                 return t5_forward(w_, cfg_, src, tok, gated=gated)
         else:
             fwd = transformer_forward
+        sv = cfg["vocab"] if t5 else cfg["src_vocab"]
+        tv = cfg["vocab"] if t5 else cfg["tgt_vocab"]
         for c in cases:
             if "src" not in c:
                 sys.exit("families_ref.py: %s cases need src=" % fam)
-            sv = cfg["vocab"] if t5 else cfg["src_vocab"]
-            tv = cfg["vocab"] if t5 else cfg["tgt_vocab"]
             check_ids(c["src"], sv, "src")
             check_ids(c["tokens"], tv, "token")
             with torch.no_grad():
                 write_f32(c["ref"], fwd(w, cfg, c["src"], c["tokens"]))
+        if a.greedy:
+            write_greedy(a.greedy, fwd, w, cfg, tv, sv)
     else:
         sys.exit("families_ref.py: unknown family %s" % fam)
+    return 0
+
+
+# ---------------------------------------------------------------- score
+
+def cmd_score(a):
+    """The log-probability of a continuation, by full recomputation."""
+    torch = _torch()
+    arrays, meta = st.load(a.weights)
+    cfg = config(a.family, ["%s=%s" % (k, meta[k]) for k in DEFAULTS[a.family] if k in meta])
+    w = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+    w = as64(w)
+    tokens, cont = parse_ints(a.tokens, "tokens"), parse_ints(a.cont, "cont")
+    if a.family == "llama":
+        fwd = llama_hf_forward if "model.norm.weight" in w else llama_meta_forward
+        run = lambda ids: fwd(w, cfg, ids)  # noqa: E731
+    else:
+        if not a.src:
+            sys.exit("families_ref.py: score %s needs --src" % a.family)
+        fwd = t5_forward if a.family == "t5" else transformer_forward
+        src = parse_ints(a.src, "src")
+        run = lambda ids: fwd(w, cfg, src, ids)  # noqa: E731
+    with torch.no_grad():
+        lp = torch.log_softmax(run(tokens + cont), dim=-1)
+    total = sum(float(lp[len(tokens) - 1 + i, t]) for i, t in enumerate(cont))
+    print("%.6f" % total)
     return 0
 
 
@@ -1006,7 +1059,14 @@ def main(argv=None):
     m.add_argument("--position-ids", action="store_true")
     m.add_argument("--names", choices=["hf", "meta"], default="hf")
     m.add_argument("--hf-out")
-    m.add_argument("--greedy", help='(llama) "tokens=1,2 n=N ref=FILE": greedy ids into FILE')
+    m.add_argument("--greedy", help='(llama, t5, transformer) "tokens=1,2 [src=3,4] n=N '
+                                    'ref=FILE": greedy ids into FILE')
+    sc = sub.add_parser("score")
+    sc.add_argument("family", choices=["llama", "t5", "transformer"])
+    sc.add_argument("--weights", required=True)
+    sc.add_argument("--tokens", required=True)
+    sc.add_argument("--src")
+    sc.add_argument("--cont", required=True)
     c = sub.add_parser("compare")
     c.add_argument("out")
     c.add_argument("ref")
@@ -1018,6 +1078,8 @@ def main(argv=None):
         return cmd_make(a)
     if a.cmd == "compare":
         return cmd_compare(a)
+    if a.cmd == "score":
+        return cmd_score(a)
     if a.cmd == "selftest":
         return cmd_selftest(a)
     p.print_help()

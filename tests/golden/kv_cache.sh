@@ -5,8 +5,10 @@
 # - 64 consecutive one-token steps (--prefill 1 over 65 tokens) and a
 #   prefill of 33 then 32 steps give the logits of PyTorch's full
 #   recomputation, for a tiny GPT-2 and for GPT-2 small's shape, and
-#   (64 steps) for a small Llama and a 12-layer dim-768 one with kv_heads 4;
-# - greedy generation (--temp 0) gives PyTorch's greedy tokens;
+#   (64 steps) for a small Llama and a 12-layer dim-768 one with kv_heads 4,
+#   and (64 steps over one encoding) for a small encoder-decoder Transformer;
+# - greedy generation (--temp 0) gives PyTorch's greedy tokens, with and
+#   without the cache;
 # - the same --seed gives the same sample, and beam search finds a
 #   continuation at least as likely as greedy's (scored by PyTorch);
 # - a sequence longer than the context is refused, not overflowed.
@@ -122,6 +124,52 @@ llama_case() {
 llama_case llama-small "-D layers=2 -D dim=64 -D heads=4 -D kv_heads=2 -D vocab=97 -D ctx=80 -D ffn=160" 65 24
 if [ "${KV_SKIP_BIG:-0}" != 1 ]; then
     llama_case llama-12x768 "-D layers=12 -D dim=768 -D heads=12 -D kv_heads=4 -D vocab=32000 -D ctx=128 -D ffn=2048" 65 4
+fi
+
+# Transformer (encoder-decoder): encode runs once per source; the
+# decoder's causal self-attention is cached, its cross-attention reads the
+# keys and values that encode computed.  families_ref.py writes the
+# weights, the full-recomputation logits of torch.nn.Transformer and its
+# greedy continuation, and scores beam search's.
+tr="-D src_vocab=89 -D tgt_vocab=83 -D ctx=80 -D dim=64 -D heads=4 -D layers=2 -D ffn=128"
+trsrc=$(tokens 89 13 10)
+trtoks=$(tokens 83 11 65)
+# tr_run ARGS...: the small transformer with its weights and source
+tr_run() {
+    # shellcheck disable=SC2086
+    $TFC "$ROOT/models/transformer.model" $tr --weights "$tmp/tr.safetensors" --run --src "$trsrc" "$@"
+}
+# shellcheck disable=SC2086
+if $PYTHON "$HERE/families_ref.py" make transformer --seed 71 --out "$tmp/tr.safetensors" $tr \
+    --case "src=$trsrc tokens=$trtoks ref=$tmp/tr.ref" \
+    --greedy "src=$trsrc tokens=1 n=24 ref=$tmp/tr.greedy" 2>"$tmp/err"; then
+    if tr_run --tokens "$trtoks" --prefill 1 --logits "$tmp/out.f32" 2>"$tmp/err" &&
+       sanitizer_clean "$tmp/err" &&
+       $PYTHON "$HERE/compare.py" "$tmp/out.f32" "$tmp/tr.ref" --n 65 --vocab 83 >"$tmp/cmp"; then
+        pass "transformer: encode, prefill 1, then 64 steps == PyTorch ($(sed 's/;.*//' "$tmp/cmp"))"
+    else
+        fail "transformer: encode, prefill 1, then 64 steps"; cat "$tmp/err" "$tmp/cmp" 2>/dev/null | head -5
+    fi
+    want=$(cat "$tmp/tr.greedy")
+    got=$(tr_run --tokens 1 -n 24 --temp 0 2>"$tmp/err")
+    [ "$got" = "$want" ] && sanitizer_clean "$tmp/err" && pass "transformer: greedy 24 tokens == PyTorch ($got)" ||
+        fail "transformer: greedy: tfc '$got' != PyTorch '$want'"
+    got=$(tr_run -fno-kv-cache --tokens 1 -n 24 --temp 0 2>"$tmp/err")
+    [ "$got" = "$want" ] && sanitizer_clean "$tmp/err" && pass "transformer: greedy without the KV cache == PyTorch" ||
+        fail "transformer: greedy without cache: '$got'"
+    beam=$(tr_run --tokens 1 -n 8 --beams 4 2>"$tmp/err")
+    greedy=$(echo "$want" | cut -d, -f1-8)
+    score() { $PYTHON "$HERE/families_ref.py" score transformer --weights "$tmp/tr.safetensors" \
+                  --src "$trsrc" --tokens 1 --cont "$1"; }
+    sb=$(score "$beam") sg=$(score "$greedy")
+    if [ "$(echo "$beam" | tr ',' '\n' | wc -l)" -eq 8 ] && sanitizer_clean "$tmp/err" &&
+       awk -v b="$sb" -v g="$sg" 'BEGIN { exit !(b >= g - 1e-4) }'; then
+        pass "transformer: beam search (4 beams): log-probability $sb >= greedy's $sg"
+    else
+        fail "transformer: beam search: '$beam' scores $sb, greedy '$greedy' scores $sg"; cat "$tmp/err"
+    fi
+else
+    fail "transformer: reference"; head -5 "$tmp/err"
 fi
 
 echo "$passed passed, $failed failed"
