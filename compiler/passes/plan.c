@@ -152,9 +152,7 @@ static int make_buffers(const Graph *g, const Plan *p, Buffer *bufs, int *group)
 /* Largest sum of bytes live at one step, and that step. */
 static int64_t lower_bound(const Buffer *bufs, int n, int steps, int *peak_step)
 {
-    /* a persisted buffer lasts to step `steps` (partition.c): its end
-     * lands at steps + 1 */
-    int64_t *delta = calloc((size_t)steps + 2, sizeof *delta);
+    int64_t *delta = calloc((size_t)steps + 1, sizeof *delta);
     if (!delta)
         error_plain("out of memory");
     for (int i = 0; i < n; i++) {

@@ -6,7 +6,8 @@
 #   prefill of 33 then 32 steps give the logits of PyTorch's full
 #   recomputation, for a tiny GPT-2 and for GPT-2 small's shape, and
 #   (64 steps) for a small Llama and a 12-layer dim-768 one with kv_heads 4,
-#   and (64 steps over one encoding) for a small encoder-decoder Transformer;
+#   and (64 steps over one encoding) for small encoder-decoders: the
+#   Transformer and T5 (whose relative position bias follows the step);
 # - greedy generation (--temp 0) gives PyTorch's greedy tokens, with and
 #   without the cache;
 # - the same --seed gives the same sample, and beam search finds a
@@ -170,6 +171,32 @@ if $PYTHON "$HERE/families_ref.py" make transformer --seed 71 --out "$tmp/tr.saf
     fi
 else
     fail "transformer: reference"; head -5 "$tmp/err"
+fi
+
+# T5: the relative position bias of a step is that of its absolute row.
+t5="-D layers=2 -D dim=64 -D heads=4 -D kv_dim=64 -D vocab=90 -D ctx=80 -D ffn=128"
+t5src=$(tokens 90 4 20)
+t5toks=$(tokens 90 3 65)
+# shellcheck disable=SC2086
+if $PYTHON "$HERE/families_ref.py" make t5 --seed 2 --out "$tmp/t5.safetensors" $t5 \
+    --case "src=$t5src tokens=$t5toks ref=$tmp/t5.ref" \
+    --greedy "src=$t5src tokens=0 n=16 ref=$tmp/t5.greedy" 2>"$tmp/err"; then
+    # shellcheck disable=SC2086
+    if $TFC "$ROOT/models/t5.model" $t5 --weights "$tmp/t5.safetensors" --run --src "$t5src" \
+        --tokens "$t5toks" --prefill 1 --logits "$tmp/out.f32" 2>"$tmp/err" && sanitizer_clean "$tmp/err" &&
+       $PYTHON "$HERE/compare.py" "$tmp/out.f32" "$tmp/t5.ref" --n 65 --vocab 90 >"$tmp/cmp"; then
+        pass "t5: encode, prefill 1, then 64 steps == PyTorch ($(sed 's/;.*//' "$tmp/cmp"))"
+    else
+        fail "t5: encode, prefill 1, then 64 steps"; cat "$tmp/err" "$tmp/cmp" 2>/dev/null | head -5
+    fi
+    want=$(cat "$tmp/t5.greedy")
+    # shellcheck disable=SC2086
+    got=$($TFC "$ROOT/models/t5.model" $t5 --weights "$tmp/t5.safetensors" --run --src "$t5src" \
+          --tokens 0 -n 16 --temp 0 2>"$tmp/err")
+    [ "$got" = "$want" ] && sanitizer_clean "$tmp/err" && pass "t5: greedy 16 tokens == PyTorch ($got)" ||
+        fail "t5: greedy: tfc '$got' != PyTorch '$want'"
+else
+    fail "t5: reference"; head -5 "$tmp/err"
 fi
 
 echo "$passed passed, $failed failed"
