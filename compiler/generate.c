@@ -135,6 +135,19 @@ static const float *advance(Session *s, int prompt)
     return row;
 }
 
+/* The context is full: keep its newer half and run it again as a prompt
+ * (one prefill), so generation goes on over a window of the text.  Older
+ * tokens are forgotten; positions restart at the window's first token. */
+static const float *slide(Session *s)
+{
+    int keep = (int)(s->max_len / 2);
+    if (keep < 1)
+        keep = 1;
+    memmove(s->tokens, s->tokens + s->n - keep, (size_t)keep * sizeof *s->tokens);
+    s->n = keep;
+    return advance(s, 1);
+}
+
 static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Session *s)
 {
     int32_t *ids = NULL;
@@ -223,13 +236,10 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
             break;
         put_token(&out, tok, next, made);
         made++;
-        if (s->n == s->max_len) {
-            fprintf(stderr, "\ntfc: stopped: the context is full (%lld tokens)\n", (long long)s->max_len);
-            break;
-        }
         s->tokens[s->n++] = next;
-        if (made < gen->n_predict)
-            row = advance(s, 0);
+        if (made == gen->n_predict)
+            break;
+        row = s->n == s->max_len ? slide(s) : advance(s, 0);
     }
     end_text(&out, tok);
     double t2 = run_now();

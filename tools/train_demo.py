@@ -301,10 +301,12 @@ def heldout_full(model, data, ctx, batch):
     return total / (n * ctx)
 
 
-def lr_at(step, total, peak, warmup, floor):
+def lr_at(step, progress, peak, warmup, floor):
+    """Linear warmup over `warmup` steps, then cosine decay to `floor` as
+    `progress` (0..1, the fraction of the run done after warmup) goes to 1."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    p = min(1.0, max(0.0, progress))
     return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * p))
 
 
@@ -336,8 +338,10 @@ def train(args):
                             lr=args.lr, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
 
+    # With --steps the schedule is a fixed number of steps (reproducible to the
+    # bit); otherwise it is wall time: the cosine decay runs over the time left
+    # after warmup, so the run ends annealed however busy the machine is.
     budget = args.minutes * 60.0
-    total = args.steps  # 0: decided from the measured speed after the first steps
     t0 = time.time()
     rows = []
     os.makedirs(args.curves, exist_ok=True)
@@ -346,16 +350,19 @@ def train(args):
     csv.write("step,seconds,lr,train_loss,heldout_loss\n")
     eval_time = 0.0
     step = 0
+    warm_end = None
     running = None
     while True:
-        if total == 0 and step == args.probe_steps:
-            per_step = (time.time() - t0 - eval_time) / step
-            # Leave room for the periodic evaluations (one has been timed already).
-            cost = per_step * 1.03 + eval_time / args.eval_every
-            total = max(step + 1, int((budget - (time.time() - t0)) / cost) + step)
-            print("%.3f s/step -> %d steps in %.1f minutes" % (per_step, total, args.minutes), flush=True)
-        horizon = total if total else 10 ** 9
-        lr = lr_at(step, horizon, args.lr, args.warmup, args.lr * 0.1)
+        elapsed = time.time() - t0
+        if step == args.warmup:
+            warm_end = elapsed
+        if args.steps:
+            progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+        elif warm_end is None:
+            progress = 0.0
+        else:
+            progress = (elapsed - warm_end) / max(1.0, budget - warm_end)
+        lr = lr_at(step, progress, args.lr, args.warmup, args.lr * 0.1)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = get_batch(train_data, args.batch, args.ctx, gen)
@@ -367,8 +374,7 @@ def train(args):
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
         step += 1
         elapsed = time.time() - t0
-        out_of_time = args.steps == 0 and elapsed > budget
-        last = (total and step >= total) or out_of_time
+        last = step >= args.steps if args.steps else elapsed >= budget
         if step % args.eval_every == 0 or last or step == 1:
             te = time.time()
             tl = evaluate(model, train_data, args.batch, args.ctx, args.eval_batches, 1234)
@@ -466,7 +472,6 @@ def main(argv):
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-batches", type=int, default=8)
-    p.add_argument("--probe-steps", type=int, default=20)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=1)
     train(p.parse_args(argv))

@@ -59,6 +59,17 @@ got=$($TFC "$ROOT/models/gpt2.model" $small -fno-kv-cache --weights "$tmp/small.
       --tokens 5,9,2 -n 24 --temp 0 2>"$tmp/err")
 [ "$got" = "$want" ] && pass "greedy without the KV cache == PyTorch" || fail "greedy without cache: '$got'"
 
+# past the context (80): the newer half is kept and generation goes on;
+# until the context fills, the ids are PyTorch's greedy ones
+got=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5,9,2 \
+      -n 120 --temp 0 2>"$tmp/err")
+if [ "$(echo "$got" | tr ',' '\n' | wc -l)" -eq 120 ] && [ "$(echo "$got" | cut -d, -f1-24)" = "$want" ] &&
+   sanitizer_clean "$tmp/err"; then
+    pass "greedy for 120 tokens in a context of 80: slides over the context"
+else
+    fail "greedy past the context: '$got'"; head -5 "$tmp/err"
+fi
+
 # sampling: reproducible with a seed, and not a constant
 a=$($TFC "$ROOT/models/gpt2.model" $small --weights "$tmp/small.safetensors" --run --tokens 5 -n 30 \
     --temp 1.5 --seed 42 2>/dev/null)
