@@ -108,6 +108,7 @@ GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
 test: test-deps all $(B)/unit_tests
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
+	TFC=$(TFC) tests/plan/run.sh
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
@@ -142,9 +143,11 @@ fuzz: test-deps
 demo: all
 	tools/demo.sh $(TFC)
 
-# Decoding speed with and without the KV cache, beside PyTorch.
+# Decoding speed with and without the KV cache, beside PyTorch; the
+# header's memory figures against measured use.
 bench: test-deps all
 	tools/bench.sh $(TFC)
+	tools/memcheck.sh $(TFC)
 
 # ---- install -------------------------------------------------------------
 

@@ -602,12 +602,13 @@ static int overwritten(const Plan *p, int j)
 }
 
 /* Poison (in -DTFC_POISON builds) the buffers whose storage is free once
- * step i has run: a later wrong reuse then reads NaN, not stale numbers. */
+ * step i has run: a later wrong reuse then reads NaN, not stale numbers.
+ * Encoder values kept for decode stay, however many decode calls come. */
 static void emit_dead(const Emitter *e, int i)
 {
     const Plan *p = e->g->plan;
     for (int j = 0; p && j <= i; j++)
-        if (p->bytes[j] && p->free_at[j] == i && !overwritten(p, j))
+        if (p->bytes[j] && p->free_at[j] == i && !overwritten(p, j) && !e->g->nodes[j].persist)
             fprintf(e->out, "    TFC_DEAD(%s, %s);\n", var(e, j), count(e, j));
 }
 

@@ -71,6 +71,14 @@ static const char usage[] =
     "  -h, --help            this text\n"
     "  --version             the version\n"
     "\n"
+    "Environment (--run):\n"
+    "  CC                    the C compiler (default cc)\n"
+    "  TFC_CFLAGS            extra flags for it\n"
+    "  TFC_POISON=1          debug build of the model: the arena is filled with NaN before\n"
+    "                        each pass and every buffer once its last reader has run, so a\n"
+    "                        wrong reuse of memory gives wrong numbers (generated code:\n"
+    "                        compile with -DTFC_POISON)\n"
+    "\n"
     "Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
 
 typedef struct {

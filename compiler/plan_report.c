@@ -205,7 +205,7 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
                 sym = g->syms[sym].past;
             bytes *= sym ? len[sym] : s->d[d].n;
         }
-        bytes = (bytes + 63) / 64 * 64;
+        bytes = (bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
         if (g->nodes[i].offset + bytes > need)
             need = g->nodes[i].offset + bytes;
     }
@@ -379,10 +379,12 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     fprintf(out, "],\n  \"flops\": {\"matmul\": %lld, \"attention\": %lld, \"other\": %lld, \"total\": %lld},\n",
             (long long)f->flops_matmul, (long long)f->flops_attention, (long long)f->flops_other,
             (long long)(f->flops_matmul + f->flops_attention + f->flops_other));
-    fprintf(out, "  \"steps\": %d,\n  \"output\": %d,\n", g->count, g->output);
+    fprintf(out, "  \"steps\": %d,\n  \"output\": %d,\n  \"encode_steps\": %d,\n  \"alignment\": %d,\n",
+            g->count, g->output, g->enc_end, PLAN_ALIGN);
     json_nodes(g, out);
     json_buffers(g, out);
-    fprintf(out, "  \"kv_cache_bytes\": %lld,\n", (long long)g->cache_bytes);
+    fprintf(out, "  \"kv_cache_bytes\": %lld,\n  \"step_arena_bytes\": %lld,\n",
+            (long long)g->cache_bytes, (long long)g->step_arena_bytes);
     fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
             (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
     fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\"\n}\n",
@@ -394,58 +396,111 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
 #define SVG_W 1400
 #define SVG_PLOT_H 760
 #define SVG_LEFT 90
-#define SVG_TOP 60
+#define SVG_RIGHT 20
+#define SVG_TOP 84              /* title, subtitle, then the markers' labels */
+#define SVG_BOTTOM 70           /* step numbers, axis title, legend */
+
+static const struct {
+    const char *colour, *label;
+} legend[] = {
+    {"#7aa6da", "matmul"}, {"#e6a15c", "attention"}, {"#9cc98a", "norm"},
+    {"#c9a0dc", "slice, first row"}, {"#f2d16b", "add, mul"}, {"#d0d0d0", "other"},
+};
 
 static const char *op_colour(Op op)
 {
     switch (op) {
-    case OP_MATMUL: return "#7aa6da";
-    case OP_ATTENTION: return "#e6a15c";
-    case OP_LAYERNORM: case OP_RMSNORM: return "#9cc98a";
-    case OP_SLICE: case OP_FIRST: return "#c9a0dc";
-    case OP_ADD: case OP_MUL: return "#f2d16b";
-    default: return "#d0d0d0";
+    case OP_MATMUL: return legend[0].colour;
+    case OP_ATTENTION: return legend[1].colour;
+    case OP_LAYERNORM: case OP_RMSNORM: return legend[2].colour;
+    case OP_SLICE: case OP_FIRST: return legend[3].colour;
+    case OP_ADD: case OP_MUL: return legend[4].colour;
+    default: return legend[5].colour;
     }
 }
 
-static void svg_axes(const Graph *g, FILE *out, int first_step, int steps, double xs, double ys)
+/* The last step node i's storage is its own: the step it is freed, or its
+ * own last read when a later node of its in-place chain takes over (that
+ * node's rectangle continues the chain).  Values the decoder reads from
+ * the encoder stay to the end of the schedule. */
+static int storage_end(const Graph *g, int i)
 {
-    int64_t arena = g->arena_bytes;
+    const Plan *p = g->plan;
+    for (int k = i + 1; k < g->count && k <= p->free_at[i]; k++)
+        if (p->alias[k] == i)
+            return p->last[i];
+    return p->free_at[i] < g->count ? p->free_at[i] : g->count - 1;
+}
+
+/* A round step for about `want` grid lines over `range` bytes: 1, 2 or 5
+ * times a power of two of KiB/MiB, so the labels read as whole numbers. */
+static int64_t tick_step(int64_t range, int want)
+{
+    int64_t unit = range >= 1 << 20 ? 1 << 20 : range >= 1 << 10 ? 1 << 10 : 1;
+    int64_t step = unit;
+    for (int64_t m = unit; range / m > want; m *= 10)
+        for (int k = 0; k < 3; k++) {
+            static const int f[] = {1, 2, 5};
+            step = m * f[k];
+            if (range / step <= want)
+                return step;
+        }
+    return step;
+}
+
+typedef struct {
+    int first_step, steps;
+    double xs, ys;               /* pixels per step, per byte */
+} Scale;
+
+static double svg_x(const Scale *sc, int step) { return SVG_LEFT + (step - sc->first_step) * sc->xs; }
+
+static void svg_axes(const Graph *g, FILE *out, const Scale *sc)
+{
+    int64_t arena = g->arena_bytes, dy = tick_step(arena, 10);
+    int bottom = SVG_TOP + SVG_PLOT_H;
     fprintf(out, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#333'/>\n", SVG_LEFT,
-            SVG_TOP, SVG_W - SVG_LEFT - 20, SVG_PLOT_H);
-    for (int k = 0; k <= 8; k++) {
-        int64_t b = arena * k / 8;
-        double y = SVG_TOP + b * ys;
+            SVG_TOP, SVG_W - SVG_LEFT - SVG_RIGHT, SVG_PLOT_H);
+    for (int64_t b = 0; dy > 0 && b <= arena; b += dy) {
+        double y = SVG_TOP + b * sc->ys;
         fprintf(out, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#ddd'/>", SVG_LEFT - 4, y,
-                SVG_W - 20, y);
+                SVG_W - SVG_RIGHT, y);
         fprintf(out, "<text x='%d' y='%.1f' font-size='11' text-anchor='end'>%s</text>\n", SVG_LEFT - 6,
                 y + 4, mib(b));
     }
     for (int k = 0; k <= 10; k++) {
-        int s = first_step + steps * k / 10;
-        double x = SVG_LEFT + (s - first_step) * xs;
-        fprintf(out, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%d</text>\n", x,
-                SVG_TOP + SVG_PLOT_H + 16, s);
+        int s = sc->first_step + (sc->steps - 1) * k / 10;
+        fprintf(out, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%d</text>\n",
+                svg_x(sc, s) + sc->xs / 2, bottom + 16, s);
     }
-    fprintf(out, "<text x='%d' y='%d' font-size='12' text-anchor='middle'>step (node id)</text>\n",
-            SVG_LEFT + (SVG_W - SVG_LEFT) / 2, SVG_TOP + SVG_PLOT_H + 34);
+    fprintf(out, "<text x='%d' y='%d' font-size='12' text-anchor='middle'>step (node id): a buffer "
+                 "lives from the step that writes it to the last that reads it</text>\n",
+            SVG_LEFT + (SVG_W - SVG_LEFT) / 2, bottom + 34);
     fprintf(out, "<text x='16' y='%d' font-size='12' transform='rotate(-90 16 %d)' "
-                 "text-anchor='middle'>arena offset (address, down)</text>\n",
+                 "text-anchor='middle'>arena offset (bytes from the start, down)</text>\n",
             SVG_TOP + SVG_PLOT_H / 2, SVG_TOP + SVG_PLOT_H / 2);
+    double x = SVG_LEFT;
+    for (size_t k = 0; k < sizeof legend / sizeof legend[0]; k++) {
+        fprintf(out, "<rect x='%.0f' y='%d' width='12' height='12' fill='%s' stroke='#333' "
+                     "stroke-width='0.5'/><text x='%.0f' y='%d' font-size='12'>%s</text>\n",
+                x, bottom + 48, legend[k].colour, x + 16, bottom + 58, legend[k].label);
+        x += 36 + 5.8 * (double)strlen(legend[k].label);
+    }
 }
 
-static void svg_buffer(const Graph *g, FILE *out, int i, int first_step, double xs, double ys)
+static void svg_buffer(const Graph *g, FILE *out, int i, const Scale *sc)
 {
     const Plan *p = g->plan;
     const Node *n = &g->nodes[i];
-    double x = SVG_LEFT + (p->first[i] - first_step) * xs;
-    double w = (p->last[i] - p->first[i] + 1) * xs;
-    double y = SVG_TOP + n->offset * ys, h = p->bytes[i] * ys;
+    int end = storage_end(g, i);
+    double x = svg_x(sc, p->first[i]), w = (end - p->first[i] + 1) * sc->xs;
+    double y = SVG_TOP + n->offset * sc->ys, h = p->bytes[i] * sc->ys;
     if (h < 0.5)
         h = 0.5;
-    fprintf(out, "<g><title>%s %s: %lld bytes at %lld, steps %d..%d%s</title>", n->name,
-            ir_shape_str(g, n->shape), (long long)p->bytes[i], (long long)n->offset, p->first[i],
-            p->last[i], p->alias[i] >= 0 ? tfc_format(", in place of %s", g->nodes[p->alias[i]].name) : "");
+    fprintf(out, "<g><title>%s %s: %lld bytes at %lld, steps %d..%d%s%s</title>", n->name,
+            ir_shape_str(g, n->shape), (long long)p->bytes[i], (long long)n->offset, p->first[i], end,
+            p->alias[i] >= 0 ? tfc_format(", in place of %s", g->nodes[p->alias[i]].name) : "",
+            n->persist ? ", kept for decode" : "");
     fprintf(out, "<rect x='%.2f' y='%.2f' width='%.2f' height='%.2f' fill='%s' stroke='#333' "
                  "stroke-width='0.5'/>", x, y, w, h, op_colour(n->op));
     /* a label where it fits, turned when the box is tall and narrow */
@@ -458,42 +513,55 @@ static void svg_buffer(const Graph *g, FILE *out, int i, int first_step, double 
     fprintf(out, "</g>\n");
 }
 
+/* A dashed vertical line across the plot at x, with a label `above`
+ * pixels above the plot, turned toward the inside near the right edge. */
+static void svg_marker(FILE *out, double x, int above, const char *colour, const char *label)
+{
+    int right = x > SVG_W / 2;
+    fprintf(out, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s' stroke-width='2' "
+                 "stroke-dasharray='6 3'/>\n", x, SVG_TOP - 4, x, SVG_TOP + SVG_PLOT_H, colour);
+    fprintf(out, "<text x='%.1f' y='%d' font-size='12' fill='%s' text-anchor='%s'>%s</text>\n",
+            x + (right ? -4 : 4), SVG_TOP - above, colour, right ? "end" : "start", label);
+}
+
 static void svg_report(const Graph *g, FILE *out)
 {
     const Plan *p = g->plan;
-    int first_step = g->count, last_step = 0;
+    Scale sc = {g->count, 0, 1, 1};
+    int last_step = 0;
     for (int i = 0; i < g->count; i++)
         if (p->bytes[i]) {
-            if (p->first[i] < first_step)
-                first_step = p->first[i];
-            if (p->last[i] > last_step)
-                last_step = p->last[i];
+            if (p->first[i] < sc.first_step)
+                sc.first_step = p->first[i];
+            if (storage_end(g, i) > last_step)
+                last_step = storage_end(g, i);
         }
-    if (first_step > last_step)
-        first_step = last_step = 0;
-    int steps = last_step - first_step + 1;
-    double xs = (double)(SVG_W - SVG_LEFT - 20) / steps;
-    double ys = g->arena_bytes ? (double)SVG_PLOT_H / (double)g->arena_bytes : 1.0;
+    if (sc.first_step > last_step)
+        sc.first_step = last_step = 0;
+    sc.steps = last_step - sc.first_step + 1;
+    sc.xs = (double)(SVG_W - SVG_LEFT - SVG_RIGHT) / sc.steps;
+    sc.ys = g->arena_bytes ? (double)SVG_PLOT_H / (double)g->arena_bytes : 1.0;
     fprintf(out, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
                  "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
-            SVG_W, SVG_TOP + SVG_PLOT_H + 50);
+            SVG_W, SVG_TOP + SVG_PLOT_H + SVG_BOTTOM);
     fprintf(out, "<text x='%d' y='22' font-size='16'>%s: arena %s, lower bound %s (ratio %.4f), "
                  "%s without reuse</text>\n",
             SVG_LEFT, g->model, mib(g->arena_bytes), mib(p->lower_bound), ratio(g), mib(p->no_reuse));
-    fprintf(out, "<text x='%d' y='42' font-size='12'>planned for %s; %d buffers; one rectangle per "
-                 "buffer: its steps across, its bytes down (hover for details)</text>\n",
-            SVG_LEFT, lengths(g), p->buffers);
-    svg_axes(g, out, first_step, steps, xs, ys);
+    fprintf(out, "<text x='%d' y='42' font-size='12'>planned for %s; %d buffers (%s); one rectangle "
+                 "per buffer: its steps across, its bytes down (hover for details)</text>\n",
+            SVG_LEFT, lengths(g), p->buffers, p->heuristic);
+    svg_axes(g, out, &sc);
     for (int i = 0; i < g->count; i++)
         if (p->bytes[i])
-            svg_buffer(g, out, i, first_step, xs, ys);
-    double px = SVG_LEFT + (p->peak_step - first_step + 0.5) * xs;
-    fprintf(out, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='red' stroke-width='2' "
-                 "stroke-dasharray='6 3'/>\n", px, SVG_TOP - 6, px, SVG_TOP + SVG_PLOT_H);
-    fprintf(out, "<text x='%.1f' y='%d' font-size='12' fill='red' text-anchor='%s'>peak: step %d (%s), "
-                 "%s live</text>\n", px + (px > SVG_W / 2 ? -4 : 4), SVG_TOP - 8,
-            px > SVG_W / 2 ? "end" : "start", p->peak_step, g->nodes[p->peak_step].name,
-            mib(p->lower_bound));
+            svg_buffer(g, out, i, &sc);
+    /* the boundary between the steps of encode and those of decode */
+    if (g->enc_end > sc.first_step && g->enc_end <= last_step)
+        svg_marker(out, svg_x(&sc, g->enc_end), 24, "#555",
+                   tfc_format("encode: steps 0..%d | decode: steps %d..%d", g->enc_end - 1,
+                              g->enc_end, g->count - 1));
+    svg_marker(out, svg_x(&sc, p->peak_step) + sc.xs / 2, 8, "red",
+               tfc_format("peak: step %d (%s), %s live", p->peak_step, g->nodes[p->peak_step].name,
+                          mib(p->lower_bound)));
     fprintf(out, "</svg>\n");
 }
 

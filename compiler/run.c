@@ -74,14 +74,24 @@ static const char *glue_source(const Graph *g, const char *P)
         P, P) : "");
 }
 
+/* TFC_POISON set and not "0": build the poison mode of the generated code
+ * (freed arena buffers filled with NaN), so that tests catch a wrong reuse
+ * of memory without a second build of tfc. */
+static int poison_requested(void)
+{
+    const char *v = getenv("TFC_POISON");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 /* Compiles dir/model.c and dir/glue.c into dir/model.so with $CC (cc). */
 static void compile(const char *dir)
 {
     const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
     const char *extra = getenv("TFC_CFLAGS") ? getenv("TFC_CFLAGS") : "";
-    const char *cmd = tfc_format("%s -std=c99 -O2 -fPIC -shared -w %s -I'%s' -o '%s/model.so' "
+    const char *cmd = tfc_format("%s -std=c99 -O2 -fPIC -shared -w %s %s -I'%s' -o '%s/model.so' "
                                  "'%s/model.c' '%s/glue.c' 2>'%s/cc.log'",
-                                 cc, extra, dir, dir, dir, dir, dir);
+                                 cc, poison_requested() ? "-DTFC_POISON" : "", extra, dir, dir,
+                                 dir, dir, dir);
     int rc = system(cmd);
     if (rc != 0) {
         fprintf(stderr, "tfc: error: the C compiler failed (%s):\n", cmd);
@@ -158,7 +168,8 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     L->copy_state = (CopyFn)dlsym(L->so, "tfc_glue_copy_state");
     if (!L->open || !L->forward || !L->close || !L->strerror)
         error_plain("the compiled model lacks its entry points");
-    fprintf(stderr, "tfc: compiled %s in %.2f s\n", g->model, run_now() - t0);
+    fprintf(stderr, "tfc: compiled %s in %.2f s%s\n", g->model, run_now() - t0,
+            poison_requested() ? " (TFC_POISON: freed arena buffers are NaN)" : "");
     if (opt->threads > 0)
         tfrt_set_threads(opt->threads);
     return run_open(L, opt->weights, &L->model);

@@ -284,6 +284,8 @@ typedef struct Plan {
     const char *heuristic;   /* the ordering and fit that won */
 } Plan;
 
+/* Every arena buffer starts and ends on this boundary (cache lines, SIMD). */
+#define PLAN_ALIGN 64
 /* Bytes of node id's arena buffer at the symbols' maxima, aligned. */
 int64_t plan_node_bytes(const Graph *g, int id);
 /* Caps every symbolic length (shapes and symbols) at n: --seq N. */

@@ -8,6 +8,11 @@
  * Runs the model over the token ids and prints the most likely next token
  * (the argmax of the last position's logits).  With --logits it also
  * writes every position's logits as float32, for checking.
+ *
+ * The working memory is the caller's: the header states its size before
+ * anything is opened (GPT2_ARENA_BYTES; gpt2_memory_bytes adds weights and
+ * KV cache), and exactly that much is passed to gpt2_open_with_arena, so a
+ * memory checker flags any byte the model touches beyond its plan.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +40,18 @@ int main(int argc, char **argv)
         }
     }
 
+    /* exactly the planned size: malloc's alignment suits float */
+    void *arena = malloc(GPT2_ARENA_BYTES > 0 ? (size_t)GPT2_ARENA_BYTES : 1);
+    if (!arena) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
     gpt2_model *model;
     char err[256];
-    int rc = gpt2_open(&model, argv[1], err, sizeof err);
+    int rc = gpt2_open_with_arena(&model, argv[1], arena, (size_t)GPT2_ARENA_BYTES, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
+        free(arena);
         return 1;
     }
     float *logits = malloc((size_t)n * GPT2_OUTPUT_COLS * sizeof *logits);
@@ -47,6 +59,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "forward: %s\n", logits ? gpt2_strerror(rc) : "out of memory");
         free(logits);
         gpt2_close(model);
+        free(arena);
         return 1;
     }
     const float *last = logits + (size_t)(n - 1) * GPT2_OUTPUT_COLS;
@@ -66,5 +79,6 @@ int main(int argc, char **argv)
     }
     free(logits);
     gpt2_close(model);
+    free(arena);   /* the model is closed: the arena is the caller's again */
     return 0;
 }

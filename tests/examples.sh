@@ -1,7 +1,10 @@
 #!/bin/sh
 # Generated code as a library: compile examples/next_token.c with code from
 # `tfc -o` under gcc and clang with -Werror, link two models with different
-# --prefix into one binary, and check the result against PyTorch.
+# --prefix into one binary, and check the result against PyTorch.  The
+# example runs in a caller-owned arena of exactly GPT2_ARENA_BYTES; with
+# SANFLAGS (make test SAN=1) AddressSanitizer fails a run that touches a
+# byte beyond it, and the second run (ctx tokens) reaches the plan's end.
 #   TFC=./tfc tests/examples.sh
 set -eu
 TFC=${TFC:-./tfc}
@@ -14,8 +17,10 @@ ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 cfg="-D layers=2 -D dim=64 -D heads=4 -D vocab=101 -D ctx=64"
+long=$(awk 'BEGIN { for (i = 0; i < 64; i++) printf "%s%d", (i ? "," : ""), (i * 37 + 11) % 101 }')
 $PYTHON tests/golden/gpt2_ref.py make --vocab 101 --ctx 64 --dim 64 --heads 4 --layers 2 \
-    --seed 7 --out "$tmp/w.safetensors" --tokens 5,17,99,3 --ref "$tmp/ref.f32" >/dev/null
+    --seed 7 --out "$tmp/w.safetensors" --tokens 5,17,99,3 --ref "$tmp/ref.f32" \
+    --tokens "$long" --ref "$tmp/ref64.f32" >/dev/null
 $TFC models/gpt2.model $cfg -o "$tmp/gpt2.c"
 $TFC models/gpt2.model $cfg --prefix other -o "$tmp/other.c"
 blas=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -32,6 +37,14 @@ for cc in gcc clang; do
         ok "$cc example agrees with PyTorch"
     else
         bad "$cc example agrees with PyTorch"
+    fi
+    # shellcheck disable=SC2046  # one argument per token
+    if "$tmp/next_$cc" "$tmp/w.safetensors" $(echo "$long" | tr ',' ' ') --logits "$tmp/out64_$cc.f32" \
+           >/dev/null &&
+       $PYTHON tests/golden/compare.py "$tmp/out64_$cc.f32" "$tmp/ref64.f32" --n 64 --vocab 101 >/dev/null; then
+        ok "$cc example at ctx = 64 tokens, in an arena of exactly GPT2_ARENA_BYTES, agrees with PyTorch"
+    else
+        bad "$cc example at ctx = 64 tokens in an arena of exactly GPT2_ARENA_BYTES"
     fi
 done
 # every symbol a generated file exports carries its prefix

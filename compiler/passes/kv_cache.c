@@ -195,8 +195,8 @@ static int64_t first_gap(const Range *r, int n, int64_t bytes)
  * long, planned as a block of their own, which sits in the full plan's
  * arena at the lowest offset clear of the encoder values that outlive
  * encode (none in a decoder-only model: the block starts at 0).  One
- * arena then serves encode, prefill and step: it grows only when the
- * block fits nowhere below the full plan's top. */
+ * arena then serves encode, prefill and step; where the block fits
+ * nowhere below the full plan's top, a step uses the full plan's offsets. */
 void pass_plan_step(Graph *g)
 {
     if (!g->cache_sym)
@@ -219,9 +219,20 @@ void pass_plan_step(Graph *g)
     for (int i = 0; i < nkept; i++)
         if (kept[i].end > top)
             top = kept[i].end;
+    if (top > g->arena_bytes) {
+        /* No room for the block: the full plan's offsets serve a step as
+         * well (the same schedule, no buffer larger), at no extra arena. */
+        top = 0;
+        for (int i = 0; i < g->count; i++) {
+            g->nodes[i].step_offset = g->nodes[i].offset;
+            int64_t bytes = i < g->enc_end ? g->plan->bytes[i] : step.plan->bytes[i];
+            if (bytes && g->nodes[i].offset + bytes > top)
+                top = g->nodes[i].offset + bytes;
+        }
+        g->step_arena_bytes = top;
+        return;
+    }
     for (int i = 0; i < g->count; i++)
         g->nodes[i].step_offset = i < g->enc_end ? g->nodes[i].offset : base + step.nodes[i].offset;
     g->step_arena_bytes = top;
-    if (top > g->arena_bytes)
-        g->arena_bytes = top;
 }

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN 64
 #define SEARCH_ROUNDS 400
 
 typedef struct {
@@ -53,7 +52,7 @@ static int needs_buffer(const Graph *g, int i)
 int64_t plan_node_bytes(const Graph *g, int id)
 {
     int64_t bytes = ir_max_elems(g, g->nodes[id].shape) * 4;
-    return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    return (bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
 }
 
 /* ---- liveness and in-place chains -------------------------------------- */

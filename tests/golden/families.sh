@@ -15,6 +15,8 @@
 # GOLDEN_ONLY      space-separated families to run (bert llama t5 transformer)
 # GOLDEN_KEEP      1 keeps the temporary folder and prints its path
 # GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
+# TFC_POISON       1 (default) builds the models in poison mode (freed arena
+#                  buffers read as NaN); 0 runs the plain build
 #
 # A family whose model file (models/X.model) does not exist yet is skipped
 # with a SKIP line.  Prints one line per case and ends with
@@ -29,6 +31,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TIMEOUT=${GOLDEN_TIMEOUT:-600}
+TFC_POISON=${TFC_POISON:-1}
+export TFC_POISON
 REF="$HERE/families_ref.py"
 ONLY=${GOLDEN_ONLY:-bert llama t5 transformer}
 BIG=1

@@ -13,8 +13,11 @@
 # - the same --seed gives the same sample, and beam search finds a
 #   continuation at least as likely as greedy's (scored by PyTorch);
 # - a sequence longer than the context is refused, not overflowed.
-# KV_SKIP_BIG=1 skips the GPT-2 small and 12-layer Llama shapes.
+# KV_SKIP_BIG=1 skips the GPT-2 small and 12-layer Llama shapes.  The model is
+# built in poison mode (freed arena buffers read as NaN) unless TFC_POISON=0.
 set -u
+TFC_POISON=${TFC_POISON:-1}
+export TFC_POISON
 TFC=${TFC:-./tfc}
 PYTHON=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -11,6 +11,9 @@
 # GOLDEN_SKIP_BIG  1 skips the GPT-2 small cases (~500 MB of weights)
 # GOLDEN_KEEP      1 keeps the temporary folder and prints its path
 # GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
+# TFC_POISON       1 (default) builds the model in poison mode: freed arena
+#                  buffers read as NaN, so a wrong reuse of memory fails a
+#                  case (tfc --help); 0 runs the plain build
 #
 # Prints one line per case and ends with "N passed, M failed"; exits 1 when
 # any case failed, 2 when the suite could not run at all.
@@ -75,6 +78,8 @@ trap 'exit 130' INT TERM HUP
 
 GOLDEN_THREADS="${GOLDEN_THREADS:-2}"
 export GOLDEN_THREADS
+TFC_POISON="${TFC_POISON:-1}"
+export TFC_POISON
 
 # random_tokens N VOCAB SEED: N comma-separated tokens in 0..VOCAB-1; for
 # N >= 3 the second and third are VOCAB-1 and 0 (the table's edges).
