@@ -31,77 +31,16 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TIMEOUT=${GOLDEN_TIMEOUT:-600}
-TFC_POISON=${TFC_POISON:-1}
-export TFC_POISON
 REF="$HERE/families_ref.py"
 ONLY=${GOLDEN_ONLY:-bert llama t5 transformer}
 BIG=1
 [ "${GOLDEN_SKIP_BIG:-}" = 1 ] && BIG=0
 [ -n "$SAN" ] && [ "$SAN" != 0 ] && BIG=0
 
-passed=0
-failed=0
-skipped=0
-
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-skip() { skipped=$((skipped + 1)); echo "SKIP $*"; }
-detail() { sed -n "1,${2:-6}p" "$1" | sed 's/^/     | /'; }
-
-now() { date +%s.%N 2>/dev/null || date +%s; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-finish() {
-    [ "$skipped" -gt 0 ] && echo "($skipped skipped)"
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] || exit 1
-    exit 0
-}
-
 # ---- preflight -------------------------------------------------------------
 
-case $TFC in */*) ;; *) TFC=./$TFC ;; esac
-if [ ! -x "$TFC" ]; then
-    fail "setup: $TFC is not an executable (build it with make)"
-    finish
-fi
-if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
-    echo "tests/golden/families.sh: $PYTHON cannot import torch and numpy" >&2
-    echo "0 passed, 1 failed"
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tfc-families.XXXXXX") || exit 2
-cleanup() {
-    if [ "${GOLDEN_KEEP:-}" = 1 ]; then
-        echo "(kept $tmp)"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-export GOLDEN_THREADS=${GOLDEN_THREADS:-2}
-
-# random_tokens N VOCAB SEED: N comma-separated ids in 0..VOCAB-1; for N >= 3
-# the second and third are VOCAB-1 and 0 (the table's edges).
-random_tokens() {
-    awk -v n="$1" -v v="$2" -v s="$3" 'BEGIN {
-        srand(s)
-        for (i = 0; i < n; i++) {
-            t = int(rand() * v)
-            if (n >= 3 && i == 1) t = v - 1
-            if (n >= 3 && i == 2) t = 0
-            printf "%s%d", (i ? "," : ""), t
-        }
-    }'
-}
-
-sanitizer_report() {
-    grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'UndefinedBehaviorSanitizer' \
-        -e 'runtime error' "$1"
-}
+. "$HERE/lib.sh"
+golden_setup families
 
 # want FAMILY MODEL...: true when every models/MODEL.model exists and
 # FAMILY is selected; otherwise prints a SKIP line.

@@ -30,76 +30,14 @@ TIMEOUT=${GOLDEN_TIMEOUT:-600}
 REF="$HERE/gpt2_ref.py"
 CMP="$HERE/compare.py"
 
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); echo "PASS $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
-# Indented detail lines under a failure (first lines of a file).
-detail() { sed -n "1,${2:-6}p" "$1" | sed 's/^/     | /'; }
-
-now() { date +%s.%N 2>/dev/null || date +%s; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] || exit 1
-    exit 0
-}
-
 # ---- preflight -------------------------------------------------------------
 
-case $TFC in */*) ;; *) TFC=./$TFC ;; esac
-if [ ! -x "$TFC" ]; then
-    fail "setup: $TFC is not an executable (build it with make)"
-    finish
-fi
+. "$HERE/lib.sh"
+golden_setup golden
 if [ ! -f "$MODEL" ]; then
     fail "setup: model description $MODEL not found"
     finish
 fi
-if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
-    echo "tests/golden/run.sh: $PYTHON cannot import torch and numpy" >&2
-    echo "0 passed, 1 failed"
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tfc-golden.XXXXXX") || exit 2
-# shellcheck disable=SC2317  # called from the trap
-cleanup() {
-    if [ "${GOLDEN_KEEP:-}" = 1 ]; then
-        echo "(kept $tmp)"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-GOLDEN_THREADS="${GOLDEN_THREADS:-2}"
-export GOLDEN_THREADS
-TFC_POISON="${TFC_POISON:-1}"
-export TFC_POISON
-
-# random_tokens N VOCAB SEED: N comma-separated tokens in 0..VOCAB-1; for
-# N >= 3 the second and third are VOCAB-1 and 0 (the table's edges).
-random_tokens() {
-    awk -v n="$1" -v v="$2" -v s="$3" 'BEGIN {
-        srand(s)
-        for (i = 0; i < n; i++) {
-            t = int(rand() * v)
-            if (n >= 3 && i == 1) t = v - 1
-            if (n >= 3 && i == 2) t = 0
-            printf "%s%d", (i ? "," : ""), t
-        }
-    }'
-}
-
-# sanitizer_report FILE: true when FILE holds a sanitizer report.
-sanitizer_report() {
-    grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'UndefinedBehaviorSanitizer' \
-        -e 'runtime error' "$1"
-}
 
 # golden LABEL WEIGHTS N VOCAB TOKENS REF [-D name=value]...
 golden() {
