@@ -653,40 +653,27 @@ static void emit_encoder_state(const Emitter *e)
 }
 
 /* The parameters of encode (enc = 1) or decode (enc = 0): that side's
- * inputs, lengths and valid lengths. */
-static void emit_side_params(const Emitter *e, int enc)
+ * inputs, lengths and valid lengths; declared (decl = 1) or, for
+ * forward's calls, passed on by name (decl = 0). */
+static void emit_side_list(const Emitter *e, int enc, int decl)
 {
     const Graph *g = e->g;
+    const char *ids = decl ? "const int32_t *" : "", *len = decl ? "int " : "";
     for (int i = 0; i < g->ninputs; i++)
         if ((g->inputs[i] < g->enc_end) == enc)
-            fprintf(e->out, ", const int32_t *%s", var(e, g->inputs[i]));
+            fprintf(e->out, ", %s%s", ids, var(e, g->inputs[i]));
     for (int s = 1; s < g->nsyms; s++)
         if (side_sym(g, s, enc))
-            fprintf(e->out, ", int %s", g->syms[s].name);
+            fprintf(e->out, ", %s%s", len, g->syms[s].name);
     for (int s = 1; s < g->nsyms; s++)
         if (side_sym(g, s, enc) && (g->padded >> s & 1u))
-            fprintf(e->out, ", int %s_valid", g->syms[s].name);
-}
-
-/* The same names as arguments, for forward's calls. */
-static void emit_side_args(const Emitter *e, int enc)
-{
-    const Graph *g = e->g;
-    for (int i = 0; i < g->ninputs; i++)
-        if ((g->inputs[i] < g->enc_end) == enc)
-            fprintf(e->out, ", %s", var(e, g->inputs[i]));
-    for (int s = 1; s < g->nsyms; s++)
-        if (side_sym(g, s, enc))
-            fprintf(e->out, ", %s", g->syms[s].name);
-    for (int s = 1; s < g->nsyms; s++)
-        if (side_sym(g, s, enc) && (g->padded >> s & 1u))
-            fprintf(e->out, ", %s_valid", g->syms[s].name);
+            fprintf(e->out, ", %s%s_valid", len, g->syms[s].name);
 }
 
 static void emit_side_signature(const Emitter *e, int enc)
 {
     fprintf(e->out, "int %s_%s(%s_model *m", e->P, enc ? "encode" : "decode", e->P);
-    emit_side_params(e, enc);
+    emit_side_list(e, enc, 1);
     fprintf(e->out, enc ? ")" : ", float *%s)", e->g->output_name);
 }
 
@@ -737,7 +724,7 @@ static void emit_encoder_decoder(const Emitter *e)
     fprintf(out, "\n{\n");
     if (g->cache_sym) {   /* the decoder's inputs are prefill's: the cached one */
         fprintf(out, "    return %s_prefill(m", e->P);
-        emit_side_args(e, 0);
+        emit_side_list(e, 0, 0);
         fprintf(out, ", %s);\n}\n\n", g->output_name);
     } else {
         emit_side_checks(e, 0);
@@ -747,9 +734,9 @@ static void emit_encoder_decoder(const Emitter *e)
     }
     emit_signature(e, out);
     fprintf(out, "\n{\n    int rc = %s_encode(m", e->P);
-    emit_side_args(e, 1);
+    emit_side_list(e, 1, 0);
     fprintf(out, ");\n    return rc != TFRT_OK ? rc : %s_decode(m", e->P);
-    emit_side_args(e, 0);
+    emit_side_list(e, 0, 0);
     fprintf(out, ", %s);\n}\n", g->output_name);
 }
 

@@ -76,40 +76,16 @@ make_ref() {
 golden() {
     label=$1 model=$2 weights=$3 shape=$4 ref=$5
     shift 5
-    out=$tmp/out.f32 err=$tmp/err.txt
+    out=$tmp/out.f32
     rm -f "$out"
     if [ ! -f "$ref" ]; then
         fail "$label: no reference (its setup failed)"
         return
     fi
-    t0=$(now)
-    timeout "$TIMEOUT" "$TFC" "$ROOT/models/$model.model" "$@" --weights "$weights" --run \
-        --logits "$out" >"$tmp/stdout.txt" 2>"$err"
-    rc=$?
-    took=$(elapsed "$t0")
-    if [ "$rc" -ne 0 ]; then
-        if [ "$rc" -eq 124 ]; then why="timed out after ${TIMEOUT}s"
-        elif [ "$rc" -ge 128 ]; then why="killed by signal $((rc - 128))"
-        else why="exit status $rc"; fi
-        fail "$label: tfc failed, $why ($took)"
-        echo "     | $TFC models/$model.model $(echo "$*" | sed -E 's/([0-9]+,[0-9]+,)[0-9,]+/\1.../g') --weights $weights --run --logits $out"
-        detail "$err" 8
-        return
-    fi
-    if sanitizer_report "$err"; then
-        fail "$label: sanitizer report in stderr ($took)"
-        detail "$err" 12
-        return
-    fi
-    line=$("$PYTHON" "$REF" compare "$out" "$ref" --shape "$shape")
-    cmp_rc=$?
-    line=${line%; PASS}
-    line=${line%; FAIL}
-    if [ $cmp_rc -eq 0 ]; then
-        pass "$label: $line ($took)"
-    else
-        fail "$label: $line ($took)"
-    fi
+    run_tfc "$ROOT/models/$model.model" "$@" --weights "$weights" --run --logits "$out"
+    judge_output "$label" \
+        "$TFC models/$model.model $(echo "$*" | sed -E 's/([0-9]+,[0-9]+,)[0-9,]+/\1.../g') --weights $weights --run --logits $out" \
+        "$PYTHON" "$REF" compare "$out" "$ref" --shape "$shape"
 }
 
 # bad LABEL MODEL WANT WEIGHTS TFC-ARGS...: tfc must fail cleanly with a
@@ -117,33 +93,13 @@ golden() {
 bad() {
     label=$1 model=$2 re=$3 weights=$4
     shift 4
-    err=$tmp/err.txt out=$tmp/out.f32
-    rm -f "$out"
+    rm -f "$tmp/out.f32"
     if [ ! -f "$weights" ]; then
         fail "$label: no weights (their setup failed)"
         return
     fi
-    t0=$(now)
-    timeout "$TIMEOUT" "$TFC" "$ROOT/models/$model.model" "$@" --weights "$weights" --run \
-        --logits "$out" >"$tmp/stdout.txt" 2>"$err"
-    rc=$?
-    took=$(elapsed "$t0")
-    if [ "$rc" -eq 0 ]; then
-        fail "$label: tfc exited 0 on bad weights ($took)"
-    elif [ "$rc" -eq 124 ]; then
-        fail "$label: tfc timed out after ${TIMEOUT}s"
-    elif [ "$rc" -ge 128 ]; then
-        fail "$label: tfc crashed (signal $((rc - 128))) ($took)"
-        detail "$err" 8
-    elif sanitizer_report "$err"; then
-        fail "$label: sanitizer report (exit $rc) ($took)"
-        detail "$err" 12
-    elif ! grep -q -i -E -e "$re" "$err"; then
-        fail "$label: exit $rc, but stderr does not match /$re/ ($took)"
-        detail "$err" 6
-    else
-        pass "$label: exit $rc: $(grep -i -E -e "$re" "$err" | head -n 1 | cut -c 1-160) ($took)"
-    fi
+    run_tfc "$ROOT/models/$model.model" "$@" --weights "$weights" --run --logits "$tmp/out.f32"
+    judge_refusal "$label" "$re"
 }
 
 # ---- BERT ------------------------------------------------------------------

@@ -75,3 +75,68 @@ sanitizer_report() {
     grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'UndefinedBehaviorSanitizer' \
         -e 'runtime error' "$1"
 }
+
+# run_tfc ARGS...: tfc ARGS within $TIMEOUT seconds, its output in
+# $tmp/stdout.txt and $tmp/err.txt; sets rc and took.
+run_tfc() {
+    t0=$(now)
+    timeout "$TIMEOUT" "$TFC" "$@" >"$tmp/stdout.txt" 2>"$tmp/err.txt"
+    rc=$?
+    took=$(elapsed "$t0")
+}
+
+# judge_output LABEL SHOWN COMPARE...: the verdict on a run_tfc that had to
+# succeed: exit 0, no sanitizer report, and COMPARE (a command printing one
+# line ending in "; PASS" or "; FAIL", exit 0 within tolerance) passing.
+# SHOWN is the command line printed when tfc failed.
+judge_output() {
+    label=$1 shown=$2
+    shift 2
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 124 ]; then why="timed out after ${TIMEOUT}s"
+        elif [ "$rc" -ge 128 ]; then why="killed by signal $((rc - 128))"
+        else why="exit status $rc"; fi
+        fail "$label: tfc failed, $why ($took)"
+        echo "     | $shown"
+        detail "$tmp/err.txt" 8
+        return
+    fi
+    if sanitizer_report "$tmp/err.txt"; then
+        fail "$label: sanitizer report in stderr ($took)"
+        detail "$tmp/err.txt" 12
+        return
+    fi
+    line=$("$@")
+    cmp_rc=$?
+    line=${line%; PASS}
+    line=${line%; FAIL}
+    if [ $cmp_rc -eq 0 ]; then
+        pass "$label: $line ($took)"
+    else
+        fail "$label: $line ($took)"
+    fi
+}
+
+# judge_refusal LABEL WANT: the verdict on a run_tfc that had to fail
+# cleanly, with a message on stderr matching WANT (a case-insensitive
+# extended regex).
+judge_refusal() {
+    label=$1 want=$2
+    err=$tmp/err.txt
+    if [ "$rc" -eq 0 ]; then
+        fail "$label: tfc exited 0 on bad weights ($took)"
+    elif [ "$rc" -eq 124 ]; then
+        fail "$label: tfc timed out after ${TIMEOUT}s"
+    elif [ "$rc" -ge 128 ]; then
+        fail "$label: tfc crashed (signal $((rc - 128))) ($took)"
+        detail "$err" 8
+    elif sanitizer_report "$err"; then
+        fail "$label: sanitizer report (exit $rc) ($took)"
+        detail "$err" 12
+    elif ! grep -q -i -E -e "$want" "$err"; then
+        fail "$label: exit $rc, but stderr does not match /$want/ ($took)"
+        detail "$err" 6
+    else
+        pass "$label: exit $rc: $(grep -i -E -e "$want" "$err" | head -n 1 | cut -c 1-160) ($took)"
+    fi
+}

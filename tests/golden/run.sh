@@ -43,36 +43,11 @@ fi
 golden() {
     label=$1 weights=$2 n=$3 vocab=$4 tokens=$5 ref=$6
     shift 6
-    out=$tmp/out.f32 err=$tmp/err.txt
+    out=$tmp/out.f32
     rm -f "$out"
-    t0=$(now)
-    timeout "$TIMEOUT" "$TFC" "$MODEL" "$@" --weights "$weights" --run \
-        --tokens "$tokens" --logits "$out" >"$tmp/stdout.txt" 2>"$err"
-    rc=$?
-    took=$(elapsed "$t0")
-    if [ "$rc" -ne 0 ]; then
-        if [ "$rc" -eq 124 ]; then why="timed out after ${TIMEOUT}s"
-        elif [ "$rc" -ge 128 ]; then why="killed by signal $((rc - 128))"
-        else why="exit status $rc"; fi
-        fail "$label: tfc failed, $why ($took)"
-        echo "     | $TFC $MODEL $* --weights $weights --run --tokens ${tokens%%,*},... --logits $out"
-        detail "$err" 8
-        return
-    fi
-    if sanitizer_report "$err"; then
-        fail "$label: sanitizer report in stderr ($took)"
-        detail "$err" 12
-        return
-    fi
-    line=$("$PYTHON" "$CMP" "$out" "$ref" --n "$n" --vocab "$vocab")
-    cmp_rc=$?
-    line=${line%; PASS}
-    line=${line%; FAIL}
-    if [ $cmp_rc -eq 0 ]; then
-        pass "$label: $line ($took)"
-    else
-        fail "$label: $line ($took)"
-    fi
+    run_tfc "$MODEL" "$@" --weights "$weights" --run --tokens "$tokens" --logits "$out"
+    judge_output "$label" "$TFC $MODEL $* --weights $weights --run --tokens ${tokens%%,*},... --logits $out" \
+        "$PYTHON" "$CMP" "$out" "$ref" --n "$n" --vocab "$vocab"
 }
 
 # bad LABEL WANT FILE [-D name=value]...: tfc must fail cleanly, with a
@@ -81,29 +56,9 @@ golden() {
 bad() {
     label=$1 want=$2 weights=$3
     shift 3
-    err=$tmp/err.txt out=$tmp/out.f32
-    rm -f "$out"
-    t0=$(now)
-    timeout "$TIMEOUT" "$TFC" "$MODEL" "$@" --weights "$weights" --run \
-        --tokens "${BAD_TOKENS:-1,2,3}" --logits "$out" >"$tmp/stdout.txt" 2>"$err"
-    rc=$?
-    took=$(elapsed "$t0")
-    if [ "$rc" -eq 0 ]; then
-        fail "$label: tfc exited 0 on bad weights ($took)"
-    elif [ "$rc" -eq 124 ]; then
-        fail "$label: tfc timed out after ${TIMEOUT}s"
-    elif [ "$rc" -ge 128 ]; then
-        fail "$label: tfc crashed (signal $((rc - 128))) ($took)"
-        detail "$err" 8
-    elif sanitizer_report "$err"; then
-        fail "$label: sanitizer report (exit $rc) ($took)"
-        detail "$err" 12
-    elif ! grep -q -i -E -e "$want" "$err"; then
-        fail "$label: exit $rc, but stderr does not match /$want/ ($took)"
-        detail "$err" 6
-    else
-        pass "$label: exit $rc: $(grep -i -E -e "$want" "$err" | head -n 1 | cut -c 1-160) ($took)"
-    fi
+    rm -f "$tmp/out.f32"
+    run_tfc "$MODEL" "$@" --weights "$weights" --run --tokens "${BAD_TOKENS:-1,2,3}" --logits "$tmp/out.f32"
+    judge_refusal "$label" "$want"
 }
 
 # ---- the reference itself ------------------------------------------------------
