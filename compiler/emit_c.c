@@ -444,7 +444,7 @@ static const char *first_pos(const Emitter *e, int id)
 static void emit_attention(const Emitter *e, int id, const Node *n)
 {
     FILE *out = e->out;
-    fprintf(out, "    tfrt_attention(&(TfrtAttention){\n");
+    fprintf(out, "    tfrt_attention(NULL, &(TfrtAttention){\n");
     fprintf(out, "        .n_q = %s, .n_kv = %s, .heads = %d, .kv_heads = %d, .head_dim = %lld,\n",
             rows(e, n->in[0]), rows(e, n->in[1]), n->attr.attn.heads, n->attr.attn.kv_heads,
             (long long)(cols(e, n->in[0]) / n->attr.attn.heads));

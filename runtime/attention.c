@@ -163,9 +163,10 @@ static void check_args(const TfrtAttention *a)
         abort();
 }
 
-void tfrt_attention(const TfrtAttention *a, float *out, const float *q,
-                    const float *k, const float *v)
+void tfrt_attention(TfrtPool *pool, const TfrtAttention *a, float *out,
+                    const float *q, const float *k, const float *v)
 {
+    (void)pool;
     check_args(a);
     int hd = a->head_dim, group = a->heads / a->kv_heads;
     RelBuckets buckets;

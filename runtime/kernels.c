@@ -1,61 +1,16 @@
 /*
  * kernels.c - the float32 kernels of tfrt.h, except attention.
  *
- * Matrix multiplication goes to BLAS; everything else is plain loops over
- * rows that the compiler vectorizes well enough, since these kernels are
- * memory-bound.  Reductions (norms, softmax sums) accumulate in double so
+ * Plain loops over rows that the compiler vectorizes well enough, since
+ * these kernels are memory-bound (linear layers are in linear.c).  Reductions (norms, softmax sums) accumulate in double so
  * that results match PyTorch to about 1e-6 relative even for wide rows.
  * The unit tests compare each kernel with a naive double-precision
  * reference (tests/unit/test_kernels.c).
  */
 #include "tfrt.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
-
-/* ---- matmul ------------------------------------------------------------- */
-
-/* y (n,out) = bias broadcast over rows, or 0. */
-static void fill_bias(float *y, const float *bias, int n, int out)
-{
-    for (int i = 0; i < n; i++) {
-        if (bias)
-            memcpy(y + (size_t)i * out, bias, sizeof(float) * (size_t)out);
-        else
-            memset(y + (size_t)i * out, 0, sizeof(float) * (size_t)out);
-    }
-}
-
-/* x (n,in) . W -> y (n,out), + bias.  One token (n == 1) is a matrix-vector
- * product; sgemv avoids sgemm's packing overhead there.  beta = 1 adds the
- * product onto the bias already in y. */
-void tfrt_matmul(float *y, const float *x, const float *w, const float *bias,
-                 int n, int in, int out, TfrtWeightLayout layout)
-{
-    if (n <= 0 || out <= 0)
-        return;
-    fill_bias(y, bias, n, out);
-    if (in <= 0)
-        return;
-    if (layout == TFRT_W_OUT_IN) {
-        /* W (out,in) row-major: y = W x, or Y = X W^T. */
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in,
-                        x, 1, 1.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in,
-                        1.0f, x, in, w, in, 1.0f, y, out);
-    } else {
-        /* W (in,out) row-major: y = W^T x, or Y = X W. */
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, in, out, 1.0f, w, out,
-                        x, 1, 1.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in,
-                        1.0f, x, in, w, out, 1.0f, y, out);
-    }
-}
 
 /* ---- normalization -------------------------------------------------------- */
 

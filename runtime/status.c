@@ -1,9 +1,7 @@
 /*
- * status.c - status code descriptions and the BLAS thread count.
+ * status.c - status code descriptions.
  */
 #include "tfrt.h"
-
-#include <cblas.h>
 
 static const char *const messages[] = {
     [TFRT_OK]             = "success",
@@ -28,10 +26,4 @@ const char *tfrt_strerror(int status)
     if (status < 0 || status >= TFRT_ERR_COUNT_)
         return "unknown status";
     return messages[status];
-}
-
-void tfrt_set_threads(int n)
-{
-    if (n > 0)
-        openblas_set_num_threads(n);
 }

@@ -19,8 +19,8 @@
  * e.g. `x (n,in) @ W^T (in,out) -> y (n,out)`.  Kernels never allocate
  * and never print; functions that can fail return a TfrtStatus and, where
  * there is more to say, write a message into a caller-supplied buffer.
- * Nothing here keeps mutable global state, except the thread count that
- * tfrt_set_threads hands to the BLAS library.
+ * Nothing here keeps mutable global state, except the default thread count
+ * that tfrt_set_threads sets for pools created afterwards.
  */
 #ifndef TFRT_H
 #define TFRT_H
@@ -52,7 +52,32 @@ typedef enum {
 /* A short constant description of a status code ("token id out of range"). */
 const char *tfrt_strerror(int status);
 
-/* Threads used by matrix multiplication; n <= 0 leaves the library default. */
+/* ---- threads ------------------------------------------------------------- */
+
+/* A persistent pool of threads: tfrt_pool_create starts threads - 1
+ * workers once, and every tfrt_pool_run hands them work, with the calling
+ * thread taking a share; no thread is created per call.  A generated model
+ * owns one pool, created at open.  A pool runs one job at a time: two
+ * threads must not run jobs on the same pool at once.  A NULL pool runs
+ * every task on the calling thread. */
+typedef struct TfrtPool TfrtPool;
+
+/* threads <= 0: tfrt_default_threads().  Returns TFRT_OK, or
+ * TFRT_ERR_NOMEM when a thread or the pool cannot be made. */
+int tfrt_pool_create(TfrtPool **out, int threads);
+void tfrt_pool_destroy(TfrtPool *pool);
+/* The pool's thread count, the caller included (1 for NULL). */
+int tfrt_pool_threads(const TfrtPool *pool);
+
+/* Runs fn(arg, task, thread) for every task in [0, tasks), spread over the
+ * pool's threads (thread in [0, tfrt_pool_threads)), and returns when all
+ * have finished.  Tasks must not depend on one another's order. */
+typedef void (*TfrtTaskFn)(void *arg, int task, int thread);
+void tfrt_pool_run(TfrtPool *pool, TfrtTaskFn fn, void *arg, int tasks);
+
+/* The thread count of pools created with threads <= 0: the last n > 0
+ * given to tfrt_set_threads, else the number of online CPUs. */
+int tfrt_default_threads(void);
 void tfrt_set_threads(int n);
 
 /* ---- kernels (float32, row-major) -------------------------------------- */
@@ -64,9 +89,65 @@ typedef enum {
 } TfrtWeightLayout;
 
 /* x (n,in) . W -> y (n,out), plus bias (out,) broadcast over rows when not
- * NULL.  y must not alias x. */
+ * NULL.  y must not alias x.  tfrt_linear with one part, on this thread. */
 void tfrt_matmul(float *y, const float *x, const float *w, const float *bias,
                  int n, int in, int out, TfrtWeightLayout layout);
+
+/* Activations a fused linear layer applies to its result. */
+typedef enum {
+    TFRT_ACT_NONE, TFRT_ACT_GELU, TFRT_ACT_GELU_TANH, TFRT_ACT_RELU,
+    TFRT_ACT_SILU, TFRT_ACT_TANH
+} TfrtActivation;
+
+#define TFRT_MAX_PARTS 3
+
+/* A linear layer and its epilogue: the unit of work of the fusion pass.
+ *
+ * The weight is stacked from `parts` parts along the output dimension
+ * (separate q, k and v projections of one input; a gate and an up
+ * projection; column ranges of a fused QKV tensor).  For x (n,in):
+ *
+ *   z   = x . [W_0; W_1; ...] + [b_0; b_1; ...]      (n, rows_0 + rows_1 + ...)
+ *   y   = act(z)                                      (n, out), out = sum rows
+ *     or, with glu, act(z_0) * z_1                    (n, out), out = rows_0 = rows_1
+ *   y  += residual                                    when residual != NULL
+ *   then for each part p, on y's columns of that part (not with glu):
+ *   rope:  rotary embedding of rope_heads[p] heads (tfrt_rope), at positions pos
+ *   cache: row i is copied to cache[p] + (cache_row + i) * rows[p]
+ *
+ * Part p's weight is w[p], stored in `layout`: TFRT_W_OUT_IN, rows[p] rows
+ * of `in` floats, ldw[p] floats apart (at least in); TFRT_W_IN_OUT, `in`
+ * rows of rows[p] floats, ldw[p] floats apart (a column range of a wider
+ * stored tensor: w[p] points at its first column).  bias[p] (rows[p],) or
+ * NULL.  Rows of x, y and residual are x_stride, y_stride and
+ * residual_stride floats apart (at least in, out, out). */
+typedef struct {
+    int in, out;
+    int layout;                             /* TfrtWeightLayout */
+    int parts;                              /* 1 .. TFRT_MAX_PARTS */
+    const float *w[TFRT_MAX_PARTS];
+    int rows[TFRT_MAX_PARTS];
+    int ldw[TFRT_MAX_PARTS];
+    const float *bias[TFRT_MAX_PARTS];
+    int act;                                /* TfrtActivation */
+    int glu;                                /* 1: act(part 0) * part 1 */
+    int x_stride, y_stride;
+    const float *residual;
+    int residual_stride;
+    int rope_heads[TFRT_MAX_PARTS];         /* 0: no rotary embedding */
+    float rope_theta;
+    int rope_interleaved;                   /* as tfrt_rope */
+    float *cache[TFRT_MAX_PARTS];           /* NULL: no copy */
+} TfrtLinear;
+
+/* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
+ * rows' positions for rope (NULL without rope); cache_row: the cache row
+ * of x's first row.  scratch: with glu, room for n * out floats that the
+ * kernel may overwrite; NULL otherwise.  y must not overlap x, residual
+ * may be y itself. */
+void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y,
+                 const float *x, int n, const int32_t *pos, int cache_row,
+                 float *scratch);
 
 /* y (n,dim) = (x - mean) / sqrt(var + eps) * gamma + beta, per row.
  * beta may be NULL (no bias).  y may alias x. */
@@ -163,8 +244,9 @@ typedef struct {
 
 #define TFRT_MAX_HEAD_DIM 512
 
-void tfrt_attention(const TfrtAttention *a, float *out, const float *q,
-                    const float *k, const float *v);
+/* Spread over the pool's threads (heads and query rows); pool may be NULL. */
+void tfrt_attention(TfrtPool *pool, const TfrtAttention *a, float *out,
+                    const float *q, const float *k, const float *v);
 
 /* ---- safetensors ------------------------------------------------------- */
 

@@ -539,7 +539,7 @@ static void check_attention(TfrtAttention a, uint32_t seed)
     double *ref = calloc((size_t)a.n_q * a.out_stride, sizeof(double));
     for (int i = 0; i < a.n_q * a.out_stride; i++)
         out[i] = 1234.0f;
-    tfrt_attention(&a, out, qkv, qkv + qcols, qkv + qcols + kvcols);
+    tfrt_attention(NULL, &a, out, qkv, qkv + qcols, qkv + qcols + kvcols);
     ref_attention(&a, ref, qkv, qkv + qcols, qkv + qcols + kvcols);
     int ok = 1, pad_ok = 1;
     for (int i = 0; i < a.n_q; i++) {
@@ -613,10 +613,10 @@ static void test_attention_by_hand(void)
     a.q_stride = a.kv_stride = a.out_stride = 1;
     const float q[1] = {1}, k[2] = {0, (float)log(3.0)}, v[2] = {4, 8};
     float out[1];
-    tfrt_attention(&a, out, q, k, v);
+    tfrt_attention(NULL, &a, out, q, k, v);
     CU_ASSERT_DOUBLE_EQUAL(out[0], 7.0, 1e-5);
     a.causal = 1;                       /* query 0 sees key 0 only */
-    tfrt_attention(&a, out, q, k, v);
+    tfrt_attention(NULL, &a, out, q, k, v);
     CU_ASSERT_DOUBLE_EQUAL(out[0], 4.0, 1e-6);
 }
 
@@ -630,7 +630,7 @@ static void test_attention_no_keys(void)
         q[i] = 1, out[i] = NAN;
     for (int i = 0; i < 12; i++)
         kv[i] = 1;
-    tfrt_attention(&a, out, q, kv, kv);
+    tfrt_attention(NULL, &a, out, q, kv, kv);
     int zero = 1;
     for (int i = 0; i < 16; i++)
         zero &= out[i] == 0.0f;
