@@ -93,6 +93,18 @@ void tfrt_gelu_tanh(float *y, const float *x, size_t count)
     }
 }
 
+float tfrt_gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+float tfrt_gelu_tanh1(float x)
+{
+    const float k = 0.7978845608028654f;        /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+float tfrt_silu1(float x) { return x / (1.0f + expf(-x)); }
+
+float tfrt_tanh1(float x) { return tanhf(x); }
+
 void tfrt_relu(float *y, const float *x, size_t count)
 {
     for (size_t i = 0; i < count; i++)

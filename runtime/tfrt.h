@@ -168,6 +168,14 @@ void tfrt_relu(float *y, const float *x, size_t count);
 void tfrt_silu(float *y, const float *x, size_t count);      /* x*sigmoid(x) */
 void tfrt_tanh(float *y, const float *x, size_t count);
 
+/* The same activations on one value, for the elementwise loops that tfc
+ * generates (fused chains). */
+static inline float tfrt_relu1(float x) { return x > 0.0f ? x : 0.0f; }
+float tfrt_gelu1(float x);
+float tfrt_gelu_tanh1(float x);
+float tfrt_silu1(float x);
+float tfrt_tanh1(float x);
+
 /* y = a + b and y = a * b over count floats; y may alias a or b. */
 void tfrt_add(float *y, const float *a, const float *b, size_t count);
 void tfrt_mul(float *y, const float *a, const float *b, size_t count);
