@@ -38,7 +38,8 @@ RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
-               compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/plan.c \
+               compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
+               compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c

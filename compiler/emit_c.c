@@ -33,66 +33,12 @@ static const char *upper(const char *s)
     return u;
 }
 
-/* A float literal that C reads back as the same float. */
-static const char *float_lit(double v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    if (!strpbrk(buf, ".eEn"))
-        strcat(buf, ".0");
-    strcat(buf, "f");
-    return tfc_strdup(buf);
-}
-
-/* Identifiers the generated function uses for itself, or that C reserves. */
-static int reserved(const Graph *g, const char *s)
-{
-    static const char *const words[] = {
-        "m", "w", "arena", "rc", "pos", "token", "auto", "break", "case", "char", "const", "continue",
-        "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if",
-        "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
-        "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
-        "NULL", "size_t", "int32_t",
-    };
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcmp(s, words[i]) == 0)
-            return 1;
-    for (int i = 1; i < g->nsyms; i++)
-        if (strcmp(s, g->syms[i].name) == 0)
-            return 1;
-    return 0;
-}
-
-static const char *var(const Emitter *e, int id)
-{
-    const Node *n = &e->g->nodes[id];
-    if (n->op == OP_WEIGHT)
-        return tfc_format("w->%s", n->name);
-    return reserved(e->g, n->name) ? tfc_format("%s_", n->name) : n->name;
-}
-
-static const char *dim(const Emitter *e, Dim d)
-{
-    const Sym *s = &e->g->syms[d.sym];
-    if (d.sym && s->past)
-        return tfc_format("(pos + %s)", e->g->syms[s->past].name);
-    return d.sym ? s->name : tfc_format("%lld", (long long)d.n);
-}
-
-static const char *rows(const Emitter *e, int id) { return dim(e, e->g->nodes[id].shape.d[0]); }
+static const char *var(const Emitter *e, int id) { return emit_var(e->g, id); }
 
 static int64_t cols(const Emitter *e, int id)
 {
     const Node *n = &e->g->nodes[id];
     return n->shape.d[n->shape.ndim - 1].n;
-}
-
-static const char *count(const Emitter *e, int id)
-{
-    const Node *n = &e->g->nodes[id];
-    if (n->shape.ndim == 1)
-        return tfc_format("(size_t)%s", rows(e, id));
-    return tfc_format("(size_t)%s * %lld", rows(e, id), (long long)cols(e, id));
 }
 
 static int64_t weight_params(const Graph *g)
@@ -314,6 +260,9 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
                 g->enc_end ? ", with the encoding it was computed over" : "");
         fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src);\n\n", e.P, e.P, e.P);
     }
+    fprintf(out, "/* The threads the model's kernels run on: threads <= 0 takes the default\n"
+                 " * (tfrt_set_threads, else every online CPU), which open also uses. */\n");
+    fprintf(out, "int %s_set_threads(%s_model *model, int threads);\n", e.P, e.P);
     fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
     fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
     fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
@@ -333,6 +282,7 @@ static void emit_weights(const Emitter *e)
     }
     fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
+    fprintf(out, "    TfrtPool *pool;         /* the threads kernels run on */\n");
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -383,6 +333,7 @@ static void emit_open_close(const Emitter *e)
     const char *P = e->P;
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
+    fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
     fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    free(m->cache);\n" : "");
@@ -401,7 +352,8 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "    /* the empty entries stand first so that neither list is empty */\n");
     fprintf(out, "    TfrtNameMap names = {name_prefixes + 1, (int)(sizeof name_prefixes / sizeof *name_prefixes) - 1,\n"
                  "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
-    fprintf(out, "    int rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
+    fprintf(out, "    int rc = tfrt_pool_create(&m->pool, 0);\n");
+    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
                  "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                  "                               &names, &m->w, err, errlen);\n");
@@ -414,165 +366,13 @@ static void emit_open_close(const Emitter *e)
                      "        rc = TFRT_ERR_NOMEM;\n", e->U);
     fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
     fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
+    fprintf(out, "int %s_set_threads(%s_model *m, int threads)\n{\n", P, P);
+    fprintf(out, "    TfrtPool *pool;\n    if (!m)\n        return TFRT_ERR_ARG;\n");
+    fprintf(out, "    int rc = tfrt_pool_create(&pool, threads);\n    if (rc != TFRT_OK)\n        return rc;\n");
+    fprintf(out, "    tfrt_pool_destroy(m->pool);\n    m->pool = pool;\n    return TFRT_OK;\n}\n\n");
 }
 
 /* ---- source: the forward pass ----------------------------------------- */
-
-static const char *in(const Emitter *e, const Node *n, int i)
-{
-    return n->in[i] >= 0 ? var(e, n->in[i]) : "NULL";
-}
-
-/* The keys attention may read: all rows of k, or the valid length of a
- * padded input's symbol. */
-static const char *kv_len(const Emitter *e, const Node *n)
-{
-    Dim d = e->g->nodes[n->in[1]].shape.d[0];
-    if (d.sym && (e->g->padded >> d.sym & 1u))
-        return tfc_format("%s_valid", e->g->syms[d.sym].name);
-    return dim(e, d);
-}
-
-/* The absolute position of node id's first row: the tokens already cached
- * for the cached sequence, 0 for any other (an encoder's). */
-static const char *first_pos(const Emitter *e, int id)
-{
-    const Graph *g = e->g;
-    return g->cache_sym && g->nodes[id].shape.d[0].sym == g->cache_sym ? "pos" : "0";
-}
-
-static void emit_attention(const Emitter *e, int id, const Node *n)
-{
-    FILE *out = e->out;
-    fprintf(out, "    tfrt_attention(NULL, &(TfrtAttention){\n");
-    fprintf(out, "        .n_q = %s, .n_kv = %s, .heads = %d, .kv_heads = %d, .head_dim = %lld,\n",
-            rows(e, n->in[0]), rows(e, n->in[1]), n->attr.attn.heads, n->attr.attn.kv_heads,
-            (long long)(cols(e, n->in[0]) / n->attr.attn.heads));
-    fprintf(out, "        .q_stride = %lld, .kv_stride = %lld, .out_stride = %lld,\n",
-            (long long)cols(e, n->in[0]), (long long)cols(e, n->in[1]), (long long)cols(e, id));
-    fprintf(out, "        .scale = %s, .causal = %d, .q_pos0 = %s, .kv_len = %s%s\n",
-            float_lit(n->attr.attn.scale), n->attr.attn.causal,
-            first_pos(e, n->in[0]), kv_len(e, n), n->in[3] >= 0 ? "," : "},");
-    if (n->in[3] >= 0)   /* a relative position bias (T5) */
-        fprintf(out, "        .rel_bias = %s, .rel_buckets = %d, .rel_max_distance = %d,\n"
-                     "        .rel_bidirectional = %d},\n", in(e, n, 3), n->attr.attn.buckets,
-                n->attr.attn.max_distance, n->attr.attn.bidirectional);
-    fprintf(out, "        %s, %s, %s, %s);\n", var(e, id), in(e, n, 0), in(e, n, 1), in(e, n, 2));
-}
-
-static int is_row_broadcast(const Emitter *e, const Node *n)
-{
-    return e->g->nodes[n->in[1]].shape.ndim == 1 && n->shape.ndim == 2;
-}
-
-static void emit_call(const Emitter *e, int id)
-{
-    const Node *n = &e->g->nodes[id];
-    FILE *out = e->out;
-    const char *y = var(e, id), *r = rows(e, id);
-    switch (n->op) {
-    case OP_POSITIONS:
-        fprintf(out, "    tfrt_positions(%s, %s, %s);\n", y, first_pos(e, id), r);
-        break;
-    case OP_EMBED:
-        fprintf(out, "    if ((rc = tfrt_embed(%s, %s, %s, %s, %lld, %lld)) != TFRT_OK)\n        return rc;\n",
-                y, in(e, n, 0), in(e, n, 1), r, (long long)e->g->nodes[n->in[0]].shape.d[0].n,
-                (long long)cols(e, id));
-        break;
-    case OP_SINUSOIDAL:
-        fprintf(out, "    tfrt_sinusoidal(%s, %s, %s, %lld);\n", y, in(e, n, 0), r, (long long)cols(e, id));
-        break;
-    case OP_MATMUL:
-        fprintf(out, "    tfrt_matmul(%s, %s, %s, %s, %s, %lld, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1),
-                in(e, n, 2), r, (long long)cols(e, n->in[0]), (long long)cols(e, id),
-                n->attr.matmul.layout ? "TFRT_W_IN_OUT" : "TFRT_W_OUT_IN");
-        break;
-    case OP_LAYERNORM:
-        fprintf(out, "    tfrt_layernorm(%s, %s, %s, %s, %s, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1),
-                in(e, n, 2), r, (long long)cols(e, id), float_lit(n->attr.norm.eps));
-        break;
-    case OP_RMSNORM:
-        fprintf(out, "    tfrt_rmsnorm(%s, %s, %s, %s, %lld, %s);\n", y, in(e, n, 0), in(e, n, 1), r,
-                (long long)cols(e, id), float_lit(n->attr.norm.eps));
-        break;
-    case OP_ATTENTION: emit_attention(e, id, n); break;
-    case OP_SLICE:
-        fprintf(out, "    tfrt_slice_cols(%s, %s, %s, %lld, %d, %d);\n", y, in(e, n, 0), r,
-                (long long)cols(e, n->in[0]), n->attr.slice.first, n->attr.slice.cols);
-        break;
-    case OP_ADD:
-    case OP_MUL: {
-        const char *k = n->op == OP_ADD ? "add" : "mul";
-        if (is_row_broadcast(e, n))
-            fprintf(out, "    tfrt_%s_row(%s, %s, %s, %s, %lld);\n", k, y, in(e, n, 0), in(e, n, 1), r,
-                    (long long)cols(e, id));
-        else
-            fprintf(out, "    tfrt_%s(%s, %s, %s, %s);\n", k, y, in(e, n, 0), in(e, n, 1), count(e, id));
-        break;
-    }
-    case OP_SCALE:
-        fprintf(out, "    tfrt_scale(%s, %s, %s, %s);\n", y, in(e, n, 0), float_lit(n->attr.scale.s),
-                count(e, id));
-        break;
-    case OP_GELU:
-    case OP_GELU_TANH:
-    case OP_RELU:
-    case OP_SILU:
-    case OP_TANH: {
-        const char *f = n->op == OP_GELU ? "gelu" : n->op == OP_GELU_TANH ? "gelu_tanh"
-                      : n->op == OP_RELU ? "relu" : n->op == OP_TANH ? "tanh" : "silu";
-        fprintf(out, "    tfrt_%s(%s, %s, %s);\n", f, y, in(e, n, 0), count(e, id));
-        break;
-    }
-    case OP_ROPE:
-        fprintf(out, "    tfrt_rope(%s, %s, %s, %s, %d, %lld, %s, %d);\n", y, in(e, n, 0), in(e, n, 1), r,
-                n->attr.rope.heads, (long long)(cols(e, id) / n->attr.rope.heads),
-                float_lit(n->attr.rope.theta), n->attr.rope.interleaved);
-        break;
-    case OP_FIRST:
-        fprintf(out, "    tfrt_slice_cols(%s, %s, 1, %lld, 0, %lld);\n", y, in(e, n, 0),
-                (long long)cols(e, id), (long long)cols(e, id));
-        break;
-    case OP_SOFTMAX:
-        if (!e->g->plan || e->g->plan->alias[id] != n->in[0])   /* not in place */
-            fprintf(out, "    memcpy(%s, %s, %s * sizeof(float));\n", y, in(e, n, 0), count(e, id));
-        fprintf(out, "    tfrt_softmax(%s, %s, %lld);\n", y, r, (long long)cols(e, id));
-        break;
-    case OP_CACHE: {
-        const Node *x = &e->g->nodes[n->in[0]];
-        fprintf(out, "    memcpy(%s + (size_t)pos * %lld, %s, (size_t)%s * %lld * sizeof(float));\n",
-                y, (long long)cols(e, id), var(e, n->in[0]), rows(e, n->in[0]),
-                (long long)x->shape.d[1].n);
-        break;
-    }
-    case OP_INPUT:
-    case OP_WEIGHT:
-    case OP_COUNT_:
-        break;
-    }
-}
-
-/* The model-file line a node came from, as a comment heading its calls. */
-static void emit_source_line(const Emitter *e, const Node *n)
-{
-    const char *text = e->g->source_text;
-    if (!text || n->loc.line <= 0)
-        return;
-    const char *p = text;
-    for (int l = 1; l < n->loc.line && *p; p++)
-        if (*p == '\n')
-            l++;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    size_t len = strcspn(p, "\n#");
-    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\r'))
-        len--;
-    char *line = tfc_strndup(p, len);
-    for (char *c = line; *c; c++)
-        if (*c == '*' && c[1] == '/')
-            c[1] = '\\';     /* keep the comment closed only where we close it */
-    fprintf(e->out, "\n    /* %s */\n", line);
-}
 
 static void emit_checks(const Emitter *e)
 {
@@ -590,26 +390,6 @@ static void emit_checks(const Emitter *e)
         if (g->padded >> s & 1u)
             fprintf(out, "    if (%s_valid < 1 || %s_valid > %s)\n        return TFRT_ERR_LENGTH;\n",
                     g->syms[s].name, g->syms[s].name, g->syms[s].name);
-}
-
-/* Whether a later node overwrites j in place (then j's storage lives on). */
-static int overwritten(const Plan *p, int j)
-{
-    for (int k = j + 1; k <= p->free_at[j]; k++)
-        if (p->alias[k] == j)
-            return 1;
-    return 0;
-}
-
-/* Poison (in -DTFC_POISON builds) the buffers whose storage is free once
- * step i has run: a later wrong reuse then reads NaN, not stale numbers.
- * Encoder values kept for decode stay, however many decode calls come. */
-static void emit_dead(const Emitter *e, int i)
-{
-    const Plan *p = e->g->plan;
-    for (int j = 0; p && j <= i; j++)
-        if (p->bytes[j] && p->free_at[j] == i && !overwritten(p, j) && !e->g->nodes[j].persist)
-            fprintf(e->out, "    TFC_DEAD(%s, %s);\n", var(e, j), count(e, j));
 }
 
 /* ---- encoder-decoders (partition.c) ------------------------------------- */
@@ -630,8 +410,8 @@ static int side_sym(const Graph *g, int s, int enc)
     return !g->syms[s].past && is_encoder_sym(g, s) == enc;
 }
 
-/* In decode: the encoder's lengths, kept by encode, and the encoder values
- * the decoder reads, where encode left them in the arena. */
+/* In decode: the encoder's lengths, kept by encode (the encoder values the
+ * decoder reads are where encode left them in the arena). */
 static void emit_encoder_state(const Emitter *e)
 {
     const Graph *g = e->g;
@@ -646,10 +426,6 @@ static void emit_encoder_state(const Emitter *e)
             fprintf(e->out, "    const int %s_valid = m->enc_valid[%d];\n    (void)%s_valid;\n",
                     g->syms[s].name, s, g->syms[s].name);
     }
-    for (int i = 0; i < e->from; i++)
-        if (g->nodes[i].persist && !g->nodes[i].dead)
-            fprintf(e->out, "    float *%s = (float *)(arena + %lld);   /* %s, from encode */\n",
-                    var(e, i), (long long)g->nodes[i].offset, ir_shape_str(g, g->nodes[i].shape));
 }
 
 /* The parameters of encode (enc = 1) or decode (enc = 0): that side's
@@ -744,42 +520,16 @@ static void emit_encoder_decoder(const Emitter *e)
  * full plan or of the one-token step plan. */
 static void emit_body(const Emitter *e, int step)
 {
-    const Graph *g = e->g;
     FILE *out = e->out;
-    fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n");
+    KProgram *kp = kprog_build(e->g, e->from, e->to, step);
+    fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n"
+                 "    (void)w;\n    (void)arena;\n");
     if (e->from == 0)   /* decode keeps what encode left in the arena */
         fprintf(out, "    TFC_POISON_ARENA(arena, %s_ARENA_BYTES);\n", e->U);
     emit_encoder_state(e);
-    int uses_rc = 0;
-    for (int i = e->from; i < e->to; i++)
-        uses_rc |= !g->nodes[i].dead && g->nodes[i].op == OP_EMBED;
-    if (uses_rc)
+    if (emit_kprog_uses_status(kp))
         fprintf(out, "    int rc;\n");
-    int line = -1;
-    const char *block = "";
-    for (int i = e->from; i < e->to; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->dead || n->op == OP_WEIGHT || n->op == OP_INPUT)
-            continue;
-        const char *us = strchr(n->name, '_');
-        const char *b = n->name[0] == 'l' && us && isdigit((unsigned char)n->name[1])
-                      ? tfc_strndup(n->name, (size_t)(us - n->name)) : "";
-        if (strcmp(b, block) != 0 && *b)
-            fprintf(out, "\n    /* ---- block %s ---- */\n", b + 1);
-        block = b;
-        if (n->loc.line != line)
-            emit_source_line(e, n);
-        line = n->loc.line;
-        const char *type = n->dtype == DT_I32 ? "int32_t" : "float";
-        if (n->op == OP_CACHE)
-            fprintf(out, "    float *%s = m->cache + %lld;   /* %s */\n", var(e, i),
-                    (long long)n->attr.cache.offset / 4, ir_shape_str(g, n->shape));
-        else if (i != g->output)
-            fprintf(out, "    %s *%s = (%s *)(arena + %lld);   /* %s */\n", type, var(e, i), type,
-                    (long long)(step ? n->step_offset : n->offset), ir_shape_str(g, n->shape));
-        emit_call(e, i);
-        emit_dead(e, i);
-    }
+    emit_kprog(kp, out);
 }
 
 static void emit_forward(const Emitter *e)
@@ -823,8 +573,8 @@ static void emit_copy_state(const Emitter *e)
         fprintf(out, "    memcpy(dst->enc_len, src->enc_len, sizeof dst->enc_len);\n"
                      "    memcpy(dst->enc_valid, src->enc_valid, sizeof dst->enc_valid);\n"
                      "    dst->encoded = src->encoded;\n");
-        for (int i = 0; i < g->enc_end; i++)
-            if (g->nodes[i].persist && !g->nodes[i].dead)
+        for (int i = 0; i < g->enc_end; i++)   /* views are in the memory they view */
+            if (g->nodes[i].persist && !g->nodes[i].dead && g->plan->bytes[i])
                 fprintf(out, "    memcpy(dst->arena + %lld, src->arena + %lld, %s * sizeof(float));   /* %s */\n",
                         (long long)g->nodes[i].offset, (long long)g->nodes[i].offset,
                         encoded_count(e, i, "src"), g->nodes[i].name);

@@ -50,9 +50,38 @@ int ir_add(Graph *g, Op op, DType dt, Shape shape, Loc loc)
     n->dtype = dt;
     n->shape = shape;
     n->loc = loc;
-    for (int i = 0; i < MAX_INPUTS; i++)
+    for (int i = 0; i < MAX_ARGS; i++)
         n->in[i] = -1;
     return g->count++;
+}
+
+/* Node ids from `at` on move up by one: every reference to them too. */
+static int shifted(int id, int at) { return id >= at ? id + 1 : id; }
+
+int ir_insert(Graph *g, int at, Op op, DType dt, Shape shape, Loc loc)
+{
+    if (g->plan || at < 0 || at > g->count)
+        tfc_bug("ir_insert at %d of %d nodes%s", at, g->count, g->plan ? " after planning" : "");
+    int last = ir_add(g, op, dt, shape, loc);
+    Node fresh = g->nodes[last];
+    memmove(&g->nodes[at + 1], &g->nodes[at], (size_t)(last - at) * sizeof *g->nodes);
+    g->nodes[at] = fresh;
+    for (int i = 0; i < g->count; i++) {
+        Node *n = &g->nodes[i];
+        for (int j = 0; j < MAX_ARGS; j++)
+            if (n->in[j] >= 0)
+                n->in[j] = shifted(n->in[j], at);
+        if (n->op == OP_MATMUL)
+            for (int p = 0; p < MAX_PARTS; p++)
+                if (n->attr.matmul.cache[p])
+                    n->attr.matmul.cache[p] = shifted(n->attr.matmul.cache[p], at);
+    }
+    for (int i = 0; i < g->ninputs; i++)
+        g->inputs[i] = shifted(g->inputs[i], at);
+    g->output = shifted(g->output, at);
+    if (g->enc_end > at)
+        g->enc_end++;
+    return at;
 }
 
 Dim ir_const(int64_t n) { return (Dim){0, n}; }
@@ -115,6 +144,26 @@ const char *ir_shape_str(const Graph *g, Shape s)
     return tfc_strdup(buf);
 }
 
+const char *const act_names[] = {"none", "gelu", "gelu_tanh", "relu", "silu", "tanh"};
+
+/* layout, then what the fusion pass put into the epilogue */
+static void dump_matmul(const Node *n, FILE *out)
+{
+    fprintf(out, " layout=%s", n->attr.matmul.layout ? "in_out" : "out_in");
+    if (n->attr.matmul.act)
+        fprintf(out, " act=%s", act_names[n->attr.matmul.act]);
+    if (n->attr.matmul.glu)
+        fprintf(out, " glu");
+    for (int p = 0; p < n->attr.matmul.parts; p++) {
+        fprintf(out, " part%d=%d", p, n->attr.matmul.part_cols[p]);
+        if (n->attr.matmul.rope_heads[p])
+            fprintf(out, "+rope(heads=%d%s)", n->attr.matmul.rope_heads[p],
+                    n->attr.matmul.rope_interleaved ? ",interleaved" : "");
+        if (n->attr.matmul.cache[p])
+            fprintf(out, "+cache(%%%d)", n->attr.matmul.cache[p]);
+    }
+}
+
 static void dump_attrs(const Node *n, FILE *out)
 {
     switch (n->op) {
@@ -128,7 +177,8 @@ static void dump_attrs(const Node *n, FILE *out)
                 n->attr.rope.interleaved ? " interleaved" : "");
         break;
     case OP_INPUT: fprintf(out, " #%d", n->attr.input.index); break;
-    case OP_MATMUL: fprintf(out, " layout=%s", n->attr.matmul.layout ? "in_out" : "out_in"); break;
+    case OP_MATMUL: dump_matmul(n, out); break;
+    case OP_CONCAT: fprintf(out, " axis=%d", n->attr.concat.axis); break;
     case OP_LAYERNORM:
     case OP_RMSNORM: fprintf(out, " eps=%g", n->attr.norm.eps); break;
     case OP_ATTENTION:
@@ -138,9 +188,15 @@ static void dump_attrs(const Node *n, FILE *out)
             fprintf(out, " buckets=%d max_distance=%d bidirectional=%d", n->attr.attn.buckets,
                     n->attr.attn.max_distance, n->attr.attn.bidirectional);
         break;
-    case OP_SLICE: fprintf(out, " cols=[%d,+%d)", n->attr.slice.first, n->attr.slice.cols); break;
+    case OP_SLICE:
+        fprintf(out, " cols=[%d,+%d)%s", n->attr.slice.first, n->attr.slice.cols,
+                n->attr.slice.view ? " view" : "");
+        break;
     case OP_SCALE: fprintf(out, " s=%g", n->attr.scale.s); break;
-    case OP_CACHE: fprintf(out, " at=%lld", (long long)n->attr.cache.offset); break;
+    case OP_CACHE:
+        fprintf(out, " at=%lld%s", (long long)n->attr.cache.offset,
+                n->attr.cache.fused ? " written-by-epilogue" : "");
+        break;
     default: break;
     }
 }
@@ -155,8 +211,11 @@ void ir_dump(const Graph *g, FILE *out)
             continue;
         fprintf(out, "  %%%-4d %-12s %s = %s", i, ir_shape_str(g, n->shape),
                 n->dtype == DT_F32 ? "f32" : "i32", op_names[n->op]);
-        for (int j = 0; j < MAX_INPUTS && n->in[j] >= 0; j++)
-            fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
+        int args = 0;
+        for (int j = 0; j < MAX_ARGS; j++)
+            args = n->in[j] >= 0 ? j + 1 : args;
+        for (int j = 0; j < args; j++)   /* an absent operand before a present one: _ */
+            fprintf(out, n->in[j] >= 0 ? "%s%%%d" : "%s_", j ? ", " : " ", n->in[j]);
         dump_attrs(n, out);
         fprintf(out, "  # %s%s\n", n->name, i == g->output ? " (output)" : "");
     }

@@ -26,9 +26,12 @@ static const char usage[] =
     "  -o FILE.c             write FILE.c and FILE.h (- writes one combined file to stdout)\n"
     "  --prefix NAME         prefix of every exported symbol (default: the model's name)\n"
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
-    "  --dump-ir             print the graph, one node a line, and stop\n"
+    "  --dump-ir             print the graph after the last pass, one node a line, and stop\n"
+    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse, plan)\n"
     "  -fno-dce              keep nodes the output does not need\n"
     "  -fno-kv-cache         no KV cache: every call runs the whole sequence\n"
+    "  -fno-fuse             no operator fusion; -fno-fuse-RULE switches off one rule:\n"
+    "                        glu, qkv, views, rope, cache, act, residual, chains\n"
     "  --seq N               plan (and compile) for sequences of at most N tokens\n"
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
@@ -88,8 +91,8 @@ typedef struct {
     Define defs[64];
     int ndefs;
     int dump_ir;
-    int no_dce;
-    int no_kv_cache;
+    const char *dump_after;      /* --dump-ir=NAME: a pass, or "lower" */
+    PassOptions passes;          /* -fno-NAME */
     long seq;                /* --seq N, 0: the longest the model allows */
     int plan;                /* 1 + PlanFormat, 0: no --plan */
     const char *plan_svg;
@@ -167,6 +170,23 @@ static int is_opt(const char *arg, const char *opt)
     return arg[len] == '\0' || arg[len] == '=' || (opt[1] != '-' && opt[2] == '\0');
 }
 
+/* -fno-NAME: an optional pass, or -fno-fuse-RULE: one fusion rule. */
+static void switch_off(PassOptions *po, const char *arg)
+{
+    const char *name = arg + 5;
+    int p = pipeline_find(name);
+    if (p >= 0 && passes[p].optional) {
+        po->off |= 1u << p;
+        return;
+    }
+    for (int r = 0; strncmp(name, "fuse-", 5) == 0 && r < fuse_nrules; r++)
+        if (strcmp(name + 5, fuse_rules[r].name) == 0) {
+            po->fuse_off |= 1u << r;
+            return;
+        }
+    usage_error("unknown option '%s' (tfc --help lists the passes and fusion rules)", arg);
+}
+
 static void parse_args(Options *o, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -185,10 +205,14 @@ static void parse_args(Options *o, int argc, char **argv)
             o->prefix = value(argc, argv, &i, "--prefix");
         } else if (strcmp(a, "--dump-ir") == 0) {
             o->dump_ir = 1;
-        } else if (strcmp(a, "-fno-dce") == 0) {
-            o->no_dce = 1;
-        } else if (strcmp(a, "-fno-kv-cache") == 0) {
-            o->no_kv_cache = 1;
+            o->dump_after = "plan";
+        } else if (strncmp(a, "--dump-ir=", 10) == 0) {
+            o->dump_ir = 1;
+            o->dump_after = a + 10;
+            if (strcmp(o->dump_after, "lower") != 0 && pipeline_find(o->dump_after) < 0)
+                usage_error("--dump-ir=%s: no such pass (see --help)", o->dump_after);
+        } else if (strncmp(a, "-fno-", 5) == 0) {
+            switch_off(&o->passes, a);
         } else if (is_opt(a, "--seq")) {
             o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
         } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
@@ -428,14 +452,6 @@ static void write_outputs(const Graph *g, const Options *o)
         }
 }
 
-static void check_graph(const Graph *g, const char *after)
-{
-    char err[512];
-    if (ir_verify(g, err, sizeof err))
-        tfc_bug("the graph is invalid after %s: %s", after, err);
-}
-
-/* The pipeline: one list, the verifier between passes. */
 /* --seq N: every sequence at most N tokens, so the plan (and the code)
  * is for N; more than any input allows is a usage error. */
 static void limit_length(Graph *g, long n)
@@ -475,23 +491,11 @@ static Graph *compile(const Options *o)
 {
     Program *prog = parse_file(o->model);
     Graph *g = lower_program(prog, o->defs, o->ndefs);
-    check_graph(g, "lowering");
     if (o->seq)
         limit_length(g, o->seq);
-    if (!o->no_dce) {
-        pass_dce(g);
-        check_graph(g, "dce");
-    }
-    pass_partition(g);
-    check_graph(g, "partition");
-    if (!o->no_kv_cache) {   /* after the partition: an encoder needs no cache */
-        pass_kv_cache(g);
-        check_graph(g, "kv-cache");
-    }
-    pass_plan(g);
-    pass_plan_step(g);
-    check_graph(g, "planning");
-    return g;
+    PassOptions po = o->passes;
+    po.measure_unfused = o->plan != 0;
+    return pipeline_run(g, &po, o->dump_ir ? o->dump_after : NULL, stdout);
 }
 
 int main(int argc, char **argv)
@@ -502,10 +506,8 @@ int main(int argc, char **argv)
     if (o.encode || o.decode)
         return tokenizer_main(o.gen.tokenizer, o.encode, o.decode);
     Graph *g = compile(&o);
-    if (o.dump_ir) {
-        ir_dump(g, stdout);
+    if (o.dump_ir)
         return 0;
-    }
     if (o.plan)
         return write_plan(g, &o);
     if (o.output)

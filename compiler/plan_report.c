@@ -47,7 +47,7 @@ static int feeds_attention(const Graph *g, int from)
         const Node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (n->in[j] == from) {
                 if (n->op == OP_ATTENTION)
                     return 1;
@@ -67,7 +67,7 @@ static int after_attention(const Graph *g, int id)
         return 1;
     if (n->op == OP_MATMUL || n->op == OP_WEIGHT || n->op == OP_INPUT)
         return 0;
-    for (int j = 0; j < MAX_INPUTS; j++)
+    for (int j = 0; j < MAX_ARGS; j++)
         if (n->in[j] >= 0 && after_attention(g, n->in[j]))
             return 1;
     return 0;
@@ -101,7 +101,7 @@ static int weight_component(const Graph *g, int w, int *tied)
     *tied = 0;
     for (int i = w + 1; i < g->count; i++) {
         const Node *n = &g->nodes[i];
-        for (int j = 0; !n->dead && j < MAX_INPUTS; j++) {
+        for (int j = 0; !n->dead && j < MAX_ARGS; j++) {
             if (n->in[j] != w)
                 continue;
             int c = reader_component(g, i);
@@ -327,11 +327,20 @@ static void json_nodes(const Graph *g, FILE *out)
                 first ? "" : ",\n", i, n->name, op_names[n->op], n->dtype == DT_I32 ? "i32" : "f32");
         json_shape(g, &n->shape, out);
         fprintf(out, ", \"inputs\": [");
-        for (int j = 0, k = 0; j < MAX_INPUTS; j++)
+        for (int j = 0, k = 0; j < MAX_ARGS; j++)
             if (n->in[j] >= 0)
                 fprintf(out, "%s%d", k++ ? ", " : "", n->in[j]);
-        fprintf(out, "], \"inplace_op\": %s, \"in_arena\": %s}",
+        int gated = n->op == OP_MATMUL && n->attr.matmul.glu;
+        fprintf(out, "], \"inplace_op\": %s, \"in_arena\": %s",
                 op_flags[n->op] & OPF_INPLACE ? "true" : "false", p->bytes[i] ? "true" : "false");
+        if (n->op == OP_MATMUL && n->in[3] >= 0)
+            fprintf(out, ", \"residual\": %d", n->in[3]);
+        if (n->op == OP_MATMUL && n->attr.matmul.act)
+            fprintf(out, ", \"act\": \"%s\"", act_names[n->attr.matmul.act]);
+        if (plan_is_view(g, i))
+            fprintf(out, ", \"view_of\": %d", n->in[0]);
+        fprintf(out, ", \"inlined\": %s, \"gated\": %s}", n->inlined ? "true" : "false",
+                gated ? "true" : "false");
         first = 0;
     }
     fprintf(out, "\n  ],\n");

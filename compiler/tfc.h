@@ -136,7 +136,13 @@ typedef struct {
 } Dim;
 
 #define MAX_DIMS 4
-#define MAX_INPUTS 4
+#define MAX_INPUTS 4     /* model inputs */
+#define MAX_ARGS 5       /* a node's operands */
+#define MAX_PARTS 3      /* stacked weight parts of one matmul */
+#define MAX_COVERS 8     /* source lines a fused node remembers */
+
+/* Activations a matmul applies in its epilogue (the fusion pass). */
+typedef enum { ACT_NONE, ACT_GELU, ACT_GELU_TANH, ACT_RELU, ACT_SILU, ACT_TANH } Act;
 
 typedef struct {
     int ndim;
@@ -146,7 +152,7 @@ typedef struct {
 /* One node: an op over up to MAX_INPUTS earlier nodes, giving one tensor. */
 typedef struct {
     Op op;
-    int in[MAX_INPUTS];          /* node ids, -1 when absent */
+    int in[MAX_ARGS];            /* node ids, -1 when absent */
     Shape shape;
     DType dtype;
     const char *name;            /* a readable, unique C identifier */
@@ -159,7 +165,20 @@ typedef struct {
                                                           (ndim 0: not a view) */
         } weight;
         struct { int index; } input;                   /* model input */
-        struct { int layout; } matmul;                 /* TfrtWeightLayout */
+        struct {
+            int layout;                                /* TfrtWeightLayout */
+            /* the epilogue, set by the fusion pass (passes/fuse.c) */
+            Act act;                                   /* on the product */
+            int glu;                                   /* act(part 0) * part 1 */
+            int parts;                                 /* column parts of the
+                                                          result, 0: one */
+            int part_cols[MAX_PARTS];
+            int rope_heads[MAX_PARTS];                 /* rope on a part, 0: none */
+            float rope_theta;
+            int rope_interleaved;
+            int cache[MAX_PARTS];                      /* the CACHE node a part
+                                                          is copied into, 0: none */
+        } matmul;
         struct { float eps; } norm;
         struct {
             int heads, kv_heads, causal;
@@ -167,15 +186,24 @@ typedef struct {
             int buckets, max_distance, bidirectional;  /* with in[3] (T5) */
         } attn;
         struct { int heads, interleaved; float theta; } rope;
-        struct { int first, cols; } slice;
+        struct { int first, cols, view; } slice;       /* view: no copy, the
+                                                          operand's memory */
         struct { float s; } scale;
-        struct { int64_t offset; } cache;              /* in the cache region */
+        struct { int64_t offset; int fused; } cache;   /* in the cache region;
+                                                          fused: a matmul's
+                                                          epilogue writes it */
+        struct { int axis; } concat;                   /* 0: rows, 1: columns */
     } attr;
     int64_t offset;              /* planned byte offset in the arena */
     int64_t step_offset;         /* the same in the one-token step plan */
     int dead;                    /* removed by a pass */
     int persist;                 /* encoder output read by decode: live to
                                     the end of the schedule (partition.c) */
+    int inlined;                 /* an elementwise op computed inside the
+                                    loop of its one reader (fuse.c) */
+    int covers[MAX_COVERS];      /* model-file lines of nodes fused into
+                                    this one, besides loc.line */
+    int ncovers;
 } Node;
 
 /* A length symbol: the length of one or more model inputs, or (past > 0)
@@ -221,6 +249,8 @@ typedef struct {
     int64_t cache_bytes;         /* persistent K/V region */
     int64_t step_arena_bytes;    /* of the arena, what the one-token step
                                     touches (with the encoder values it reads) */
+    int64_t unfused_arena_bytes; /* the same planned before fusion, when asked */
+    int64_t unfused_step_arena_bytes;
 } Graph;
 
 extern const char *const op_names[OP_COUNT_];
@@ -229,6 +259,10 @@ extern const int op_flags[OP_COUNT_];
 
 Graph *ir_new_graph(void);
 int ir_add(Graph *g, Op op, DType dt, Shape shape, Loc loc);
+/* Inserts a node at schedule position `at` (before planning); later nodes
+ * and every reference to them move up by one. */
+int ir_insert(Graph *g, int at, Op op, DType dt, Shape shape, Loc loc);
+extern const char *const act_names[];
 Shape ir_shape1(Dim a);
 Shape ir_shape2(Dim a, Dim b);
 Dim ir_const(int64_t n);
@@ -260,6 +294,42 @@ Graph *lower_program(const Program *prog, const Define *defs, int ndefs);
 
 /* ---- passes ------------------------------------------------------------ */
 
+/* What the command line says about the passes. */
+typedef struct {
+    unsigned off;            /* bit i: pass i of `passes` is switched off */
+    unsigned fuse_off;       /* bit r: rule r of `fuse_rules` is switched off */
+    int measure_unfused;     /* also plan the graph before fusion (--plan) */
+} PassOptions;
+
+/* pipeline.c: the passes in their order, one table (DESIGN.md): the
+ * driver runs them with the verifier after each, -fno-NAME switches one
+ * off (when it may be), --dump-ir=NAME prints the graph after it. */
+typedef struct {
+    const char *name;
+    void (*run)(Graph *g, const PassOptions *o);
+    const char *purpose;
+    int optional;            /* may be switched off */
+} PassInfo;
+extern const PassInfo passes[];
+extern const int npasses;
+
+/* Runs every pass that is on, verifying after each; when dump_after is
+ * a pass name, prints the graph after that pass to `dump` and stops
+ * there.  Returns the graph (planned unless the dump stopped early). */
+Graph *pipeline_run(Graph *g, const PassOptions *o, const char *dump_after, FILE *dump);
+/* The index of pass `name` in `passes`, or -1. */
+int pipeline_find(const char *name);
+
+/* fuse.c: operator fusion, one rule per entry of fuse_rules. */
+typedef struct {
+    const char *name;
+    void (*run)(Graph *g);
+    const char *purpose;
+} FuseRule;
+extern const FuseRule fuse_rules[];
+extern const int fuse_nrules;
+void pass_fuse(Graph *g, const PassOptions *o);
+
 /* dce.c: marks nodes the output does not depend on as dead. */
 void pass_dce(Graph *g);
 /* partition.c: for an encoder-decoder, moves the nodes that depend only
@@ -288,6 +358,10 @@ typedef struct Plan {
 #define PLAN_ALIGN 64
 /* Bytes of node id's arena buffer at the symbols' maxima, aligned. */
 int64_t plan_node_bytes(const Graph *g, int id);
+/* Bytes of one row of it (a gated matmul's holds both halves). */
+int64_t plan_row_bytes(const Graph *g, int id);
+/* Whether node id is a view: no memory of its own, its operand's. */
+int plan_is_view(const Graph *g, int id);
 /* Caps every symbolic length (shapes and symbols) at n: --seq N. */
 void plan_limit_length(Graph *g, int64_t n);
 
@@ -311,6 +385,147 @@ void pass_plan_step(Graph *g);
 /* The index in g->inputs of the cached decoder's input, -1 without a cache. */
 int kv_cache_input(const Graph *g);
 
+/* ---- kprog.c: the kernel program ---------------------------------------
+ *
+ * The seam between the middle and the back ends.  After planning, one
+ * function turns the part of the schedule that one entry point runs
+ * (forward, encode, decode, prefill or one step) into a list of kernel
+ * calls with their arguments, and elementwise loops.  It is the only place
+ * that decides what a node becomes; the C emitter prints the list and the
+ * JIT compiles it, so the two cannot drift.
+ */
+
+/* An integer known at run time: c + k_len * len + k_pos * pos + k_valid *
+ * valid, where len and valid are the run-time length and valid length of
+ * symbol sym and pos the tokens already in the KV cache. */
+typedef struct {
+    int64_t c, k_len, k_pos, k_valid;
+    int sym;
+} KInt;
+
+/* Where a node's data is during one entry point. */
+typedef enum {
+    KB_NONE,      /* no memory: stacked weights, inlined ops, fused caches */
+    KB_ARENA,     /* the arena, at `offset` bytes */
+    KB_WEIGHT,    /* the weight table's pointer for node `index` */
+    KB_CACHE,     /* the KV cache, at `offset` bytes */
+    KB_INPUT,     /* the caller's input number `index` */
+    KB_OUTPUT     /* the caller's output buffer */
+} KBase;
+
+typedef struct {
+    KBase base;
+    int index;
+    int64_t offset;
+    int64_t stride;       /* elements between rows (a view's: its operand's) */
+} KTensor;
+
+/* A pointer argument: node's data, `elem` elements on; node -1 is NULL. */
+typedef struct {
+    int node;
+    KInt elem;
+} KRef;
+
+typedef enum { KT_INT, KT_FLOAT, KT_PTR, KT_POOL, KT_STRUCT } KType;
+
+/* A field of a runtime struct (TfrtLinear, TfrtAttention): `count`
+ * elements at `offset`; enum_names, when set, name an int's values. */
+typedef struct {
+    const char *name;
+    KType type;
+    int count;
+    size_t offset;
+    const char *const *enum_names;
+} KField;
+
+typedef struct {
+    const char *name;
+    size_t size;
+    const KField *fields;
+    int nfields;
+} KStruct;
+
+/* A runtime function the program calls: its parameters in order; a
+ * KT_STRUCT parameter is a pointer to a struct of kind `st`. */
+#define KFUNC_MAX_PARAMS 9
+typedef struct {
+    const char *name;
+    void (*addr)(void);          /* the function itself, for the JIT */
+    int returns_status;          /* a TfrtStatus to check */
+    int nparams;
+    struct {
+        const char *name;
+        KType type;
+        const KStruct *st;
+    } params[KFUNC_MAX_PARAMS];
+} KFunc;
+
+/* One argument, or one element of a struct argument's fields. */
+typedef struct KValue {
+    KInt i;                      /* KT_INT */
+    float f;                     /* KT_FLOAT */
+    KRef p;                      /* KT_PTR */
+    struct KValue *fields;       /* KT_STRUCT: each field's elements, in order */
+} KValue;
+
+/* An elementwise loop over rows x cols (fused chains, copies): code[] is
+ * a little expression program whose last entry is stored to out. */
+typedef enum { KE_LOAD, KE_CONST, KE_ADD, KE_MUL, KE_ACT } KEOp;
+typedef struct {
+    KEOp op;
+    int a, b;                    /* operands: earlier code entries */
+    int in;                      /* KE_LOAD: the input */
+    float c;                     /* KE_CONST */
+    Act act;                     /* KE_ACT */
+} KExpr;
+
+#define KLOOP_MAX_IN 4
+#define KLOOP_MAX_CODE 32
+typedef struct {
+    KInt rows;
+    int64_t cols;
+    KRef out;
+    int64_t out_stride;
+    int nin;
+    KRef in[KLOOP_MAX_IN];
+    int64_t in_stride[KLOOP_MAX_IN];   /* 0: one row, the same for every row */
+    int alias;                   /* input that out overwrites (in place), -1 */
+    int ncode;
+    KExpr code[KLOOP_MAX_CODE];
+} KLoop;
+
+typedef enum { KI_CALL, KI_LOOP } KKind;
+
+typedef struct {
+    KKind kind;
+    int node;                    /* the graph node it computes */
+    const KFunc *fn;             /* KI_CALL */
+    KValue *args;                /* KI_CALL: one per parameter */
+    KLoop *loop;                 /* KI_LOOP */
+    int *dead;                   /* arena buffers free after it (poison mode) */
+    int ndead;
+} KInstr;
+
+typedef struct {
+    const Graph *g;
+    int from, to;                /* the nodes it runs */
+    int step;                    /* the one-token step plan's offsets */
+    KTensor *tensors;            /* per node id */
+    KInstr *instrs;
+    int count;
+} KProgram;
+
+/* The program of nodes [from, to), with the full plan's offsets or the
+ * step plan's. */
+KProgram *kprog_build(const Graph *g, int from, int to, int step);
+/* The rows of node id: an integer of the run-time lengths. */
+KInt kprog_rows(const Graph *g, int id);
+extern const KFunc kfunc_embed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
+    kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
+/* Every runtime function a program may call, for a back end's symbol table. */
+extern const KFunc *const kfuncs[];
+extern const int nkfuncs;
+
 /* ---- emit_c.c ---------------------------------------------------------- */
 
 typedef struct {
@@ -320,6 +535,14 @@ typedef struct {
 } EmitOptions;
 
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out);
+/* emit_kprog.c: a kernel program as the C statements of a function body
+ * (it expects m, w, arena and the lengths in scope, and rc when
+ * emit_kprog_uses_status). */
+void emit_kprog(const KProgram *kp, FILE *out);
+int emit_kprog_uses_status(const KProgram *kp);
+/* The C name of node id's data in generated code; a float literal. */
+const char *emit_var(const Graph *g, int id);
+const char *emit_float(double v);
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out);
 
 /* ---- run.c: compile generated C with the system compiler, dlopen, run -- */

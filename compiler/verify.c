@@ -45,14 +45,14 @@ static Dim cols(const Node *n) { return n->shape.d[n->shape.ndim - 1]; }
 /* Inputs marked "?" in ops.h: a bias, a position-bias table. */
 static int optional_input(Op op, int i)
 {
-    return (op == OP_MATMUL && i == 2) || (op == OP_LAYERNORM && i == 2)
-           || (op == OP_ATTENTION && i == 3);
+    return (op == OP_MATMUL && i >= 2) || (op == OP_LAYERNORM && i == 2)
+           || (op == OP_ATTENTION && i == 3) || (op == OP_CONCAT && i == 2);
 }
 
 static void check_links(Check *c, int id)
 {
     const Node *n = &c->g->nodes[id];
-    for (int i = 0; i < MAX_INPUTS; i++) {
+    for (int i = 0; i < MAX_ARGS; i++) {
         int in = n->in[i];
         if (in >= id)
             fail(c, id, "input %d (%%%d) is not an earlier node", i, in);
@@ -65,21 +65,81 @@ static void check_links(Check *c, int id)
     }
 }
 
+/* The epilogue's column parts tile the product; rope parts hold whole
+ * heads of even width; cache copies go to CACHE nodes marked as written
+ * here, as wide as their part. */
+static void check_parts(Check *c, int id, const Node *n, int64_t out)
+{
+    const int parts = n->attr.matmul.parts;
+    int64_t sum = 0;
+    for (int p = 0; p < parts; p++) {
+        int64_t w = n->attr.matmul.part_cols[p];
+        int h = n->attr.matmul.rope_heads[p], k = n->attr.matmul.cache[p];
+        sum += w;
+        if (w <= 0 || (h && (h < 0 || w % h || (w / h) % 2)))
+            fail(c, id, "part %d: %lld columns, rope over %d heads", p, (long long)w, h);
+        if (k && (k <= id || k >= c->g->count || c->g->nodes[k].op != OP_CACHE
+                  || !c->g->nodes[k].attr.cache.fused || cols(&c->g->nodes[k]).n != w))
+            fail(c, id, "part %d: %%%d is not a cache this epilogue writes", p, k);
+    }
+    if (parts < 0 || parts > MAX_PARTS || (parts && (sum != out || n->attr.matmul.glu)))
+        fail(c, id, "%d parts of %lld columns do not tile %lld outputs", parts, (long long)sum,
+             (long long)out);
+}
+
 static void check_matmul(Check *c, int id, const Node *n)
 {
     const Node *x = input(c, n, 0), *w = input(c, n, 1), *b = input(c, n, 2);
-    if (!is_matrix(x) || !is_matrix(w) || !is_matrix(n)) {
-        fail(c, id, "operands must be f32 matrices");
+    const Node *r = input(c, n, 3), *pos = input(c, n, 4);
+    if (!is_matrix(x) || !is_matrix(w) || !is_matrix(n) || (w->op != OP_WEIGHT && w->op != OP_CONCAT)) {
+        fail(c, id, "operands must be f32 matrices, the weight a stored or stacked one");
         return;
     }
     Dim in = n->attr.matmul.layout ? rows(w) : cols(w);
     Dim out = n->attr.matmul.layout ? cols(w) : rows(w);
-    if (!ir_dim_equal(cols(x), in) || !ir_dim_equal(cols(n), out) || !ir_dim_equal(rows(n), rows(x)))
+    Dim y = cols(n);
+    if (n->attr.matmul.glu)
+        y.n *= 2;   /* the gate and the value, side by side */
+    if (!ir_dim_equal(cols(x), in) || !ir_dim_equal(y, out) || !ir_dim_equal(rows(n), rows(x)))
         fail(c, id, "shapes %s . %s -> %s do not agree", ir_shape_str(c->g, x->shape),
              ir_shape_str(c->g, w->shape), ir_shape_str(c->g, n->shape));
     if (b && (!is_vector(b) || !ir_dim_equal(cols(b), out)))
         fail(c, id, "bias %s does not match %s outputs", ir_shape_str(c->g, b->shape),
              ir_dim_str(c->g, out));
+    if (r && (r->dtype != DT_F32 || !ir_shape_equal(r->shape, n->shape)))
+        fail(c, id, "residual %s is not shaped as the result", ir_shape_str(c->g, r->shape));
+    int rope = 0;
+    for (int p = 0; p < MAX_PARTS; p++)
+        rope |= n->attr.matmul.rope_heads[p];
+    if ((rope != 0) != (pos != NULL) || (pos && (!is_ids(pos) || !ir_dim_equal(rows(pos), rows(n)))))
+        fail(c, id, "rope needs positions (n,), and positions need rope");
+    if (n->attr.matmul.act < ACT_NONE || n->attr.matmul.act > ACT_TANH)
+        fail(c, id, "unknown activation %d", n->attr.matmul.act);
+    check_parts(c, id, n, out.n);
+}
+
+/* A stacked weight: stored tensors (or stacks) side by side along axis,
+ * alike along the other. */
+static void check_concat(Check *c, int id, const Node *n)
+{
+    int axis = n->attr.concat.axis;
+    int64_t sum = 0;
+    for (int i = 0; i < MAX_ARGS; i++) {
+        const Node *x = input(c, n, i);
+        if (!x)
+            continue;
+        if (x->op != OP_WEIGHT || x->dtype != DT_F32 || x->shape.ndim != n->shape.ndim
+            || axis < 0 || axis >= n->shape.ndim
+            || (n->shape.ndim == 2 && !ir_dim_equal(x->shape.d[1 - axis], n->shape.d[1 - axis]))) {
+            fail(c, id, "operand %d %s does not stack into %s", i, ir_shape_str(c->g, x->shape),
+                 ir_shape_str(c->g, n->shape));
+            return;
+        }
+        sum += x->shape.d[axis].n;
+    }
+    if (sum != n->shape.d[axis].n)
+        fail(c, id, "operands add up to %lld, not %lld along axis %d", (long long)sum,
+             (long long)n->shape.d[axis].n, axis);
 }
 
 static void check_attention(Check *c, int id, const Node *n)
@@ -187,6 +247,7 @@ static void check_node(Check *c, int id)
             fail(c, id, "expects positions (n,) giving (n,D), D even");
         break;
     case OP_MATMUL: check_matmul(c, id, n); break;
+    case OP_CONCAT: check_concat(c, id, n); break;
     case OP_LAYERNORM:
     case OP_RMSNORM: check_norm(c, id, n); break;
     case OP_ATTENTION: check_attention(c, id, n); break;
@@ -195,6 +256,8 @@ static void check_node(Check *c, int id)
         if (!is_matrix(x) || n->attr.slice.first < 0 || n->attr.slice.cols <= 0
             || n->attr.slice.first + n->attr.slice.cols > cols(x).n || cols(n).n != n->attr.slice.cols)
             fail(c, id, "column range outside the operand");
+        else if (n->attr.slice.view && (id == c->g->output || x->op == OP_WEIGHT))
+            fail(c, id, "a view must be of a computed value, and not the output");
         break;
     }
     case OP_ADD:
@@ -203,7 +266,8 @@ static void check_node(Check *c, int id)
         const Node *x = input(c, n, 0);
         Dim r = rows(n);
         if (!is_matrix(x) || !is_matrix(n) || !ir_dim_equal(cols(x), cols(n)) || !r.sym
-            || c->g->syms[r.sym].past != rows(x).sym)
+            || c->g->syms[r.sym].past != rows(x).sym
+            || (n->attr.cache.fused && (x->op != OP_SLICE || c->g->nodes[x->in[0]].op != OP_MATMUL)))
             fail(c, id, "caches rows of a sequence as (pos+n, cols)");
         break;
     }

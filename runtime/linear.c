@@ -20,15 +20,19 @@ static int part_column(const TfrtLinear *op, int p)
     return c;
 }
 
-/* dst (n, rows[p]), rows ld floats apart = x . W_p + b_p */
-static void part_product(const TfrtLinear *op, int p, float *dst, int ld, const float *x, int n)
+/* dst (n, rows[p]), rows ld floats apart = x . W_p + b_p, or with
+ * accumulate, dst += x . W_p + b_p */
+static void part_product(const TfrtLinear *op, int p, float *dst, int ld, const float *x, int n,
+                         int accumulate)
 {
     int rows = op->rows[p];
     for (int i = 0; i < n; i++) {
         float *d = dst + (size_t)i * ld;
-        if (op->bias[p])
+        if (accumulate && op->bias[p])
+            tfrt_add(d, d, op->bias[p], (size_t)rows);
+        else if (op->bias[p])
             memcpy(d, op->bias[p], sizeof(float) * (size_t)rows);
-        else
+        else if (!accumulate)
             memset(d, 0, sizeof(float) * (size_t)rows);
     }
     if (op->in <= 0 || rows <= 0)
@@ -64,12 +68,12 @@ static void activate(int act, float *y, size_t count)
 
 /* Row i of y after the products: activation, gate, residual, rope, cache. */
 static void epilogue_row(const TfrtLinear *op, float *y, const float *gate_up, int i,
-                         const int32_t *pos, int cache_row)
+                         const int32_t *pos, int cache_row, int accumulated)
 {
     activate(op->act, y, (size_t)(op->glu ? op->rows[0] : op->out));
     if (op->glu)
         tfrt_mul(y, y, gate_up, (size_t)op->out);
-    if (op->residual)
+    if (op->residual && !accumulated)
         tfrt_add(y, y, op->residual + (size_t)i * op->residual_stride, (size_t)op->out);
     if (op->glu)
         return;
@@ -90,16 +94,18 @@ void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y, const float *x,
     (void)pool;
     if (n <= 0)
         return;
+    /* y holds the residual already: the products add onto it */
+    int accumulate = op->residual == y;
     if (op->glu) {
-        part_product(op, 0, y, op->y_stride, x, n);
-        part_product(op, 1, scratch, op->out, x, n);
+        part_product(op, 0, y, op->y_stride, x, n, 0);
+        part_product(op, 1, scratch, op->out, x, n, 0);
     } else {
         for (int p = 0; p < op->parts; p++)
-            part_product(op, p, y + part_column(op, p), op->y_stride, x, n);
+            part_product(op, p, y + part_column(op, p), op->y_stride, x, n, accumulate);
     }
     for (int i = 0; i < n; i++)
         epilogue_row(op, y + (size_t)i * op->y_stride,
-                     op->glu ? scratch + (size_t)i * op->out : NULL, i, pos, cache_row);
+                     op->glu ? scratch + (size_t)i * op->out : NULL, i, pos, cache_row, accumulate);
 }
 
 /* One part, no epilogue but the bias, serial: the plain form. */

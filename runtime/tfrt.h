@@ -143,8 +143,9 @@ typedef struct {
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row
  * of x's first row.  scratch: with glu, room for n * out floats that the
- * kernel may overwrite; NULL otherwise.  y must not overlap x, residual
- * may be y itself. */
+ * kernel may overwrite; NULL otherwise.  y must not overlap x.  residual
+ * may be y itself (then residual_stride == y_stride) when there is no
+ * activation and no glu: y += x . W + b. */
 void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y,
                  const float *x, int n, const int32_t *pos, int cache_row,
                  float *scratch);

@@ -17,7 +17,7 @@ void pass_dce(Graph *g)
             n->dead = 0;
         if (n->dead)
             continue;
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (n->in[j] >= 0)
                 g->nodes[n->in[j]].dead = 0;
     }

@@ -88,7 +88,7 @@ static int cacheable_sym(const Graph *g)
     for (int i = 0; i < g->count && ok; i++) {
         const Node *n = &g->nodes[i];
         dep[i] = i == g->inputs[in];
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             dep[i] |= n->in[j] >= 0 && dep[n->in[j]];
         if (n->dead || !dep[i])
             continue;
@@ -107,7 +107,7 @@ static int append_cache(Graph *g, Node *nodes, int *count, int src, int past, in
     c->op = OP_CACHE;
     c->dtype = DT_F32;
     c->loc = x->loc;
-    for (int j = 0; j < MAX_INPUTS; j++)
+    for (int j = 0; j < MAX_ARGS; j++)
         c->in[j] = -1;
     c->in[0] = src;
     c->shape = ir_shape2((Dim){past, g->syms[past].max}, x->shape.d[1]);
@@ -136,7 +136,7 @@ void pass_kv_cache(Graph *g)
     int64_t bytes = 0;
     for (int i = 0; i < g->count; i++) {
         Node n = g->nodes[i];
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (n.in[j] >= 0)
                 n.in[j] = map[n.in[j]];
         if (!n.dead && is_self_attention(g, &g->nodes[i], s)) {

@@ -34,14 +34,14 @@ static int classify(const Graph *g, int *side)
             encoders += side[i] == SIDE_ENC;
             continue;
         }
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (n->in[j] >= 0 && side[n->in[j]] > side[i])
                 side[i] = side[n->in[j]];
     }
     /* the decoder may read encoder values, not encoder inputs: those are
      * the caller's memory, gone after encode returns */
     for (int i = 0; i < g->count; i++)
-        for (int j = 0; j < MAX_INPUTS; j++) {
+        for (int j = 0; j < MAX_ARGS; j++) {
             int k = g->nodes[i].in[j];
             if (side[i] == SIDE_DEC && !g->nodes[i].dead && k >= 0
                 && g->nodes[k].op == OP_INPUT && side[k] == SIDE_ENC)
@@ -56,7 +56,7 @@ static void renumber(Graph *g, const int *map)
     Node *nodes = tfc_alloc((size_t)g->cap * sizeof *nodes);
     for (int i = 0; i < g->count; i++) {
         Node n = g->nodes[i];
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (n.in[j] >= 0)
                 n.in[j] = map[n.in[j]];
         nodes[map[i]] = n;
@@ -84,7 +84,7 @@ void pass_partition(Graph *g)
     renumber(g, map);
     for (int i = g->enc_end; i < g->count; i++) {
         const Node *n = &g->nodes[i];
-        for (int j = 0; j < MAX_INPUTS && !n->dead; j++) {
+        for (int j = 0; j < MAX_ARGS && !n->dead; j++) {
             Node *x = n->in[j] >= 0 ? &g->nodes[n->in[j]] : NULL;
             if (x && n->in[j] < g->enc_end && x->op != OP_WEIGHT && x->op != OP_INPUT)
                 x->persist = 1;

@@ -40,18 +40,34 @@ typedef struct {
     int64_t offset;
 } Buffer;
 
+int plan_is_view(const Graph *g, int i)
+{
+    return g->nodes[i].op == OP_SLICE && g->nodes[i].attr.slice.view;
+}
+
 static int needs_buffer(const Graph *g, int i)
 {
     const Node *n = &g->nodes[i];
-    /* weights are mapped, inputs and the output are the caller's, and
-     * caches are persistent: none lives in the arena */
+    /* weights are mapped, inputs and the output are the caller's, caches
+     * are persistent, stacked weights and views are other nodes' memory,
+     * and an inlined op is computed in its reader's loop: none of these
+     * has a buffer of its own in the arena */
     return !n->dead && n->op != OP_WEIGHT && n->op != OP_INPUT && n->op != OP_CACHE
-           && i != g->output;
+           && n->op != OP_CONCAT && !plan_is_view(g, i) && !n->inlined && i != g->output;
+}
+
+int64_t plan_row_bytes(const Graph *g, int id)
+{
+    const Node *n = &g->nodes[id];
+    int64_t bytes = n->shape.ndim == 2 ? n->shape.d[1].n * 4 : 4;
+    /* a gated matmul's buffer holds the gate's product, then the value's */
+    return n->op == OP_MATMUL && n->attr.matmul.glu ? 2 * bytes : bytes;
 }
 
 int64_t plan_node_bytes(const Graph *g, int id)
 {
-    int64_t bytes = ir_max_elems(g, g->nodes[id].shape) * 4;
+    const Node *n = &g->nodes[id];
+    int64_t bytes = ir_dim_max(g, n->shape.d[0]) * plan_row_bytes(g, id);
     return (bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
 }
 
@@ -64,16 +80,29 @@ static int root(const int *alias, int i)
     return i;
 }
 
+/* The operand slots node i may overwrite: the first (unary ops and the
+ * norms), either of a binary elementwise op, a matmul's residual when
+ * the product adds straight onto it (no activation between them, not
+ * gated: tfrt_linear's contract). */
+static void inplace_slots(const Node *n, int *from, int *to)
+{
+    *from = 0, *to = 0;
+    if (n->op == OP_MATMUL && !n->attr.matmul.glu && !n->attr.matmul.act)
+        *from = 3, *to = 4;
+    else if (op_flags[n->op] & OPF_INPLACE)
+        *to = (op_flags[n->op] & OPF_ELEMENTWISE) && op_arity[n->op] == 2 ? 2 : 1;
+}
+
 /* The input of node i that i may overwrite, or -1.  last[] holds each
  * chain's last read so far (indexed by the chain's root). */
 static int inplace_input(const Graph *g, int i, const Plan *p)
 {
     const Node *n = &g->nodes[i];
-    if (!(op_flags[n->op] & OPF_INPLACE) || !needs_buffer(g, i))
+    int from, to;
+    inplace_slots(n, &from, &to);
+    if (!needs_buffer(g, i))
         return -1;
-    /* row-broadcast ADD/MUL and the norms only allow y to alias input 0 */
-    int slots = (op_flags[n->op] & OPF_ELEMENTWISE) && op_arity[n->op] == 2 ? 2 : 1;
-    for (int j = 0; j < slots; j++) {
+    for (int j = from; j < to; j++) {
         int k = n->in[j];
         if (k < 0 || !needs_buffer(g, k))
             continue;
@@ -85,19 +114,40 @@ static int inplace_input(const Graph *g, int i, const Plan *p)
     return -1;
 }
 
+/* Step i reads node k: and through a view, the memory it views; through
+ * an inlined op, that op's operands (computed in step i's loop). */
+static void mark_read(const Graph *g, int i, int k, int *last)
+{
+    const Node *x = &g->nodes[k];
+    if (i > last[k])
+        last[k] = i;
+    if (plan_is_view(g, k))
+        mark_read(g, i, x->in[0], last);
+    else if (x->inlined)
+        for (int j = 0; j < MAX_ARGS; j++)
+            if (x->in[j] >= 0)
+                mark_read(g, i, x->in[j], last);
+}
+
+/* last[k]: the last step that reads node k's memory. */
+static void last_reads(const Graph *g, int *last)
+{
+    for (int i = 0; i < g->count; i++)
+        last[i] = i;
+    for (int i = 0; i < g->count; i++)
+        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
+            if (g->nodes[i].in[j] >= 0)
+                mark_read(g, i, g->nodes[i].in[j], last);
+}
+
 static void liveness(const Graph *g, Plan *p)
 {
     for (int i = 0; i < g->count; i++) {
-        p->first[i] = p->last[i] = i;
+        p->first[i] = i;
         p->alias[i] = -1;
         p->bytes[i] = needs_buffer(g, i) ? plan_node_bytes(g, i) : 0;
     }
-    for (int i = 0; i < g->count; i++)
-        for (int j = 0; j < MAX_INPUTS; j++) {
-            int k = g->nodes[i].in[j];
-            if (!g->nodes[i].dead && k >= 0 && i > p->last[k])
-                p->last[k] = i;
-        }
+    last_reads(g, p->last);
     /* encoder outputs that later decode calls read (partition.c): live
      * through the last step, so no decoder buffer ever shares their bytes */
     for (int i = 0; i < g->count; i++)
@@ -120,14 +170,7 @@ static void liveness(const Graph *g, Plan *p)
     }
     /* last[] of a root was widened for the chain: restore the node's own
      * last read for the report */
-    for (int i = 0; i < g->count; i++)
-        p->last[i] = i;
-    for (int i = 0; i < g->count; i++)
-        for (int j = 0; j < MAX_INPUTS; j++) {
-            int k = g->nodes[i].in[j];
-            if (!g->nodes[i].dead && k >= 0 && i > p->last[k])
-                p->last[k] = i;
-        }
+    last_reads(g, p->last);
 }
 
 /* One Buffer per chain; group[i] is node i's buffer, or -1. */
@@ -339,6 +382,8 @@ void pass_plan(Graph *g)
     search(&s);
     for (int i = 0; i < g->count; i++) {
         g->nodes[i].offset = group[i] >= 0 ? bufs[group[i]].offset : 0;
+        if (plan_is_view(g, i))   /* where its first element is */
+            g->nodes[i].offset = g->nodes[g->nodes[i].in[0]].offset + 4 * g->nodes[i].attr.slice.first;
         p->no_reuse += p->bytes[i];
     }
     p->buffers = n;

@@ -10,11 +10,18 @@ docs/memory-planning.md states, and the plan's offsets are then checked
 against them:
 
   - exactly the nodes that need arena memory have a buffer (everything but
-    weights, inputs, KV caches and the output), each at least its bytes;
+    weights, stacked weights, inputs, KV caches, the output, views into
+    another node's memory and ops inlined into their reader's loop), each
+    at least its bytes (a gated matmul's: twice its shape, the gate's and
+    the value's products side by side);
+  - reading a view reads the memory it views; an inlined op is computed
+    at its reader's step, so its operands are read there;
   - every buffer lies inside the arena, on the alignment boundary;
   - no two buffers that are live at the same step share a byte, except
     in place: a node of an in-place-capable op may take the slot (the same
-    offset) of an input of its shape and dtype whose last reader it is;
+    offset) of an input of its shape and dtype whose last reader it is, and
+    so may a matmul of its residual operand when its product adds straight
+    onto it (no activation, not gated);
   - the arena is at most --max-ratio times the lower bound, the largest
     sum of bytes live at one step, with every in-place chance taken, and
     that bound equals the one the JSON states.
@@ -25,12 +32,19 @@ import argparse
 import json
 import sys
 
-NOT_IN_ARENA = {"WEIGHT", "INPUT", "CACHE"}
+NOT_IN_ARENA = {"WEIGHT", "INPUT", "CACHE", "CONCAT"}
+
+
+def no_memory(node):
+    """A node with no memory of its own in the arena: a view of another
+    node's, or an op computed inside its reader's loop."""
+    return node.get("view_of") is not None or node.get("inlined", False)
 
 
 def nbytes(node):
-    """Bytes of a node's value at the planned lengths (f32 and i32: 4)."""
-    n = 4
+    """Bytes of a node's buffer at the planned lengths (f32 and i32: 4);
+    a gated matmul's holds two products of its shape."""
+    n = 8 if node.get("gated") else 4
     for d in node["shape"]:
         n *= d
     return n
@@ -48,11 +62,20 @@ def last_reads(plan, nodes):
     every decoder step (docs/memory-planning.md, encoder-decoders)."""
     enc = plan.get("encode_steps", 0)
     last = {i: i for i in nodes}
+
+    def read(i, k):
+        last[k] = max(last[k], i)
+        if enc and k < enc <= i and nodes[k]["op"] not in NOT_IN_ARENA:
+            last[k] = plan["steps"]
+        if nodes[k].get("view_of") is not None:
+            read(i, nodes[k]["view_of"])
+        elif nodes[k].get("inlined"):
+            for j in nodes[k]["inputs"]:
+                read(i, j)
+
     for i, n in nodes.items():
         for k in n["inputs"]:
-            last[k] = max(last[k], i)
-            if enc and k < enc <= i and nodes[k]["op"] not in NOT_IN_ARENA:
-                last[k] = plan["steps"]
+            read(i, k)
     return last
 
 
@@ -60,11 +83,15 @@ def handoff_inputs(v, nodes, last):
     """Inputs whose slot node v may take in place: v's op allows it, the
     input has v's shape and dtype, and v is its last reader."""
     n = nodes[v]
-    if not n["inplace_op"]:
+    if n["op"] == "MATMUL" and not n.get("gated") and not n.get("act"):
+        candidates = [n["residual"]] if "residual" in n else []
+    elif n["inplace_op"]:
+        candidates = n["inputs"]
+    else:
         return []
-    return [k for k in n["inputs"]
-            if nodes[k]["op"] not in NOT_IN_ARENA and k != v and last[k] == v
-            and nodes[k]["shape"] == n["shape"] and nodes[k]["dtype"] == n["dtype"]]
+    return [k for k in candidates
+            if nodes[k]["op"] not in NOT_IN_ARENA and not no_memory(nodes[k]) and k != v
+            and last[k] == v and nodes[k]["shape"] == n["shape"] and nodes[k]["dtype"] == n["dtype"]]
 
 
 def lower_bound(arena_ids, nodes, last, size, steps):
@@ -105,7 +132,8 @@ def check(plan, length=None, max_ratio=1.02, maxima=None):
     bufs = {b["node"]: b for b in plan["buffers"]}
     last = last_reads(plan, nodes)
 
-    need = {i for i, n in nodes.items() if n["op"] not in NOT_IN_ARENA and i != plan["output"]}
+    need = {i for i, n in nodes.items()
+            if n["op"] not in NOT_IN_ARENA and not no_memory(n) and i != plan["output"]}
     for i in sorted(need - set(bufs)):
         problems.append("node %d (%s) needs arena memory but has no buffer" % (i, nodes[i]["name"]))
     for i in sorted(set(bufs) - need):

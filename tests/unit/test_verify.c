@@ -102,7 +102,7 @@ static void test_plan_no_overlap(void)
     for (int i = 0; i < g->count; i++)
         first[i] = last[i] = i;
     for (int i = 0; i < g->count; i++)
-        for (int j = 0; j < MAX_INPUTS; j++)
+        for (int j = 0; j < MAX_ARGS; j++)
             if (!g->nodes[i].dead && g->nodes[i].in[j] >= 0)
                 last[g->nodes[i].in[j]] = i;
     int checked = 0;
