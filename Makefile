@@ -105,15 +105,28 @@ $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) -ldl -lm
 
 GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+# The same compiler with the fusion pass switched off: the golden, KV-cache
+# and example suites run through both.
+UNFUSED_ENV = TFC=$(B)/tfc-unfused SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
 
-test: test-deps all $(B)/unit_tests
+$(B)/tfc-unfused: $(TFC)
+	printf '#!/bin/sh\nexec "%s" -fno-fuse "$$@"\n' "$(abspath $(TFC))" > $@
+	chmod +x $@
+
+test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
+	tests/passes/run.sh $(TFC)
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
+	@echo "-- the same suites with -fno-fuse --"
+	$(UNFUSED_ENV) tests/golden/run.sh
+	$(UNFUSED_ENV) tests/golden/kv_cache.sh
+	$(UNFUSED_ENV) tests/golden/families.sh
+	$(UNFUSED_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	@echo "make test: all suites passed"
 
@@ -123,10 +136,13 @@ unit-test: test-deps all $(B)/unit_tests
 error-test: all
 	tests/errors/run.sh $(TFC)
 
-golden-test: test-deps all
+golden-test: test-deps all $(B)/tfc-unfused
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
+	$(UNFUSED_ENV) tests/golden/run.sh
+	$(UNFUSED_ENV) tests/golden/kv_cache.sh
+	$(UNFUSED_ENV) tests/golden/families.sh
 
 # A short libFuzzer run over the safetensors reader (needs clang).  New
 # inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.

@@ -217,6 +217,7 @@ void ir_dump(const Graph *g, FILE *out)
         for (int j = 0; j < args; j++)   /* an absent operand before a present one: _ */
             fprintf(out, n->in[j] >= 0 ? "%s%%%d" : "%s_", j ? ", " : " ", n->in[j]);
         dump_attrs(n, out);
-        fprintf(out, "  # %s%s\n", n->name, i == g->output ? " (output)" : "");
+        fprintf(out, "%s%s  # %s%s\n", n->inlined ? " inlined" : "", n->persist ? " persist" : "",
+                n->name, i == g->output ? " (output)" : "");
     }
 }

@@ -25,6 +25,7 @@ static void measure_unfused(Graph *g)
     pass_plan_step(&copy);
     g->unfused_arena_bytes = copy.arena_bytes;
     g->unfused_step_arena_bytes = copy.step_arena_bytes;
+    g->unfused_calls = kprog_build(&copy, 0, copy.count, 0)->count;
 }
 
 static void run_fuse(Graph *g, const PassOptions *o)

@@ -89,6 +89,12 @@ static int reader_component(const Graph *g, int reader)
     case OP_LAYERNORM:
     case OP_RMSNORM: return C_NORM;
     case OP_MATMUL: return matmul_component(g, reader);
+    case OP_CONCAT:   /* a stacked weight: the matmul that reads it */
+        for (int i = reader + 1; i < g->count; i++)
+            for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
+                if (g->nodes[i].in[j] == reader)
+                    return reader_component(g, i);
+        return C_OTHER;
     default: return C_OTHER;
     }
 }
@@ -265,6 +271,26 @@ static void text_buffers(const Graph *g, FILE *out)
     }
 }
 
+/* What the fusion pass did, and what it bought: kernel calls and arena
+ * against the same graph planned without it. */
+static void text_fusion(const Graph *g, FILE *out)
+{
+    int calls = kprog_build(g, 0, g->count, 0)->count;
+    fprintf(out, "\nFusion (-fno-fuse switches it off, -fno-fuse-RULE one rule):\n");
+    if (!g->unfused_calls) {
+        fprintf(out, "  off: %d kernel calls in a forward pass\n", calls);
+        return;
+    }
+    fprintf(out, "  kernel calls   %5d in a forward pass  (%d without fusion)\n", calls, g->unfused_calls);
+    fprintf(out, "  arena        %14lld bytes  (%lld without fusion)\n", (long long)g->arena_bytes,
+            (long long)g->unfused_arena_bytes);
+    if (g->cache_sym)
+        fprintf(out, "  step arena   %14lld bytes  (%lld without fusion)\n",
+                (long long)g->step_arena_bytes, (long long)g->unfused_step_arena_bytes);
+    for (int r = 0; r < fuse_nrules; r++)
+        fprintf(out, "  %-9s %4d  %s\n", fuse_rules[r].name, g->fused[r], fuse_rules[r].purpose);
+}
+
 static void text_report(const Graph *g, const Figures *f, FILE *out)
 {
     const Plan *p = g->plan;
@@ -302,6 +328,7 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
     fprintf(out, "  without reuse  %12lld bytes  (%s; the arena is %.1f%% of it)\n",
             (long long)p->no_reuse, mib(p->no_reuse),
             p->no_reuse ? 100.0 * g->arena_bytes / p->no_reuse : 0.0);
+    text_fusion(g, out);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -396,8 +423,15 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
             (long long)g->cache_bytes, (long long)g->step_arena_bytes);
     fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
             (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
-    fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\"\n}\n",
+    fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\",\n",
             (long long)p->no_reuse, p->peak_step, p->heuristic);
+    fprintf(out, "  \"fusion\": {\"kernel_calls\": %d, \"unfused_kernel_calls\": %d, "
+                 "\"unfused_arena_bytes\": %lld, \"unfused_step_arena_bytes\": %lld, \"rules\": {",
+            kprog_build(g, 0, g->count, 0)->count, g->unfused_calls, (long long)g->unfused_arena_bytes,
+            (long long)g->unfused_step_arena_bytes);
+    for (int r = 0; r < fuse_nrules; r++)
+        fprintf(out, "%s\"%s\": %d", r ? ", " : "", fuse_rules[r].name, g->fused[r]);
+    fprintf(out, "}}\n}\n");
 }
 
 /* ---- SVG ----------------------------------------------------------------- */

@@ -140,6 +140,7 @@ typedef struct {
 #define MAX_ARGS 5       /* a node's operands */
 #define MAX_PARTS 3      /* stacked weight parts of one matmul */
 #define MAX_COVERS 8     /* source lines a fused node remembers */
+#define MAX_FUSE_RULES 16
 
 /* Activations a matmul applies in its epilogue (the fusion pass). */
 typedef enum { ACT_NONE, ACT_GELU, ACT_GELU_TANH, ACT_RELU, ACT_SILU, ACT_TANH } Act;
@@ -251,6 +252,9 @@ typedef struct {
                                     touches (with the encoder values it reads) */
     int64_t unfused_arena_bytes; /* the same planned before fusion, when asked */
     int64_t unfused_step_arena_bytes;
+    int unfused_calls;           /* kernel calls of one forward pass before
+                                    fusion, when asked (0: not measured) */
+    int fused[MAX_FUSE_RULES];   /* times each fusion rule applied */
 } Graph;
 
 extern const char *const op_names[OP_COUNT_];
@@ -323,7 +327,7 @@ int pipeline_find(const char *name);
 /* fuse.c: operator fusion, one rule per entry of fuse_rules. */
 typedef struct {
     const char *name;
-    void (*run)(Graph *g);
+    int (*run)(Graph *g);        /* returns how often it applied */
     const char *purpose;
 } FuseRule;
 extern const FuseRule fuse_rules[];

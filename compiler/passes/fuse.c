@@ -205,8 +205,9 @@ static int glu_operands(const Graph *g, int m, int *gate, int *up, int *act)
     return 0;
 }
 
-static void rule_glu(Graph *g)
+static int rule_glu(Graph *g)
 {
+    int done = 0;
     for (int m = 0; m < g->count; m++) {
         int gate, up, act;
         if (g->nodes[m].dead || g->nodes[m].op != OP_MUL || !glu_operands(g, m, &gate, &up, &act))
@@ -236,7 +237,9 @@ static void rule_glu(Graph *g)
             absorb(f, &g->nodes[gone[i]]);
             g->nodes[gone[i]].dead = 1;
         }
+        done++;
     }
+    return done;
 }
 
 /* ---- qkv ----------------------------------------------------------------- */
@@ -292,8 +295,9 @@ static void stack_projections(Graph *g, int *ids, int n)
     fn->name = name;
 }
 
-static void rule_qkv(Graph *g)
+static int rule_qkv(Graph *g)
 {
+    int done = 0;
     for (int t = 0; t < g->count; t++) {
         const Node *a = &g->nodes[t];
         if (a->dead || a->op != OP_ATTENTION)
@@ -312,7 +316,9 @@ static void rule_qkv(Graph *g)
         int before = g->count;
         stack_projections(g, group, n);
         t += g->count - before;   /* the stacked weights and matmul went in before it */
+        done++;
     }
+    return done;
 }
 
 /* ---- views ---------------------------------------------------------------- */
@@ -352,14 +358,16 @@ static int can_view(const Graph *g, int s)
 }
 
 
-static void rule_views(Graph *g)
+static int rule_views(Graph *g)
 {
+    int done = 0;
     for (int s = 0; s < g->count; s++) {
         Node *n = &g->nodes[s];
         if (n->dead || n->op != OP_SLICE || n->attr.slice.view || !can_view(g, s))
             continue;
         n->attr.slice.view = 1;
         g->nodes[n->in[0]].persist |= n->persist;   /* decode reads it through the view */
+        done++;
     }
     /* keys and values are read with one stride: both views, or neither */
     for (int t = 0; t < g->count; t++) {
@@ -368,9 +376,12 @@ static void rule_views(Graph *g)
             continue;
         Node *k = &g->nodes[a->in[1]], *v = &g->nodes[a->in[2]];
         int kview = k->op == OP_SLICE && k->attr.slice.view, vview = v->op == OP_SLICE && v->attr.slice.view;
-        if (kview != vview)
+        if (kview != vview) {
             k->attr.slice.view = v->attr.slice.view = 0;
+            done--;
+        }
     }
+    return done;
 }
 
 /* ---- rope and cache: per-part epilogues --------------------------------- */
@@ -432,8 +443,9 @@ static int sliced_part(Graph *g, int s, int *part)
     return *part >= 0 ? f : -1;
 }
 
-static void rule_rope(Graph *g)
+static int rule_rope(Graph *g)
 {
+    int done = 0;
     for (int r = 0; r < g->count; r++) {
         const Node *rn = &g->nodes[r];
         int p, s = rn->in[0];
@@ -452,13 +464,17 @@ static void rule_rope(Graph *g)
         m->attr.matmul.rope_heads[p] = rn->attr.rope.heads;
         m->attr.matmul.rope_theta = rn->attr.rope.theta;
         m->attr.matmul.rope_interleaved = rn->attr.rope.interleaved;
+        g->nodes[s].name = g->nodes[r].name;   /* it now holds the rotated value */
         fold(g, r, s);
         absorb(m, &g->nodes[r]);
+        done++;
     }
+    return done;
 }
 
-static void rule_cache(Graph *g)
+static int rule_cache(Graph *g)
 {
+    int done = 0;
     for (int c = 0; c < g->count; c++) {
         Node *cn = &g->nodes[c];
         int p;
@@ -470,7 +486,9 @@ static void rule_cache(Graph *g)
         g->nodes[f].attr.matmul.cache[p] = c;
         cn->attr.cache.fused = 1;
         absorb(&g->nodes[f], cn);
+        done++;
     }
+    return done;
 }
 
 /* ---- act and residual: epilogues of the whole result -------------------- */
@@ -484,8 +502,9 @@ static int bare_result(const Graph *g, int f, int reader)
            && !m->attr.matmul.glu && m->in[3] < 0;
 }
 
-static void rule_act(Graph *g)
+static int rule_act(Graph *g)
 {
+    int done = 0;
     for (int a = 0; a < g->count; a++) {
         const Node *n = &g->nodes[a];
         int f = n->in[0];
@@ -493,11 +512,14 @@ static void rule_act(Graph *g)
             continue;
         g->nodes[f].attr.matmul.act = act_of(n->op);
         fold(g, a, f);
+        done++;
     }
+    return done;
 }
 
-static void rule_residual(Graph *g)
+static int rule_residual(Graph *g)
 {
+    int done = 0;
     for (int d = 0; d < g->count; d++) {
         const Node *n = &g->nodes[d];
         if (n->dead || n->op != OP_ADD || !ir_shape_equal(g->nodes[n->in[0]].shape, n->shape)
@@ -510,7 +532,9 @@ static void rule_residual(Graph *g)
         g->nodes[f].in[3] = r;
         g->nodes[f].name = g->nodes[d].name;   /* it now holds the sum: x, not wo */
         fold(g, d, f);
+        done++;
     }
+    return done;
 }
 
 /* ---- chains of elementwise ops -------------------------------------------- */
@@ -537,8 +561,9 @@ static void chain_size(const Graph *g, int id, int *ops, int *leaves, int *seen,
     }
 }
 
-static void rule_chains(Graph *g)
+static int rule_chains(Graph *g)
 {
+    int done = 0;
     for (int d = 0; d < g->count; d++) {
         Node *n = &g->nodes[d];
         int e = only_reader(g, d);
@@ -549,11 +574,14 @@ static void rule_chains(Graph *g)
         n->inlined = 1;
         int ops = 0, leaves = 0, seen[64], nseen = 0;
         chain_size(g, e, &ops, &leaves, seen, &nseen);
-        if (ops > CHAIN_MAX_OPS || leaves > CHAIN_MAX_LEAVES)
+        if (ops > CHAIN_MAX_OPS || leaves > CHAIN_MAX_LEAVES) {
             n->inlined = 0;
-        else
-            absorb(&g->nodes[e], n);
+            continue;
+        }
+        absorb(&g->nodes[e], n);
+        done++;
     }
+    return done;
 }
 
 /* ---- the pass ---------------------------------------------------------------- */
@@ -570,9 +598,11 @@ const FuseRule fuse_rules[] = {
 };
 const int fuse_nrules = (int)(sizeof fuse_rules / sizeof fuse_rules[0]);
 
+_Static_assert(sizeof fuse_rules / sizeof fuse_rules[0] <= MAX_FUSE_RULES, "Graph.fused counts");
+
 void pass_fuse(Graph *g, const PassOptions *o)
 {
     for (int r = 0; r < fuse_nrules; r++)
         if (!(o->fuse_off >> r & 1u))
-            fuse_rules[r].run(g);
+            g->fused[r] = fuse_rules[r].run(g);
 }
