@@ -262,7 +262,13 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
     }
     fprintf(out, "/* The threads the model's kernels run on: threads <= 0 takes the default\n"
                  " * (tfrt_set_threads, else every online CPU), which open also uses. */\n");
-    fprintf(out, "int %s_set_threads(%s_model *model, int threads);\n", e.P, e.P);
+    fprintf(out, "int %s_set_threads(%s_model *model, int threads);\n\n", e.P, e.P);
+    fprintf(out, "/* In a build made with `tfc --trace`, each kernel call passes its result\n"
+                 " * to fn: the node's name, rows x cols floats, rows `stride` floats apart,\n"
+                 " * valid until the next call.  Other builds refuse (TFRT_ERR_ARG). */\n");
+    fprintf(out, "typedef void (*%s_trace_fn)(void *arg, const char *name, const float *data,\n"
+                 "                              int rows, int cols, int stride);\n", e.P);
+    fprintf(out, "int %s_set_trace(%s_model *model, %s_trace_fn fn, void *arg);\n", e.P, e.P, e.P);
     fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
     fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
     fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
@@ -283,6 +289,7 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
     fprintf(out, "    TfrtPool *pool;         /* the threads kernels run on */\n");
+    fprintf(out, "    %s_trace_fn trace_fn;   /* PREFIX_set_trace */\n    void *trace_arg;\n", e->P);
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -366,6 +373,12 @@ static void emit_open_close(const Emitter *e)
                      "        rc = TFRT_ERR_NOMEM;\n", e->U);
     fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
     fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
+    fprintf(out, "int %s_set_trace(%s_model *m, %s_trace_fn fn, void *arg)\n{\n", P, P, P);
+    fprintf(out, "    if (!m)\n        return TFRT_ERR_ARG;\n");
+    if (e->opt->trace)
+        fprintf(out, "    m->trace_fn = fn;\n    m->trace_arg = arg;\n    return TFRT_OK;\n}\n\n");
+    else
+        fprintf(out, "    (void)fn;\n    (void)arg;\n    return TFRT_ERR_ARG;   /* built without tracing */\n}\n\n");
     fprintf(out, "int %s_set_threads(%s_model *m, int threads)\n{\n", P, P);
     fprintf(out, "    TfrtPool *pool;\n    if (!m)\n        return TFRT_ERR_ARG;\n");
     fprintf(out, "    int rc = tfrt_pool_create(&pool, threads);\n    if (rc != TFRT_OK)\n        return rc;\n");
@@ -529,7 +542,7 @@ static void emit_body(const Emitter *e, int step)
     emit_encoder_state(e);
     if (emit_kprog_uses_status(kp))
         fprintf(out, "    int rc;\n");
-    emit_kprog(kp, out);
+    emit_kprog(kp, e->opt->trace, out);
 }
 
 static void emit_forward(const Emitter *e)

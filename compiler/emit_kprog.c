@@ -356,7 +356,22 @@ int emit_kprog_uses_status(const KProgram *kp)
     return 0;
 }
 
-void emit_kprog(const KProgram *kp, FILE *out)
+/* The result of instruction `in` to the trace callback: float values
+ * only (positions are ids), once per node. */
+static void trace(const KProgram *kp, const KInstr *in, FILE *out)
+{
+    const Graph *g = kp->g;
+    const Node *n = &g->nodes[in->node];
+    int last = in == &kp->instrs[kp->count - 1] || in[1].node != in->node;
+    if (n->dtype != DT_F32 || !last)
+        return;
+    fprintf(out, "    if (m->trace_fn)\n        m->trace_fn(m->trace_arg, \"%s\", %s, %s, %lld, %lld);\n",
+            n->name, emit_var(g, in->node), kint(g, kprog_rows(g, in->node), 0),
+            (long long)(n->shape.ndim == 2 ? n->shape.d[1].n : n->shape.d[0].n),
+            (long long)kp->tensors[in->node].stride);
+}
+
+void emit_kprog(const KProgram *kp, int trace_calls, FILE *out)
 {
     const Graph *g = kp->g;
     Printer pr = {kp, out, tfc_alloc((size_t)g->count), -1, -1};
@@ -369,6 +384,8 @@ void emit_kprog(const KProgram *kp, FILE *out)
             print_call(&pr, in);
         else
             print_loop(&pr, in);
+        if (trace_calls)
+            trace(kp, in, out);
         for (int d = 0; d < in->ndead; d++)
             fprintf(out, "    TFC_DEAD(%s, %s);\n", emit_var(g, in->dead[d]), elements(g, in->dead[d]));
     }

@@ -25,6 +25,8 @@ static const char usage[] =
     "Compiling:\n"
     "  -o FILE.c             write FILE.c and FILE.h (- writes one combined file to stdout)\n"
     "  --prefix NAME         prefix of every exported symbol (default: the model's name)\n"
+    "  --trace               generated code reports each kernel call's result to a callback\n"
+    "                        (PREFIX_set_trace)\n"
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
     "  --dump-ir             print the graph after the last pass, one node a line, and stop\n"
     "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse, plan)\n"
@@ -88,6 +90,7 @@ typedef struct {
     const char *model;
     const char *output;
     const char *prefix;
+    int trace;                   /* --trace: PREFIX_set_trace works */
     Define defs[64];
     int ndefs;
     int dump_ir;
@@ -201,6 +204,8 @@ static void parse_args(Options *o, int argc, char **argv)
             o->output = value(argc, argv, &i, "-o");
         } else if (is_opt(a, "-D")) {
             add_define(o, value(argc, argv, &i, "-D"));
+        } else if (strcmp(a, "--trace") == 0) {
+            o->trace = 1;
         } else if (is_opt(a, "--prefix")) {
             o->prefix = value(argc, argv, &i, "--prefix");
         } else if (strcmp(a, "--dump-ir") == 0) {
@@ -414,7 +419,7 @@ static void discard(Pending *p, int n)
 /* Writes FILE.c and FILE.h (or one stream to stdout for "-o -"). */
 static void write_outputs(const Graph *g, const Options *o)
 {
-    EmitOptions eo = {o->prefix ? o->prefix : default_prefix(g), NULL};
+    EmitOptions eo = {o->prefix ? o->prefix : default_prefix(g), NULL, o->trace};
     if (strcmp(o->output, "-") == 0) {
         emit_source(g, &eo, stdout);
         if (fflush(stdout) != 0)

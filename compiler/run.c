@@ -146,7 +146,7 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     char *dir = tfc_format("%s/tfc-run-XXXXXX", base);
     if (!mkdtemp(dir))
         error_status(EXIT_IO, "cannot make a build folder in %s: %s", base, strerror(errno));
-    EmitOptions eo = {"model", "model.h"};
+    EmitOptions eo = {"model", "model.h", 0};
     double t0 = run_now();
     write_file(tfc_format("%s/model.h", dir), emit_header, g, &eo, NULL);
     write_file(tfc_format("%s/model.c", dir), emit_source, g, &eo, NULL);

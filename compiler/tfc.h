@@ -536,13 +536,16 @@ typedef struct {
     const char *prefix;          /* symbol prefix, e.g. "gpt2" */
     const char *header_name;     /* what the .c includes, e.g. "gpt2.h";
                                     NULL: header text goes inline */
+    int trace;                   /* report every kernel call's result to the
+                                    callback of PREFIX_set_trace */
 } EmitOptions;
 
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out);
 /* emit_kprog.c: a kernel program as the C statements of a function body
  * (it expects m, w, arena and the lengths in scope, and rc when
- * emit_kprog_uses_status). */
-void emit_kprog(const KProgram *kp, FILE *out);
+ * emit_kprog_uses_status); with trace, each call's result then goes to
+ * m->trace_fn when set. */
+void emit_kprog(const KProgram *kp, int trace, FILE *out);
 int emit_kprog_uses_status(const KProgram *kp);
 /* The C name of node id's data in generated code; a float literal. */
 const char *emit_var(const Graph *g, int id);

@@ -5,6 +5,7 @@
 # example runs in a caller-owned arena of exactly GPT2_ARENA_BYTES; with
 # SANFLAGS (make test SAN=1) AddressSanitizer fails a run that touches a
 # byte beyond it, and the second run (ctx tokens) reaches the plan's end.
+# tests/api/trace_check.c checks the trace callback of a --trace build.
 #   TFC=./tfc tests/examples.sh
 set -eu
 TFC=${TFC:-./tfc}
@@ -47,6 +48,16 @@ for cc in gcc clang; do
         bad "$cc example at ctx = 64 tokens in an arena of exactly GPT2_ARENA_BYTES"
     fi
 done
+# the trace callback: a --trace build reports each kernel call's result
+$TFC models/gpt2.model $cfg --trace -o "$tmp/gpt2.c"
+$TFC models/gpt2.model $cfg --prefix plain -o "$tmp/plain.c"
+if gcc -std=c99 -Wall -Wextra -Werror -O2 -Iruntime -I"$tmp" -o "$tmp/trace_check" \
+       tests/api/trace_check.c "$tmp/gpt2.c" "$tmp/plain.c" $B/libtfrt.a $blas -lm ${SANFLAGS:-} \
+       2>"$tmp/cc.log" && "$tmp/trace_check" "$tmp/w.safetensors" >"$tmp/trace.log"; then
+    ok "trace callback ($(sed -n 1p "$tmp/trace.log" | cut -c6-))"
+else
+    bad "trace callback"; cat "$tmp/cc.log" "$tmp/trace.log" 2>/dev/null
+fi
 # every symbol a generated file exports carries its prefix
 gcc -std=c99 -c -Iruntime -I"$tmp" -o "$tmp/other.o" "$tmp/other.c"
 if nm -g --defined-only "$tmp/other.o" | awk '{print $3}' | grep -v '^other_' | grep -q .; then
