@@ -150,10 +150,14 @@ static void count_flops(const Graph *g, Figures *f)
             continue;
         switch (n->op) {
         case OP_MATMUL: {
-            int64_t rows = elems(g, i) / cols(g, i);
-            f->flops_matmul += 2 * rows * cols(g, n->in[0]) * cols(g, i);
-            if (n->in[2] >= 0)
-                f->flops_other += elems(g, i);
+            /* the same work whether fused or not: bias, activation, gate,
+             * residual and rope count as the ops they replace */
+            int64_t rows = elems(g, i) / cols(g, i), gated = n->attr.matmul.glu ? 2 : 1;
+            f->flops_matmul += 2 * rows * cols(g, n->in[0]) * cols(g, i) * gated;
+            f->flops_other += elems(g, i) * ((n->in[2] >= 0) * gated + (n->attr.matmul.act != ACT_NONE)
+                                             + (gated == 2) + (n->in[3] >= 0));
+            for (int p = 0; p < n->attr.matmul.parts; p++)
+                f->flops_other += n->attr.matmul.rope_heads[p] ? rows * n->attr.matmul.part_cols[p] : 0;
             break;
         }
         case OP_ATTENTION: {
@@ -162,7 +166,7 @@ static void count_flops(const Graph *g, Figures *f)
             break;
         }
         case OP_INPUT: case OP_WEIGHT: case OP_POSITIONS: case OP_EMBED: case OP_SLICE:
-        case OP_CACHE:
+        case OP_CACHE: case OP_CONCAT:
             break;
         default:
             f->flops_other += elems(g, i);

@@ -35,6 +35,14 @@ for model in "$ROOT"/models/*.model; do
         failed=$((failed + 1)); echo "FAIL $name: tfc --plan=json: $(head -n 1 "$tmp/err")"
         continue
     fi
+    # fusion changes how the work is done, not how much: the FLOPs agree
+    "$TFC" "$model" -fno-fuse --plan=json >"$tmp/unfused.json" 2>/dev/null
+    flops="import json, sys; print(json.load(open(sys.argv[1]))['flops'])"
+    if [ "$("$PY" -c "$flops" "$tmp/full.json")" = "$("$PY" -c "$flops" "$tmp/unfused.json")" ]; then
+        passed=$((passed + 1)); echo "PASS $name: the same FLOPs with and without fusion"
+    else
+        failed=$((failed + 1)); echo "FAIL $name: FLOPs differ with -fno-fuse"
+    fi
     ctx=$("$PY" "$HERE/check_plan.py" --longest "$tmp/full.json")
     for n in 1 "$ctx"; do
         if ! "$TFC" "$model" --seq "$n" --plan=json >"$tmp/plan.json" 2>"$tmp/err"; then
