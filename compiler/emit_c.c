@@ -23,7 +23,7 @@ typedef struct {
 } Emitter;
 
 static void emit_side_signature(const Emitter *e, int enc);
-static void emit_body(const Emitter *e, int step);
+static void emit_body(const Emitter *e, int flags);
 
 static const char *upper(const char *s)
 {
@@ -173,6 +173,29 @@ static void emit_memory(const Emitter *e, FILE *out)
             *args ? args + 2 : "", P);
 }
 
+/* The options of open_ex: the caller's memory, the context, threads. */
+static void emit_options_decl(const Emitter *e, FILE *out)
+{
+    const char *seq = e->g->cache_sym ? upper(e->g->syms[e->g->cache_sym].name) : NULL;
+    fprintf(out, "/* How to open a model; zero (or NULL options) takes every default. */\n"
+                 "typedef struct {\n"
+                 "    void *arena;           /* the caller's arena (as open_with_arena), NULL: allocated */\n"
+                 "    size_t arena_bytes;\n");
+    if (seq)
+        fprintf(out, "    void *cache;           /* the caller's KV cache, at least %s_kv_cache_bytes(ctx)\n"
+                     "                              bytes, aligned for float; NULL: allocated */\n"
+                     "    size_t cache_bytes;\n"
+                     "    int ctx;               /* tokens the KV cache holds, 1..%s_MAX_%s; 0: the most */\n",
+                e->P, e->U, seq);
+    else
+        fprintf(out, "    void *cache;           /* no KV cache in this model: NULL, 0, 0 */\n"
+                     "    size_t cache_bytes;\n    int ctx;\n");
+    fprintf(out, "    int threads;           /* kernel threads, 0: the default (set_threads) */\n"
+                 "} %s_options;\n\n", e->P);
+    fprintf(out, "int %s_open_ex(%s_model **model, const char *weights_path, const %s_options *options,\n"
+                 "                char *err, size_t errlen);\n\n", e->P, e->P, e->P);
+}
+
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
 {
     Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count};
@@ -226,6 +249,7 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
                  " * outlive the model.  NULL: the model allocates its own. */\n", e.U);
     fprintf(out, "int %s_open_with_arena(%s_model **model, const char *weights_path, void *arena,\n"
                  "                       size_t arena_bytes, char *err, size_t errlen);\n\n", e.P, e.P);
+    emit_options_decl(&e, out);
     fprintf(out, "/* Runs the model over the inputs, writing %s %s. */\n", g->output_name,
             ir_shape_str(g, o->shape));
     emit_signature(&e, out);
@@ -245,17 +269,25 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
             fprintf(out, "/* The decoder's KV cache, over the encoding of the last encode (which\n"
                          " * empties the cache): prefill runs a prompt from the start (decode is\n"
                          " * the same), step runs one more token, writing its %s row.  A call\n"
-                         " * that would pass %s_MAX_%s tokens in all fails with a length error. */\n",
-                    g->output_name, e.U, upper(seq));
+                         " * that would pass the context (%s_context: %s_MAX_%s unless open_ex\n"
+                         " * set a shorter one) fails with a length error. */\n",
+                    g->output_name, e.P, e.U, upper(seq));
         else
             fprintf(out, "/* The KV cache: prefill runs a prompt from the start (forward is the same),\n"
                          " * step runs one more token, writing its %s row.  A call that would pass\n"
-                         " * %s_MAX_%s tokens in all fails with a length error. */\n",
-                    g->output_name, e.U, upper(seq));
+                         " * the context (%s_context: %s_MAX_%s unless open_ex set a shorter one)\n"
+                         " * fails with a length error. */\n",
+                    g->output_name, e.P, e.U, upper(seq));
         fprintf(out, "int %s_prefill(%s_model *m, const int32_t *%s, int %s, float *%s);\n", e.P, e.P,
                 in, seq, g->output_name);
+        if (kprog_has_last_row(g))
+            fprintf(out, "/* prefill writing only the last token's %s row: %s_OUTPUT_COLS floats. */\n"
+                         "int %s_prefill_last(%s_model *m, const int32_t *%s, int %s, float *%s);\n",
+                    g->output_name, e.U, e.P, e.P, in, seq, g->output_name);
         fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s);\n", e.P, e.P, g->output_name);
         fprintf(out, "int %s_position(const %s_model *m);   /* tokens in the cache */\n", e.P, e.P);
+        fprintf(out, "int %s_context(const %s_model *m);    /* tokens it can hold (open's ctx) */\n",
+                e.P, e.P);
         fprintf(out, "/* Copies the cache of src into dst (beam search)%s. */\n",
                 g->enc_end ? ", with the encoding it was computed over" : "");
         fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src);\n\n", e.P, e.P, e.P);
@@ -297,17 +329,21 @@ static void emit_weights(const Emitter *e)
                      "    int enc_len[%d], enc_valid[%d];   /* by length symbol */\n",
                 g->nsyms, g->nsyms);
     if (g->cache_sym)
-        fprintf(out, "    float *cache;           /* %s_CACHE_BYTES */\n"
-                     "    int pos;                /* tokens in the cache */\n", e->U);
+        fprintf(out, "    float *cache;           /* %s_kv_cache_bytes(ctx) */\n"
+                     "    int own_cache;          /* allocated by open, freed by close */\n"
+                     "    int ctx;                /* tokens the cache holds */\n"
+                     "    int pos;                /* tokens in the cache */\n"
+                     "    float *slot[%d];         /* each layer's keys and values: ctx rows */\n",
+                e->P, kprog_cache_slots(g));
     fprintf(out, "};\n\n");
     if (g->cache_sym) {
-        fprintf(out, "/* Where each layer's keys and values sit in the cache (in floats). */\n");
-        fprintf(out, "static const struct {\n    size_t offset, cols;\n} cache_slots[] = {\n");
+        fprintf(out, "/* The width of each slot of the cache (keys or values of a layer): a\n"
+                     " * slot holds ctx rows of it, one after another. */\n");
+        fprintf(out, "static const int cache_cols[] = {\n");
         for (int i = 0; i < g->count; i++) {
             const Node *n = &g->nodes[i];
             if (!n->dead && n->op == OP_CACHE)
-                fprintf(out, "    {%lld, %lld},   /* %s */\n", (long long)n->attr.cache.offset / 4,
-                        (long long)n->shape.d[1].n, n->name);
+                fprintf(out, "    %lld,   /* %s */\n", (long long)n->shape.d[1].n, n->name);
         }
         fprintf(out, "};\n\n");
     }
@@ -334,6 +370,68 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "};\n\n");
 }
 
+/* An argument error of open, with its reason in err. */
+static void emit_refuse(FILE *out, const char *cond, const char *why)
+{
+    fprintf(out, "    if (%s) {\n        if (err && errlen)\n            snprintf(err, errlen, %s);\n"
+                 "        return TFRT_ERR_ARG;\n    }\n", cond, why);
+}
+
+/* The KV cache at open: the caller's memory or an allocation of ctx
+ * tokens, cut into one slot per layer's keys and values. */
+static void emit_open_cache(const Emitter *e)
+{
+    FILE *out = e->out;
+    fprintf(out, "    m->ctx = o.ctx ? o.ctx : %s_MAX_%s;\n", e->U, upper(e->g->syms[e->g->cache_sym].name));
+    fprintf(out, "    m->cache = o.cache;\n    m->own_cache = !o.cache;\n");
+    fprintf(out, "    if (rc == TFRT_OK && !o.cache && !(m->cache = calloc(1, %s_kv_cache_bytes(m->ctx))))\n"
+                 "        rc = TFRT_ERR_NOMEM;\n", e->P);
+    fprintf(out, "    for (size_t i = 0, at = 0; m->cache && i < sizeof cache_cols / sizeof *cache_cols; i++) {\n"
+                 "        m->slot[i] = m->cache + at;\n        at += (size_t)m->ctx * (size_t)cache_cols[i];\n    }\n");
+}
+
+static void emit_open_ex(const Emitter *e)
+{
+    FILE *out = e->out;
+    const char *P = e->P, *U = e->U;
+    fprintf(out, "int %s_open_ex(%s_model **model, const char *weights_path, const %s_options *options,\n"
+                 "                char *err, size_t errlen)\n{\n", P, P, P);
+    fprintf(out, "    %s_options o = {NULL, 0, NULL, 0, 0, 0};\n    if (options)\n        o = *options;\n", P);
+    fprintf(out, "    if (!model || !weights_path)\n        return TFRT_ERR_ARG;\n    *model = NULL;\n");
+    emit_refuse(out, tfc_format("o.arena && (o.arena_bytes < (size_t)%s_ARENA_BYTES "
+                                "|| (uintptr_t)o.arena %% sizeof(float))", U),
+                tfc_format("\"the arena must hold %%lld bytes, aligned for float\", (long long)%s_ARENA_BYTES", U));
+    if (e->g->cache_sym) {
+        const char *max = tfc_format("%s_MAX_%s", U, upper(e->g->syms[e->g->cache_sym].name));
+        const char *bytes = tfc_format("%s_kv_cache_bytes(o.ctx ? o.ctx : %s)", P, max);
+        emit_refuse(out, tfc_format("o.ctx < 0 || o.ctx > %s", max),
+                    tfc_format("\"ctx %%d is outside 0..%%d\", o.ctx, %s", max));
+        emit_refuse(out, tfc_format("o.cache && (o.cache_bytes < %s || (uintptr_t)o.cache %% sizeof(float))", bytes),
+                    tfc_format("\"the KV cache must hold %%zu bytes, aligned for float\", %s", bytes));
+    } else {
+        emit_refuse(out, "o.cache || o.cache_bytes || o.ctx", "\"this model has no KV cache\"");
+    }
+    emit_refuse(out, "o.threads < 0", "\"threads %d is negative\", o.threads");
+    fprintf(out, "    %s_model *m = calloc(1, sizeof *m);\n", P);
+    fprintf(out, "    if (!m)\n        return TFRT_ERR_NOMEM;\n");
+    fprintf(out, "    /* the empty entries stand first so that neither list is empty */\n");
+    fprintf(out, "    TfrtNameMap names = {name_prefixes + 1, (int)(sizeof name_prefixes / sizeof *name_prefixes) - 1,\n"
+                 "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
+    fprintf(out, "    int rc = tfrt_pool_create(&m->pool, o.threads);\n");
+    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
+    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
+                 "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                 "                               &names, &m->w, err, errlen);\n");
+    fprintf(out, "    m->arena = o.arena;\n    m->own_arena = !o.arena;\n");
+    fprintf(out, "    if (rc == TFRT_OK && !o.arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
+            U, U);
+    fprintf(out, "        rc = TFRT_ERR_NOMEM;\n");
+    if (e->g->cache_sym)
+        emit_open_cache(e);
+    fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
+    fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
+}
+
 static void emit_open_close(const Emitter *e)
 {
     FILE *out = e->out;
@@ -343,36 +441,14 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
     fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
-            e->g->cache_sym ? "    free(m->cache);\n" : "");
+            e->g->cache_sym ? "    if (m->own_cache)\n        free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"
-                 "    return %s_open_with_arena(model, weights_path, NULL, 0, err, errlen);\n}\n\n", P, P, P);
+                 "    return %s_open_ex(model, weights_path, NULL, err, errlen);\n}\n\n", P, P, P);
     fprintf(out, "int %s_open_with_arena(%s_model **model, const char *weights_path, void *arena,\n"
                  "                       size_t arena_bytes, char *err, size_t errlen)\n{\n", P, P);
-    fprintf(out, "    if (!model || !weights_path)\n        return TFRT_ERR_ARG;\n");
-    fprintf(out, "    if (arena && (arena_bytes < (size_t)%s_ARENA_BYTES || (uintptr_t)arena %% sizeof(float))) {\n"
-                 "        if (err && errlen)\n"
-                 "            snprintf(err, errlen, \"the arena must hold %%lld bytes, aligned for float\",\n"
-                 "                     (long long)%s_ARENA_BYTES);\n"
-                 "        return TFRT_ERR_ARG;\n    }\n", e->U, e->U);
-    fprintf(out, "    *model = NULL;\n    %s_model *m = calloc(1, sizeof *m);\n", P);
-    fprintf(out, "    if (!m)\n        return TFRT_ERR_NOMEM;\n");
-    fprintf(out, "    /* the empty entries stand first so that neither list is empty */\n");
-    fprintf(out, "    TfrtNameMap names = {name_prefixes + 1, (int)(sizeof name_prefixes / sizeof *name_prefixes) - 1,\n"
-                 "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
-    fprintf(out, "    int rc = tfrt_pool_create(&m->pool, 0);\n");
-    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
-    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
-                 "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
-                 "                               &names, &m->w, err, errlen);\n");
-    fprintf(out, "    m->arena = arena;\n    m->own_arena = !arena;\n");
-    fprintf(out, "    if (rc == TFRT_OK && !arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
-            e->U, e->U);
-    fprintf(out, "        rc = TFRT_ERR_NOMEM;\n");
-    if (e->g->cache_sym)
-        fprintf(out, "    if (rc == TFRT_OK && !(m->cache = calloc(1, %s_CACHE_BYTES)))\n"
-                     "        rc = TFRT_ERR_NOMEM;\n", e->U);
-    fprintf(out, "    if (rc != TFRT_OK) {\n        %s_close(m);\n        return rc;\n    }\n", P);
-    fprintf(out, "    *model = m;\n    return TFRT_OK;\n}\n\n");
+    fprintf(out, "    %s_options o = {arena, arena_bytes, NULL, 0, 0, 0};\n", P);
+    fprintf(out, "    return %s_open_ex(model, weights_path, &o, err, errlen);\n}\n\n", P);
+    emit_open_ex(e);
     fprintf(out, "int %s_set_trace(%s_model *m, %s_trace_fn fn, void *arg)\n{\n", P, P, P);
     fprintf(out, "    if (!m)\n        return TFRT_ERR_ARG;\n");
     if (e->opt->trace)
@@ -531,10 +607,10 @@ static void emit_encoder_decoder(const Emitter *e)
 
 /* The kernel calls of one pass over the graph, with the offsets of the
  * full plan or of the one-token step plan. */
-static void emit_body(const Emitter *e, int step)
+static void emit_body(const Emitter *e, int flags)
 {
     FILE *out = e->out;
-    KProgram *kp = kprog_build(e->g, e->from, e->to, step);
+    KProgram *kp = kprog_build(e->g, e->from, e->to, flags);
     fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n"
                  "    (void)w;\n    (void)arena;\n");
     if (e->from == 0)   /* decode keeps what encode left in the arena */
@@ -578,9 +654,9 @@ static void emit_copy_state(const Emitter *e)
     fprintf(out, "int %s_copy_state(%s_model *dst, const %s_model *src)\n{\n", P, P, P);
     fprintf(out, "    if (!dst || !src)\n        return TFRT_ERR_ARG;\n");
     fprintf(out, "    if (dst == src)\n        return TFRT_OK;\n");
-    fprintf(out, "    for (size_t i = 0; i < sizeof cache_slots / sizeof *cache_slots; i++)\n");
-    fprintf(out, "        memcpy(dst->cache + cache_slots[i].offset, src->cache + cache_slots[i].offset,\n"
-                 "               (size_t)src->pos * cache_slots[i].cols * sizeof(float));\n");
+    fprintf(out, "    if (src->pos > dst->ctx)\n        return TFRT_ERR_LENGTH;   /* dst's cache is shorter */\n");
+    fprintf(out, "    for (size_t i = 0; i < sizeof cache_cols / sizeof *cache_cols; i++)\n");
+    fprintf(out, "        memcpy(dst->slot[i], src->slot[i], (size_t)src->pos * (size_t)cache_cols[i] * sizeof(float));\n");
     fprintf(out, "    dst->pos = src->pos;\n");
     if (g->enc_end) {
         fprintf(out, "    memcpy(dst->enc_len, src->enc_len, sizeof dst->enc_len);\n"
@@ -595,6 +671,21 @@ static void emit_copy_state(const Emitter *e)
     fprintf(out, "    return TFRT_OK;\n}\n");
 }
 
+/* static int NAME(m, tokens, seq, output): a pass over seq tokens after
+ * those cached, with the program of `flags`. */
+static void emit_run_tokens(const Emitter *e, const char *name, int flags)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    const char *in = var(e, g->inputs[kv_cache_input(g)]), *seq = g->syms[g->cache_sym].name;
+    fprintf(out, "static int %s(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n", name, e->P,
+            in, seq, g->output_name);
+    fprintf(out, "    const int pos = m->pos;\n    if (%s > m->ctx - pos)\n"
+                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
+    emit_body(e, flags);
+    fprintf(out, "    m->pos = pos + %s;\n    return TFRT_OK;\n}\n\n", seq);
+}
+
 /* A cached decoder: prefill and step share the cache; both run the tokens
  * that follow the m->pos already cached.  With an encoder, they run the
  * decoder's nodes (e->from on) over what encode left in the arena. */
@@ -606,17 +697,16 @@ static void emit_cached(const Emitter *e)
     const char *seq = g->syms[g->cache_sym].name;
     fprintf(out, "/* Runs %s tokens after the m->pos already cached, planned for up to\n"
                  " * %s_MAX_%s tokens. */\n", seq, U, upper(seq));
-    fprintf(out, "static int run_tokens(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n",
-            P, in, seq, o);
-    fprintf(out, "    const int pos = m->pos;\n    if (%s > %s_MAX_%s - pos)\n"
-                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq, U, upper(seq));
-    emit_body(e, 0);
-    fprintf(out, "    m->pos = pos + %s;\n    return TFRT_OK;\n}\n\n", seq);
+    emit_run_tokens(e, "run_tokens", 0);
+    if (kprog_has_last_row(g)) {
+        fprintf(out, "/* The same, with the output of the last token only. */\n");
+        emit_run_tokens(e, "run_tokens_last", KP_LAST_ROW);
+    }
     fprintf(out, "/* The same for one token, planned for one row. */\n");
     fprintf(out, "static int run_step(%s_model *m, const int32_t *%s, float *%s)\n{\n", P, in, o);
-    fprintf(out, "    const int %s = 1;\n    const int pos = m->pos;\n    if (pos >= %s_MAX_%s)\n"
-                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq, U, upper(seq));
-    emit_body(e, 1);
+    fprintf(out, "    const int %s = 1;\n    const int pos = m->pos;\n    if (pos >= m->ctx)\n"
+                 "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
+    emit_body(e, KP_STEP);
     fprintf(out, "    m->pos = pos + 1;\n    return TFRT_OK;\n}\n\n");
 
     const char *encoded = g->enc_end ? "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n"
@@ -627,6 +717,17 @@ static void emit_cached(const Emitter *e)
     else
         emit_checks(e);
     fprintf(out, "%s    m->pos = 0;\n    return run_tokens(m, %s, %s, %s);\n}\n\n", encoded, in, seq, o);
+    if (kprog_has_last_row(g)) {
+        fprintf(out, "int %s_prefill_last(%s_model *m, const int32_t *%s, int %s, float *%s)\n{\n", P, P,
+                in, seq, o);
+        if (g->enc_end)
+            emit_side_checks(e, 0);
+        else
+            emit_checks(e);
+        fprintf(out, "%s    m->pos = 0;\n    return run_tokens_last(m, %s, %s, %s);\n}\n\n", encoded, in,
+                seq, o);
+    }
+    fprintf(out, "int %s_context(const %s_model *m)\n{\n    return m ? m->ctx : 0;\n}\n\n", P, P);
     fprintf(out, "int %s_step(%s_model *m, int32_t token, float *%s)\n{\n", P, P, o);
     fprintf(out, "    if (!m || !%s)\n        return TFRT_ERR_ARG;\n%s", o, encoded);
     fprintf(out, "    return run_step(m, &token, %s);\n}\n\n", o);

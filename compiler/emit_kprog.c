@@ -122,8 +122,7 @@ static void declare(Printer *pr, int id)
                 type, (long long)t->offset, shape,
                 pr->kp->from && id < pr->kp->from ? ", from encode" : "");
     else if (t->base == KB_CACHE)
-        fprintf(pr->out, "    float *%s = m->cache + %lld;   /* %s */\n", emit_var(g, id),
-                (long long)t->offset / 4, shape);
+        fprintf(pr->out, "    float *%s = m->slot[%d];   /* %s */\n", emit_var(g, id), t->index, shape);
 }
 
 static void declare_ref(Printer *pr, KRef r) { declare(pr, r.node); }
@@ -365,8 +364,9 @@ static void trace(const KProgram *kp, const KInstr *in, FILE *out)
     int last = in == &kp->instrs[kp->count - 1] || in[1].node != in->node;
     if (n->dtype != DT_F32 || !last)
         return;
+    int one_row = kp->last_row && in->node == g->output;
     fprintf(out, "    if (m->trace_fn)\n        m->trace_fn(m->trace_arg, \"%s\", %s, %s, %lld, %lld);\n",
-            n->name, emit_var(g, in->node), kint(g, kprog_rows(g, in->node), 0),
+            n->name, emit_var(g, in->node), one_row ? "1" : kint(g, kprog_rows(g, in->node), 0),
             (long long)(n->shape.ndim == 2 ? n->shape.d[1].n : n->shape.d[0].n),
             (long long)kp->tensors[in->node].stride);
 }

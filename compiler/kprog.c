@@ -167,7 +167,7 @@ static KTensor place(const KProgram *kp, int id)
     else if (n->op == OP_INPUT)
         t.base = KB_INPUT, t.index = n->attr.input.index, t.offset = 0;
     else if (n->op == OP_CACHE)
-        t.base = KB_CACHE, t.offset = n->attr.cache.offset;
+        t.base = KB_CACHE, t.index = kprog_cache_slot(g, id), t.offset = 0;
     else if (n->op == OP_CONCAT || n->inlined)
         t.base = KB_NONE, t.offset = 0;
     else if (id == g->output)
@@ -379,6 +379,19 @@ static void emit_linear(KProgram *kp, int id)
     a[2].p = ref(id), a[3].p = ref(m->in[0]), a[4].i = kprog_rows(g, id);
     a[5].p = ref(m->in[4]);
     a[6].i = first_pos(g, id);
+    if (kp->last_row && id == g->output) {   /* the last row of x alone */
+        KInt last = kprog_rows(g, id);
+        last.c -= 1;
+        a[3].p.elem = kscale(last, kp->tensors[m->in[0]].stride);
+        a[4].i = kconst(1);
+        if (m->in[3] >= 0)
+            field(op, st, L_RESIDUAL, 0)->p.elem = kscale(last, kp->tensors[m->in[3]].stride);
+        if (m->in[4] >= 0)
+            a[5].p.elem = last;
+        KInt row = last;   /* the row's cache row: pos + rows - 1 */
+        row.k_pos = a[6].i.k_pos;
+        a[6].i = row;
+    }
     if (m->attr.matmul.glu)   /* the value half, after the gate's rows */
         a[7].p = (KRef){id, kscale(kprog_rows(g, id), cols(g, id))};
 }
@@ -547,15 +560,34 @@ static void mark_dead(KProgram *kp, int i)
         }
 }
 
-KProgram *kprog_build(const Graph *g, int from, int to, int step)
+int kprog_cache_slot(const Graph *g, int id)
+{
+    int slot = 0;
+    for (int i = 0; i < id; i++)
+        slot += !g->nodes[i].dead && g->nodes[i].op == OP_CACHE;
+    return slot;
+}
+
+int kprog_cache_slots(const Graph *g) { return kprog_cache_slot(g, g->count); }
+
+int kprog_has_last_row(const Graph *g)
+{
+    const Node *o = &g->nodes[g->output];
+    return o->op == OP_MATMUL && o->shape.ndim == 2 && o->shape.d[0].sym;
+}
+
+KProgram *kprog_build(const Graph *g, int from, int to, int flags)
 {
     if (!g->plan)
         tfc_bug("the kernel program needs a planned graph");
+    if ((flags & KP_LAST_ROW) && !kprog_has_last_row(g))
+        tfc_bug("a last-row program of an output that is not a matmul");
     KProgram *kp = tfc_alloc(sizeof *kp);
     kp->g = g;
     kp->from = from;
     kp->to = to;
-    kp->step = step;
+    kp->step = (flags & KP_STEP) != 0;
+    kp->last_row = (flags & KP_LAST_ROW) != 0;
     kp->tensors = tfc_alloc((size_t)g->count * sizeof *kp->tensors);
     for (int i = 0; i < g->count; i++)
         kp->tensors[i] = place(kp, i);

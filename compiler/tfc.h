@@ -412,7 +412,7 @@ typedef enum {
     KB_NONE,      /* no memory: stacked weights, inlined ops, fused caches */
     KB_ARENA,     /* the arena, at `offset` bytes */
     KB_WEIGHT,    /* the weight table's pointer for node `index` */
-    KB_CACHE,     /* the KV cache, at `offset` bytes */
+    KB_CACHE,     /* the KV cache's slot number `index` (its size is set at open) */
     KB_INPUT,     /* the caller's input number `index` */
     KB_OUTPUT     /* the caller's output buffer */
 } KBase;
@@ -510,18 +510,29 @@ typedef struct {
     int ndead;
 } KInstr;
 
+enum {
+    KP_STEP = 1,                 /* with the one-token step plan's offsets */
+    KP_LAST_ROW = 2              /* the output for the last row only (a matmul
+                                    output reads only that row of its input) */
+};
+
 typedef struct {
     const Graph *g;
     int from, to;                /* the nodes it runs */
     int step;                    /* the one-token step plan's offsets */
+    int last_row;                /* KP_LAST_ROW */
     KTensor *tensors;            /* per node id */
     KInstr *instrs;
     int count;
 } KProgram;
 
-/* The program of nodes [from, to), with the full plan's offsets or the
- * step plan's. */
-KProgram *kprog_build(const Graph *g, int from, int to, int step);
+/* The program of nodes [from, to); flags: KP_STEP, KP_LAST_ROW. */
+KProgram *kprog_build(const Graph *g, int from, int to, int flags);
+/* Whether a KP_LAST_ROW program exists: the output is a matmul. */
+int kprog_has_last_row(const Graph *g);
+/* The KV-cache slot of CACHE node id: its rank among the live caches. */
+int kprog_cache_slot(const Graph *g, int id);
+int kprog_cache_slots(const Graph *g);
 /* The rows of node id: an integer of the run-time lengths. */
 KInt kprog_rows(const Graph *g, int id);
 extern const KFunc kfunc_embed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,

@@ -5,7 +5,9 @@
 # example runs in a caller-owned arena of exactly GPT2_ARENA_BYTES; with
 # SANFLAGS (make test SAN=1) AddressSanitizer fails a run that touches a
 # byte beyond it, and the second run (ctx tokens) reaches the plan's end.
-# tests/api/trace_check.c checks the trace callback of a --trace build.
+# tests/api/trace_check.c checks the trace callback of a --trace build,
+# tests/api/options_check.c open_ex (context, caller's cache) and
+# prefill_last.
 #   TFC=./tfc tests/examples.sh
 set -eu
 TFC=${TFC:-./tfc}
@@ -57,6 +59,14 @@ if gcc -std=c99 -Wall -Wextra -Werror -O2 -Iruntime -I"$tmp" -o "$tmp/trace_chec
     ok "trace callback ($(sed -n 1p "$tmp/trace.log" | cut -c6-))"
 else
     bad "trace callback"; cat "$tmp/cc.log" "$tmp/trace.log" 2>/dev/null
+fi
+# open_ex (a shorter context in the caller's memory) and prefill_last
+if gcc -std=c99 -Wall -Wextra -Werror -O2 -Iruntime -I"$tmp" -o "$tmp/options_check" \
+       tests/api/options_check.c "$tmp/gpt2.c" $B/libtfrt.a $blas -lm ${SANFLAGS:-} \
+       2>"$tmp/cc.log" && "$tmp/options_check" "$tmp/w.safetensors" >"$tmp/options.log"; then
+    while read -r line; do ok "${line#ok   }"; done <"$tmp/options.log"
+else
+    bad "open_ex and prefill_last"; cat "$tmp/cc.log" "$tmp/options.log" 2>/dev/null
 fi
 # every symbol a generated file exports carries its prefix
 gcc -std=c99 -c -Iruntime -I"$tmp" -o "$tmp/other.o" "$tmp/other.c"
