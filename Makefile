@@ -37,7 +37,8 @@ RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
-               compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
+               compiler/model_limits.c compiler/strmap.c \
+               compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/plan.c \
                compiler/plan_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c

@@ -6,7 +6,8 @@
  *
  *  - inputs refer to earlier, live nodes (the node list is a schedule);
  *  - each op has its arity and its shape rule (ops.h) holds;
- *  - dtypes: ids are i32, everything else f32.
+ *  - dtypes: ids are i32, everything else f32;
+ *  - once planned, the memory plan (verify_plan.c).
  */
 #include "tfc.h"
 
@@ -219,5 +220,7 @@ int ir_verify(const Graph *g, char *err, size_t errlen)
             check_node(&c, i);
     if (!c.failed && (g->output < 0 || g->output >= g->count || g->nodes[g->output].dead))
         snprintf(err, errlen, "the graph has no live output"), c.failed = 1;
+    if (!c.failed && g->plan)
+        c.failed = plan_verify(g, err, errlen);
     return c.failed != 0;
 }
