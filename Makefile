@@ -45,7 +45,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
-           tests/unit/test_verify.c tests/unit/test_text.c
+           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_hardening.c
 
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
