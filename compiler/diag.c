@@ -41,6 +41,15 @@ void *tfc_alloc(size_t size)
     return p;
 }
 
+void tfc_free_all(void)
+{
+    while (blocks) {
+        Block *next = blocks->next;
+        free(blocks);
+        blocks = next;
+    }
+}
+
 char *tfc_strndup(const char *s, size_t n)
 {
     char *d = tfc_alloc(n + 1);

@@ -12,6 +12,12 @@
 }
 
 %code {
+/* The parser's stack on the C stack: an error leaves the parse by
+ * longjmp (error_at), which would leak a stack grown with malloc.  The
+ * stack only grows deep on a chain of unary minus signs; past
+ * YYMAXDEPTH the parser stops with an error (yyerror below). */
+#define YYSTACK_USE_ALLOCA 1
+#define YYMAXDEPTH 5000
 #include "lexer.h"
 #include "model_limits.h"
 #include <string.h>

@@ -7,6 +7,7 @@
  * glue file gives the model a fixed-signature entry point, whatever inputs
  * the model declares, so this file needs no knowledge of the model's API.
  */
+#include "output_files.h"
 #include "tfc.h"
 #include "tfrt.h"
 
@@ -195,26 +196,20 @@ static void remove_build_dir(void)
     build_dir = NULL;
 }
 
+/* The logits to path ("-": stdout), whole or not at all. */
 static int write_logits(const char *path, const float *out, size_t count)
 {
-    int to_stdout = strcmp(path, "-") == 0;
-    const char *tmp = to_stdout ? NULL : tfc_format("%s.tmp%ld", path, (long)getpid());
-    FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return EXIT_IO;
-    }
     /* little-endian float32: the in-memory layout on the hosts we support */
-    size_t wrote = fwrite(out, sizeof *out, count, f);
-    int bad = wrote != count || (to_stdout ? fflush(f) : fclose(f)) != 0;
-    if (!bad && tmp && rename(tmp, path) != 0)
-        bad = 1;
-    if (bad) {
-        if (tmp)
-            unlink(tmp);
-        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return EXIT_IO;
+    if (strcmp(path, "-") == 0) {
+        if (fwrite(out, sizeof *out, count, stdout) != count || fflush(stdout) != 0) {
+            fprintf(stderr, "tfc: error: cannot write to stdout: %s\n", strerror(errno));
+            return EXIT_IO;
+        }
+        return 0;
     }
+    Outputs files = {0};
+    fwrite(out, sizeof *out, count, outputs_open(&files, path));
+    outputs_commit(&files);      /* a short write shows as an error here */
     return 0;
 }
 

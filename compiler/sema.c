@@ -6,6 +6,7 @@
  * is a double.  A -D override replaces a value where it is defined, so
  * values computed from it (head_dim = dim / heads) follow.
  */
+#include "cli_parse.h"
 #include "lower.h"
 
 #include <errno.h>
@@ -208,15 +209,16 @@ Value sema_call_scalar(Lowering *L, const Ast *call)
 
 /* ---- configuration ----------------------------------------------------- */
 
+/* A -D value is written as a number in a model file, with an optional
+ * leading '-' (cli_parse.c): not 0x40, not " 64", not inf. */
 static Value parse_define(const Define *d)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(d->value, &end);
-    if (end == d->value || *end != '\0' || !isfinite(v))
-        error_plain("-D %s=%s: the value must be a number", d->name, d->value);
-    int is_int = strpbrk(d->value, ".eEnN") == NULL && fits_integer(v);
-    return sema_number(v, is_int);
+    double v;
+    int is_int;
+    const char *bad = cli_number(d->value, -HUGE_VAL, HUGE_VAL, &v, &is_int);
+    if (bad)
+        error_plain("-D %s=%s: the value must be a number: %s", d->name, d->value, bad);
+    return sema_number(v, is_int && fits_integer(v));
 }
 
 /* Room for cap configuration values, in the compiler's arena. */

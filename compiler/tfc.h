@@ -18,6 +18,9 @@
 /* ---- util.c / diag.c ------------------------------------------------ */
 
 void *tfc_alloc(size_t size);                /* zeroed; never NULL */
+/* Frees everything tfc_alloc gave, at once (fuzz harnesses, between
+ * inputs: nothing allocated before may be used after). */
+void tfc_free_all(void);
 char *tfc_strdup(const char *s);
 char *tfc_strndup(const char *s, size_t n);
 char *tfc_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
