@@ -19,7 +19,8 @@
 
 void *tfc_alloc(size_t size);                /* zeroed; never NULL */
 /* Frees everything tfc_alloc gave, at once (fuzz harnesses, between
- * inputs: nothing allocated before may be used after). */
+ * inputs: nothing allocated before may be used after).  The first block
+ * is kept for reuse. */
 void tfc_free_all(void);
 char *tfc_strdup(const char *s);
 char *tfc_strndup(const char *s, size_t n);
