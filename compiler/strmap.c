@@ -1,7 +1,8 @@
 /*
  * strmap.c - string -> int, open addressing with linear probing (FNV-1a
- * hashes).  Removal leaves a tombstone; the table grows (and drops its
- * tombstones) when live keys and tombstones fill three quarters of it.
+ * hashes).  Removal leaves a tombstone, which a later insertion on the
+ * same probe path reuses; the table grows (and drops its tombstones) when
+ * live keys and tombstones fill three quarters of it.
  * Memory comes from the compiler's arena, like every other front-end
  * structure.
  */
@@ -68,16 +69,29 @@ static void grow(StrMap *m)
             insert_new(m, old.keys[i], old.values[i]);
 }
 
+/* A key put back after its removal takes the first tombstone on its probe
+ * path, so that removing and adding one name over and over (a node name
+ * released and taken again) does not grow a run of tombstones. */
 void strmap_put(StrMap *m, const char *key, int value)
 {
-    size_t i = find(m, key);
-    if (i != SIZE_MAX) {
-        m->values[i] = value;
-        return;
-    }
     if ((m->used + 1) * 4 > m->cap * 3)
         grow(m);
-    insert_new(m, key, value);
+    size_t tomb = SIZE_MAX, i = hash(key) & (m->cap - 1);
+    for (; m->keys[i]; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == removed) {
+            if (tomb == SIZE_MAX)
+                tomb = i;
+        } else if (strcmp(m->keys[i], key) == 0) {
+            m->values[i] = value;
+            return;
+        }
+    }
+    if (tomb == SIZE_MAX)
+        m->used++;
+    else
+        i = tomb;
+    m->keys[i] = key;
+    m->values[i] = value;
 }
 
 void strmap_remove(StrMap *m, const char *key)
