@@ -2,8 +2,10 @@
 #
 #   make                 build ./tfc and build/libtfrt.a (installs missing
 #                        Debian build packages first, as root or with sudo)
-#   make test            unit, error and golden tests (installs test packages)
-#   make test SAN=1      the same suite under AddressSanitizer + UBSan
+#   make test            unit, error, golden, hostile-input and API tests, and
+#                        valgrind memcheck (installs test packages)
+#   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
+#   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
 #
@@ -116,6 +118,8 @@ test: test-deps all $(B)/unit_tests
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
+	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
+	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	@echo "make test: all suites passed"
 
 unit-test: test-deps all $(B)/unit_tests
