@@ -3,7 +3,7 @@
 
 Limits tfc_limits = {
     .file_bytes = (int64_t)64 << 20,
-    .expr_depth = 1000,
+    .expr_depth = 256,
     .name_bytes = 256,
     .string_bytes = 1000,
     .repeat_count = 100000,
