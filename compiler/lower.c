@@ -415,8 +415,9 @@ static int unary(Lowering *L, Op op, int x, Loc loc, const char *name)
 /* attention(..., relative = table, buckets = B, max_distance = M,
  * bidirectional = b): T5's learned relative-position bias, a table
  * (B, heads) indexed by the bucket of key position - query position.
- * a[] holds the four arguments from `relative` on. */
-static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *call)
+ * a[] holds the four arguments from `relative` on; t is the table, lowered
+ * before the attention node (an input must be an earlier node), or -1. */
+static void relative_bias(Lowering *L, int id, int t, const Ast *const *a, const Ast *call)
 {
     Node *n = node(L, id);
     if (!a[0]) {
@@ -426,7 +427,6 @@ static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *c
                          "give the table too, as in relative = rel.weight");
         return;
     }
-    int t = need_matrix(L, a[0], "relative");
     int64_t buckets = a[1] ? positive_arg(L, a[1], "buckets") : node(L, t)->shape.d[0].n;
     int64_t maxd = a[2] ? positive_arg(L, a[2], "max_distance") : 128;
     int bidir = flag_arg(L, a[3], !n->attr.attn.causal, "bidirectional");
@@ -485,6 +485,7 @@ static Value call_attention(Lowering *L, const Ast *call)
         error_at(call->loc, "causal attention needs q and k from the same sequence");
     float scale = a[5] ? float_arg(sema_scalar(L, a[5]), a[5]->loc, "scale")
                        : (float)(1.0 / sqrt((double)hd));
+    int table = a[6] ? need_matrix(L, a[6], "relative") : -1;
     int id = add_node(L, OP_ATTENTION, DT_F32, node(L, q)->shape, call->loc, "attention");
     count_attention(L, q, k, causal, call->loc);
     Node *n = node(L, id);
@@ -495,7 +496,7 @@ static Value call_attention(Lowering *L, const Ast *call)
     n->attr.attn.kv_heads = (int)(kc / hd);
     n->attr.attn.causal = causal;
     n->attr.attn.scale = scale;
-    relative_bias(L, id, a + 6, call);
+    relative_bias(L, id, table, a + 6, call);
     return tensor(id);
 }
 

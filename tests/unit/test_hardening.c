@@ -220,6 +220,20 @@ static void test_names(void)
     CU_ASSERT(ok);
 }
 
+/* Found by fuzz_frontend: a relative-position table computed in the call
+ * (relative = -rel) was lowered after its attention node, which then
+ * read a later node and stopped tfc with an internal error. */
+static void test_fuzz_findings(void)
+{
+    static const char text[] = "input t[s <= 4]\ne = Embedding(4, 8) at \"e\"\n"
+                               "param rel[32, 2] at \"rel\"\nx = e(t)\n"
+                               "output y = attention(x, x, x, heads = 2, relative = -rel * 2)\n";
+    char err[256];
+    Graph *g = lower_buffer(text, strlen(text));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(ir_verify(g, err, sizeof err), 0);
+}
+
 void register_hardening_tests(void)
 {
     CU_pSuite s = CU_add_suite("hardening", NULL, NULL);
@@ -229,4 +243,5 @@ void register_hardening_tests(void)
     CU_add_test(s, "size products and totals are bounded", test_size_limits);
     CU_add_test(s, "graph size and statements run are bounded", test_work_limits);
     CU_add_test(s, "node names unique, name maps", test_names);
+    CU_add_test(s, "fuzzing findings stay fixed", test_fuzz_findings);
 }
