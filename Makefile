@@ -2,8 +2,10 @@
 #
 #   make                 build ./tfc and build/libtfrt.a (installs missing
 #                        Debian build packages first, as root or with sudo)
-#   make test            unit, error and golden tests (installs test packages)
-#   make test SAN=1      the same suite under AddressSanitizer + UBSan
+#   make test            unit, error, golden, hostile-input and API tests, and
+#                        valgrind memcheck (installs test packages)
+#   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
+#   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
 #
@@ -37,7 +39,8 @@ RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
-               compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
+               compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
+               compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
@@ -45,14 +48,14 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
-           tests/unit/test_verify.c tests/unit/test_text.c
+           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_hardening.c
 
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test golden-test fuzz \
+.PHONY: all deps test-deps test unit-test error-test golden-test fuzz fuzz-build \
         demo bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
@@ -128,6 +131,9 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/families.sh
 	$(UNFUSED_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
+	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
+	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
+	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	@echo "make test: all suites passed"
 
 unit-test: test-deps all $(B)/unit_tests
@@ -144,16 +150,52 @@ golden-test: test-deps all $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
 
-# A short libFuzzer run over the safetensors reader (needs clang).  New
-# inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.
-fuzz: test-deps
-	@mkdir -p build/fuzz
-	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -Iruntime -o build/fuzz/fuzz_safetensors \
-	    tests/fuzz/fuzz_safetensors.c $(RUNTIME_SRC) $(BLAS_CFLAGS) $(BLAS_LIBS) -lm
-	@mkdir -p build/fuzz/corpus
-	build/fuzz/fuzz_safetensors -max_total_time=$${FUZZ_SECONDS:-30} \
-	    -max_len=4096 build/fuzz/corpus tests/fuzz/corpus
+# ---- fuzzing (libFuzzer, clang) ------------------------------------------
+#
+# Every tests/fuzz/fuzz_NAME.c is a harness: `make fuzz` builds and runs
+# each one, so adding a harness is dropping a file there.  The convention:
+#   - the file defines LLVMFuzzerTestOneInput (and may define
+#     LLVMFuzzerInitialize); its first comment says what an input is;
+#   - it is linked with build/fuzz/libtfc.a: the runtime and the compiler
+#     without main.c (a harness of the command line includes main.c),
+#     built with ASan, UBSan and the fuzzer's coverage; headers come from
+#     runtime/, compiler/ and the generated parser's folder;
+#   - its seeds are the files in tests/fuzz/corpus/NAME/ (small, committed);
+#     what it finds goes to build/fuzz/corpus/NAME/ (not committed);
+#   - tests/fuzz/NAME.options, when present, holds extra libFuzzer flags
+#     on one line (-max_len=4096 -dict=tests/fuzz/NAME.dict ...).
+# tests/fuzz/run.sh runs the harnesses and prints runs, coverage and
+# corpus size for each; a crash stops it with its input saved.
+#   make fuzz                          every harness, FUZZ_SECONDS (30) each
+#   make fuzz FUZZ="frontend cli"      only those
+#   make fuzz FUZZ_RUNS=10000000       a number of runs instead of a time
+FUZZ_CC    = clang
+FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+             -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
+FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c,$(COMPILER_SRC))
+FUZZ_OBJ   = $(FUZZ_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/parser.o \
+             build/fuzz/obj/gen/lexer.o build/fuzz/obj/gen/runtime_header.o
+FUZZERS    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+build/fuzz/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iruntime -Icompiler -Ibuild/gen -c -o $@ $<
+
+build/fuzz/obj/%.o: %.c build/gen/parser.h build/gen/lexer.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iruntime -Icompiler -Ibuild/gen -c -o $@ $<
+
+build/fuzz/libtfc.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libtfc.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Iruntime -Icompiler -Ibuild/gen -o $@ $< \
+	    build/fuzz/libtfc.a $(BLAS_LIBS) -ldl -lm
+
+fuzz-build: test-deps $(FUZZERS:%=build/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(or $(FUZZ),$(FUZZERS))
 
 # ---- the shipped demo ----------------------------------------------------
 

@@ -8,6 +8,7 @@ Ast *ast_new(AstKind kind, Loc loc)
     Ast *a = tfc_alloc(sizeof *a);
     a->kind = kind;
     a->loc = loc;
+    a->depth = 1;
     return a;
 }
 

@@ -41,6 +41,19 @@ void *tfc_alloc(size_t size)
     return p;
 }
 
+void tfc_free_all(void)
+{
+    /* the first block stays, empty: a harness would otherwise map and
+     * unmap a megabyte per input */
+    while (blocks && blocks->next) {
+        Block *next = blocks->next;
+        free(blocks);
+        blocks = next;
+    }
+    if (blocks)
+        blocks->used = 0;
+}
+
 char *tfc_strndup(const char *s, size_t n)
 {
     char *d = tfc_alloc(n + 1);

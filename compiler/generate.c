@@ -222,6 +222,20 @@ static int check_model(const Graph *g, const TfrtTokenizer *tok, const GenOption
 static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions *opt,
                           const GenOptions *gen);
 
+/* A row of logits holding NaN or +inf cannot be sampled (tfrt_text.h): the
+ * model's arithmetic failed, as it does with NaN or overflowing weights.
+ * Generation stops there, naming the step and the token. */
+static int unusable(const float *row, int64_t vocab, int step)
+{
+    int32_t bad = tfrt_bad_logit(row, (int)vocab);
+    if (bad < 0)
+        return 0;
+    fprintf(stderr, "\ntfc: error: generating token %d: the model's logit for token %d is %s "
+                    "(are the weights finite?); no token can be chosen\n",
+            step + 1, bad, isnan(row[bad]) ? "NaN" : "+inf");
+    return 1;
+}
+
 static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, TfrtSampler *smp)
 {
     Utf8Out out = {.len = 0};
@@ -229,9 +243,13 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
     double t0 = run_now();
     const float *row = advance(s, 1);
     double t1 = run_now();
-    int prompt_len = s->n, made = 0;
-    while (row && made < gen->n_predict) {
-        int32_t next = tfrt_sample(smp, row, (int)s->vocab);
+    int prompt_len = s->n, made = 0, status = row ? 0 : EXIT_INPUT;
+    while (!status && made < gen->n_predict) {
+        int32_t next = unusable(row, s->vocab, made) ? -1 : tfrt_sample(smp, row, (int)s->vocab);
+        if (next < 0) {
+            status = EXIT_INPUT;
+            break;
+        }
         if (next == eos)
             break;
         put_token(&out, tok, next, made);
@@ -240,6 +258,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
         if (made == gen->n_predict)
             break;
         row = s->n == s->max_len ? slide(s) : advance(s, 0);
+        status = row ? 0 : EXIT_INPUT;
     }
     end_text(&out, tok);
     double t2 = run_now();
@@ -248,7 +267,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
             prompt_len, t1 - t0, prompt_len / (t1 - t0 > 0 ? t1 - t0 : 1e-9), made, t2 - t1,
             made / (t2 - t1 > 0 ? t2 - t1 : 1e-9), s->L.step ? "" : " without a KV cache",
             peak_rss_kib() / 1024.0);
-    return row ? 0 : EXIT_INPUT;
+    return status;
 }
 
 /* The prompt as ids given with --tokens; the other inputs as given. */
@@ -324,12 +343,19 @@ typedef struct {
     int32_t next;           /* ... with this token (-1: carried over) */
 } Beam;
 
+/* x holds no NaN or +inf (unusable); a row of -inf (every token masked)
+ * gives -inf throughout. */
 static void log_softmax(const float *x, double *out, int n)
 {
     double max = x[0], sum = 0;
     for (int i = 1; i < n; i++)
         if (x[i] > max)
             max = x[i];
+    if (max == -INFINITY) {
+        for (int i = 0; i < n; i++)
+            out[i] = -INFINITY;
+        return;
+    }
     for (int i = 0; i < n; i++)
         sum += exp(x[i] - max);
     double lse = max + log(sum);
@@ -359,7 +385,9 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
         fprintf(stderr, "tfc: error: --beams needs a model with a KV cache (a decoder)\n");
         return EXIT_USAGE;
     }
-    int k = gen->beams, n_max = gen->n_predict, V = (int)s->vocab;
+    /* no beam outgrows the context: generation stops there */
+    int k = gen->beams, V = (int)s->vocab;
+    int n_max = gen->n_predict < s->max_len ? gen->n_predict : (int)s->max_len;
     int32_t eos = tok ? tfrt_tok_eos(tok) : -1;
     void **ctx = calloc((size_t)(2 * k), sizeof *ctx), **spare = ctx + k;
     Beam *beams = calloc((size_t)k, sizeof *beams), *best = calloc((size_t)k, sizeof *best);
@@ -388,11 +416,17 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
                 offer(best, k, &count, (Beam){.score = beams[b].score, .parent = b, .next = -1, .done = 1});
                 continue;
             }
+            if (unusable(rows + (size_t)b * (size_t)V, V, t)) {
+                status = EXIT_INPUT;
+                break;
+            }
             log_softmax(rows + (size_t)b * (size_t)V, lp, V);
             for (int v = 0; v < V; v++)
                 offer(best, k, &count, (Beam){.score = beams[b].score + lp[v], .parent = b, .next = v,
                                               .done = v == eos});
         }
+        if (status)
+            break;
         int all_done = 1;
         for (int i = 0; i < count && !status; i++) {
             const Beam *p = &beams[best[i].parent];

@@ -13,27 +13,82 @@
  * `param` declares one tensor under any name, for checkpoints that do not
  * follow the convention.
  */
+#include "model_limits.h"
 #include "lower.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 static Value tensor(int id) { return (Value){.kind = V_TENSOR, .node = id}; }
 static Node *node(Lowering *L, int id) { return &L->g->nodes[id]; }
 
-/* ---- node names ------------------------------------------------------- */
+/* ---- limits (model_limits.h) ------------------------------------------------ */
 
-static int name_taken(const Graph *g, const char *name)
+/* Adds `add` bytes to a running total, or stops at loc when the total
+ * would pass its limit (a power of two).  add < 0 means a product that
+ * is already past it. */
+static void add_to(int64_t *total, int64_t add, int64_t limit, Loc loc, const char *what)
 {
-    for (int i = 0; i < g->count; i++)
-        if (g->nodes[i].name && strcmp(g->nodes[i].name, name) == 0)
-            return 1;
-    return 0;
+    int64_t t = add < 0 ? -1 : limit_add(*total, add, limit);
+    int log2 = 0;
+    while (((int64_t)1 << log2) < limit)
+        log2++;
+    if (t < 0)
+        error_at(loc, "%s would exceed 2^%d bytes (%lld TiB)", what, log2,
+                 (long long)(limit >> 40));
+    *total = t;
 }
 
+/* Elements of a shape at the longest lengths, or -1 past limit. */
+static int64_t max_elems(const Graph *g, Shape s, int64_t limit)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim && n >= 0; i++)
+        n = limit_mul(n, ir_dim_max(g, s.d[i]), limit);
+    return n;
+}
+
+/* FLOPs of one node, counted against the pass's total. */
+static void add_flops(Lowering *L, int64_t flops, Loc loc)
+{
+    int64_t t = flops < 0 ? -1 : limit_add(L->flops, flops, LIMIT_FLOPS);
+    if (t < 0)
+        error_at(loc, "a forward pass of this model at its longest inputs would exceed 2^60 FLOPs");
+    L->flops = t;
+}
+
+/* Every node is made here, so that the graph's size and its byte totals
+ * stay within model_limits.h and a model past one is stopped at the expression
+ * that passes it.  A weight view (split) adds no bytes: it lies inside a
+ * weight already counted. */
+static int new_node(Lowering *L, Op op, DType dt, Shape shape, Loc loc, int is_view)
+{
+    if (L->g->count >= tfc_limits.nodes)
+        error_at(loc, "the model unrolls to more than %lld graph nodes", (long long)tfc_limits.nodes);
+    int64_t elems = max_elems(L->g, shape, LIMIT_TENSOR_BYTES / 4);
+    if (elems < 0)
+        error_at(loc, "a tensor %s would exceed 2^40 bytes (1 TiB), the most tfc plans for one tensor",
+                 ir_shape_str(L->g, shape));
+    int64_t bytes = elems * 4;     /* float32 and int32 alike */
+    if (op == OP_WEIGHT && !is_view)
+        add_to(&L->weight_bytes, bytes, LIMIT_WEIGHT_BYTES, loc, "the model's weights (float32)");
+    if (op != OP_WEIGHT && op != OP_INPUT) {
+        add_to(&L->buffer_bytes, (bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN,
+               LIMIT_BUFFER_BYTES, loc, "the model's intermediate tensors together");
+        add_flops(L, elems, loc);
+    }
+    return ir_add(L->g, op, dt, shape, loc);
+}
+
+/* ---- node names ------------------------------------------------------- */
+
 /* Gives node id a unique C identifier built from base (and the repeat
- * scope), so that generated code reads like the model file. */
+ * scope), so that generated code reads like the model file.  A name
+ * given before is released for reuse.  Taken names are looked up in a
+ * map, and a base that is taken starts its search for a free _N where
+ * the last search ended: linear in the number of nodes. */
 static void name_node(Lowering *L, int id, const char *base, int scoped)
 {
     char buf[160];
@@ -46,15 +101,25 @@ static void name_node(Lowering *L, int id, const char *base, int scoped)
     buf[len] = '\0';
     if (isdigit((unsigned char)buf[0]))
         memmove(buf + 1, buf, len + 1), buf[0] = '_';
+    const char *old = node(L, id)->name;
+    if (old && strmap_get(&L->node_names, old, -1) == id)
+        strmap_remove(&L->node_names, old);
     char *name = tfc_strdup(buf);
-    for (int k = 2; name_taken(L->g, name); k++)
-        name = tfc_format("%s_%d", buf, k);
+    if (strmap_get(&L->node_names, name, -1) >= 0) {
+        const char *stem = name;
+        int k = strmap_get(&L->next_suffix, stem, 2);
+        do
+            name = tfc_format("%s_%d", buf, k++);
+        while (strmap_get(&L->node_names, name, -1) >= 0);
+        strmap_put(&L->next_suffix, stem, k);
+    }
+    strmap_put(&L->node_names, name, id);
     node(L, id)->name = name;
 }
 
 static int add_node(Lowering *L, Op op, DType dt, Shape shape, Loc loc, const char *base)
 {
-    int id = ir_add(L->g, op, dt, shape, loc);
+    int id = new_node(L, op, dt, shape, loc, 0);
     name_node(L, id, base, 1);
     return id;
 }
@@ -154,22 +219,33 @@ static int flag_arg(Lowering *L, const Ast *e, int dflt, const char *what)
 static int64_t positive_arg(Lowering *L, const Ast *e, const char *what)
 {
     int64_t v = sema_int(L, e, what);
-    if (v <= 0 || v > (1 << 30))
+    if (v <= 0)
         error_at(e->loc, "%s must be a positive integer, found %lld", what, (long long)v);
+    if (v > LIMIT_DIM)
+        error_at(e->loc, "%s is %lld; sizes are at most 2^30 (%lld)", what, (long long)v,
+                 (long long)LIMIT_DIM);
     return v;
+}
+
+/* A number stored as a float attribute (eps, theta, scale): it must be
+ * finite as a float, or the conversion itself would be undefined. */
+static float float_arg(double v, Loc loc, const char *what)
+{
+    if (!(fabs(v) <= FLT_MAX))
+        error_at(loc, "%s is %g, beyond the range of a float (%g)", what, v, (double)FLT_MAX);
+    return (float)v;
 }
 
 /* ---- weights and modules ---------------------------------------------- */
 
 static int new_weight(Lowering *L, const char *ckpt, Shape shape, Loc loc)
 {
-    for (int i = 0; i < L->g->count; i++) {
-        Node *n = node(L, i);
-        if (n->op == OP_WEIGHT && strcmp(n->attr.weight.ckpt, ckpt) == 0)
-            error_at(loc, "checkpoint tensor '%s' is already declared at line %d",
-                     ckpt, n->loc.line);
-    }
-    int id = ir_add(L->g, OP_WEIGHT, DT_F32, shape, loc);
+    int old = strmap_get(&L->ckpts, ckpt, -1);
+    if (old >= 0)
+        error_at(loc, "checkpoint tensor '%s' is already declared at line %d",
+                 ckpt, node(L, old)->loc.line);
+    int id = new_node(L, OP_WEIGHT, DT_F32, shape, loc, 0);
+    strmap_put(&L->ckpts, ckpt, id);
     node(L, id)->attr.weight.ckpt = ckpt;
     name_node(L, id, ckpt, 0);
     return id;
@@ -235,7 +311,7 @@ static Module *declare_module(Lowering *L, const char *var, const Ast *call, con
     }
     case MOD_LAYERNORM:
     case MOD_RMSNORM:
-        m->eps = a[1] ? (float)sema_scalar(L, a[1]) : 1e-5f;
+        m->eps = a[1] ? float_arg(sema_scalar(L, a[1]), a[1]->loc, "eps") : 1e-5f;
         if (m->eps < 0)
             error_at(a[1]->loc, "eps must not be negative");
         m->weight = new_weight(L, w, ir_shape1(d0), call->loc);
@@ -273,6 +349,8 @@ static int matmul(Lowering *L, int x, int w, int bias, int layout, Loc loc, cons
         error_at(loc, "the bias of %s has %lld values, expected %lld",
                  name, (long long)cols_of(L, bias), (long long)out);
     int id = add_node(L, OP_MATMUL, DT_F32, ir_shape2(rows_of(L, x), ir_const(out)), loc, name);
+    int64_t rows = ir_dim_max(L->g, rows_of(L, x));
+    add_flops(L, limit_mul(2 * rows, limit_mul(in, out, LIMIT_FLOPS), LIMIT_FLOPS), loc);
     Node *n = node(L, id);
     n->in[0] = x;
     n->in[1] = w;
@@ -337,8 +415,9 @@ static int unary(Lowering *L, Op op, int x, Loc loc, const char *name)
 /* attention(..., relative = table, buckets = B, max_distance = M,
  * bidirectional = b): T5's learned relative-position bias, a table
  * (B, heads) indexed by the bucket of key position - query position.
- * a[] holds the four arguments from `relative` on. */
-static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *call)
+ * a[] holds the four arguments from `relative` on; t is the table, lowered
+ * before the attention node (an input must be an earlier node), or -1. */
+static void relative_bias(Lowering *L, int id, int t, const Ast *const *a, const Ast *call)
 {
     Node *n = node(L, id);
     if (!a[0]) {
@@ -348,7 +427,6 @@ static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *c
                          "give the table too, as in relative = rel.weight");
         return;
     }
-    int t = need_matrix(L, a[0], "relative");
     int64_t buckets = a[1] ? positive_arg(L, a[1], "buckets") : node(L, t)->shape.d[0].n;
     int64_t maxd = a[2] ? positive_arg(L, a[2], "max_distance") : 128;
     int bidir = flag_arg(L, a[3], !n->attr.attn.causal, "bidirectional");
@@ -364,6 +442,19 @@ static void relative_bias(Lowering *L, int id, const Ast *const *a, const Ast *c
     n->attr.attn.buckets = (int)buckets;
     n->attr.attn.max_distance = (int)maxd;
     n->attr.attn.bidirectional = bidir;
+}
+
+/* Attention's FLOPs (QK^T and AV over every pair, at most what the
+ * kernel visits), and for a causal one the keys and values a KV cache
+ * would keep of it (pass_kv_cache caches causal self-attention). */
+static void count_attention(Lowering *L, int q, int k, int causal, Loc loc)
+{
+    int64_t pairs = limit_mul(ir_dim_max(L->g, rows_of(L, q)), ir_dim_max(L->g, rows_of(L, k)),
+                              LIMIT_FLOPS);
+    add_flops(L, limit_mul(4 * cols_of(L, q), pairs, LIMIT_FLOPS), loc);
+    if (causal)
+        add_to(&L->cache_bytes, 2 * 4 * max_elems(L->g, node(L, k)->shape, LIMIT_CACHE_BYTES),
+               LIMIT_CACHE_BYTES, loc, "the keys and values a KV cache keeps");
 }
 
 static Value call_attention(Lowering *L, const Ast *call)
@@ -392,8 +483,11 @@ static Value call_attention(Lowering *L, const Ast *call)
     int causal = flag_arg(L, a[4], 0, "causal");
     if (causal && !ir_dim_equal(rows_of(L, q), rows_of(L, k)))
         error_at(call->loc, "causal attention needs q and k from the same sequence");
-    double scale = a[5] ? sema_scalar(L, a[5]) : 1.0 / sqrt((double)hd);
+    float scale = a[5] ? float_arg(sema_scalar(L, a[5]), a[5]->loc, "scale")
+                       : (float)(1.0 / sqrt((double)hd));
+    int table = a[6] ? need_matrix(L, a[6], "relative") : -1;
     int id = add_node(L, OP_ATTENTION, DT_F32, node(L, q)->shape, call->loc, "attention");
+    count_attention(L, q, k, causal, call->loc);
     Node *n = node(L, id);
     n->in[0] = q;
     n->in[1] = k;
@@ -401,8 +495,8 @@ static Value call_attention(Lowering *L, const Ast *call)
     n->attr.attn.heads = (int)heads;
     n->attr.attn.kv_heads = (int)(kc / hd);
     n->attr.attn.causal = causal;
-    n->attr.attn.scale = (float)scale;
-    relative_bias(L, id, a + 6, call);
+    n->attr.attn.scale = scale;
+    relative_bias(L, id, table, a + 6, call);
     return tensor(id);
 }
 
@@ -442,7 +536,7 @@ static Value call_rope(Lowering *L, const Ast *call)
     int x = need_matrix(L, a[0], "x");
     int pos = need_ids(L, a[1], "pos");
     int64_t heads = positive_arg(L, a[2], "heads");
-    double theta = a[3] ? sema_scalar(L, a[3]) : 10000.0;
+    double theta = a[3] ? float_arg(sema_scalar(L, a[3]), a[3]->loc, "theta") : 10000.0;
     int interleaved = flag_arg(L, a[4], 0, "interleaved");
     int64_t c = cols_of(L, x);
     if (c % heads || (c / heads) % 2)
@@ -553,8 +647,9 @@ static Value lower_call(Lowering *L, const Ast *call)
 
 static int scale(Lowering *L, int x, double s, Loc loc)
 {
+    float f = float_arg(s, loc, "the scale factor");
     int id = unary(L, OP_SCALE, x, loc, "scale");
-    node(L, id)->attr.scale.s = (float)s;
+    node(L, id)->attr.scale.s = f;
     return id;
 }
 
@@ -599,6 +694,8 @@ static Value lower_binary(Lowering *L, const Ast *e)
         }
         error_at(e->loc, "'%c' is not defined between tensors (use +, * or @)", op);
     }
+    if (a.kind == V_TENSOR && b.kind == V_NUMBER && op == '/' && b.number == 0)
+        error_at(e->loc, "division of a tensor by zero");
     if (a.kind == V_TENSOR && b.kind == V_NUMBER && (op == '*' || op == '/'))
         return tensor(scale(L, a.node, op == '*' ? b.number : 1.0 / b.number, e->loc));
     if (a.kind == V_NUMBER && b.kind == V_TENSOR && op == '*')
@@ -669,7 +766,7 @@ static void split_weight(Lowering *L, const Ast *stmt, int x, int64_t parts, con
         Node base = *node(L, x);
         Shape vs = s;
         vs.d[0].n = rows;
-        int id = ir_add(L->g, OP_WEIGHT, DT_F32, vs, target->loc);
+        int id = new_node(L, OP_WEIGHT, DT_F32, vs, target->loc, 1);
         Node *v = node(L, id);
         v->attr.weight.ckpt = base.attr.weight.ckpt;
         v->attr.weight.first = base.attr.weight.first + i * rows * row_elems;
@@ -781,7 +878,7 @@ static void lower_input(Lowering *L, const Ast *stmt)
         error_at(stmt->lhs->loc, "unknown input flag '%s' (the one flag is 'padded')", stmt->lhs->name);
     if (stmt->lhs)
         g->padded |= 1u << sym;
-    int id = ir_add(g, OP_INPUT, DT_I32, ir_shape1((Dim){sym, max}), stmt->loc);
+    int id = new_node(L, OP_INPUT, DT_I32, ir_shape1((Dim){sym, max}), stmt->loc, 0);
     name_node(L, id, stmt->name, 0);
     g->nodes[id].attr.input.index = g->ninputs;
     g->inputs[g->ninputs++] = id;
@@ -809,15 +906,26 @@ static void lower_output(Lowering *L, const Ast *stmt)
     L->output_at = stmt->loc;
 }
 
+/* Statements run, repeat iterations included: nested repeats multiply,
+ * so this, not the file's size, bounds the time lowering takes. */
+static void count_statement(Lowering *L, Loc loc)
+{
+    if (++L->statements > tfc_limits.statements)
+        error_at(loc, "the model runs more than %lld statements once its repeats are unrolled",
+                 (long long)tfc_limits.statements);
+}
+
 static void lower_repeat(Lowering *L, const Ast *stmt)
 {
     int64_t n = sema_int(L, stmt->rhs, "the repeat count");
-    if (n < 0 || n > 100000)
-        error_at(stmt->rhs->loc, "repeat count %lld is out of range", (long long)n);
+    if (n < 0 || n > tfc_limits.repeat_count)
+        error_at(stmt->rhs->loc, "repeat count %lld is out of range (0 to %lld)", (long long)n,
+                 (long long)tfc_limits.repeat_count);
     if (sema_lookup(L, stmt->name))
         error_at(stmt->loc, "repeat index '%s' hides an existing name", stmt->name);
     const char *outer = L->scope;
     for (int64_t i = 0; i < n; i++) {
+        count_statement(L, stmt->loc);
         L->depth++;
         L->scope = tfc_format("%sl%lld_", outer ? outer : "", (long long)i);
         sema_bind(L, stmt->name, sema_number((double)i, 1), stmt->loc);
@@ -840,6 +948,7 @@ static void add_strings(const Ast *stmt, const char ***list, int *count)
 
 static void lower_stmt(Lowering *L, const Ast *s)
 {
+    count_statement(L, s->loc);
     switch (s->kind) {
     case AST_MODEL:
         if (L->g->model)

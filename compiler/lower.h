@@ -5,6 +5,7 @@
 #ifndef TFC_LOWER_H
 #define TFC_LOWER_H
 
+#include "strmap.h"
 #include "tfc.h"
 
 typedef enum { V_NUMBER, V_BOOL, V_TENSOR, V_MODULE, V_STRING } ValueKind;
@@ -39,12 +40,20 @@ typedef struct {
     Graph *g;
     Binding *bindings;
     int count, cap;
+    StrMap bound;         /* binding name -> index in bindings (names are
+                             unique there: assignment updates, never shadows) */
     int depth;            /* 0 at top level, +1 per repeat */
     const char *scope;    /* node-name prefix inside repeat, e.g. "l3_" */
     const Define *defs;
     int ndefs;
     int *def_used;
     Loc output_at;        /* the output statement, once there is one */
+    StrMap node_names;    /* node name -> node id */
+    StrMap next_suffix;   /* base name -> the next _N worth trying */
+    StrMap ckpts;         /* checkpoint name -> its WEIGHT node */
+    /* running totals, held to model_limits.h */
+    int64_t statements;   /* statements run, repeat iterations included */
+    int64_t weight_bytes, buffer_bytes, cache_bytes, flops;
 } Lowering;
 
 /* sema.c: names and scalar arithmetic */

@@ -7,13 +7,14 @@
  * under temporary names and renamed at the end, so an error never leaves
  * a partial file behind.
  */
+#include "cli_parse.h"
+#include "output_files.h"
 #include "tfc.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TFC_VERSION "0.1.0"
 
@@ -112,33 +113,32 @@ typedef struct {
     int n_given;           /* -n: generate, also from --tokens */
     const char *encode;
     const char *decode;
+    const char *run_only;  /* the first option given that only --run reads */
 } Options;
 
+/* Through error_status, so that a harness (tests/fuzz/fuzz_cli.c) can
+ * catch it with diag_try. */
 static _Noreturn void usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "tfc: error: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\ntry 'tfc --help'\n");
-    exit(EXIT_USAGE);
+    error_status(EXIT_USAGE, "%s\ntry 'tfc --help'", tfc_format(fmt, arg));
 }
 
+/* Numbers and lists: cli_parse.c, one strict reading for every option. */
 static long parse_long(const char *s, const char *what, long lo, long hi)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        usage_error(tfc_format("%s: '%%s' is not a number in [%ld, %ld]", what, lo, hi), s);
-    return v;
+    int64_t v;
+    const char *bad = cli_integer(s, lo, hi, &v);
+    if (bad)
+        usage_error("%s", tfc_format("%s: %s", what, bad));
+    return (long)v;
 }
 
 static double parse_double(const char *s, const char *what, double lo, double hi)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= lo && v <= hi))
-        usage_error(tfc_format("%s: '%%s' is not a number in [%g, %g]", what, lo, hi), s);
+    double v;
+    const char *bad = cli_number(s, lo, hi, &v, NULL);
+    if (bad)
+        usage_error("%s", tfc_format("%s: %s", what, bad));
     return v;
 }
 
@@ -190,10 +190,46 @@ static void switch_off(PassOptions *po, const char *arg)
     usage_error("unknown option '%s' (tfc --help lists the passes and fusion rules)", arg);
 }
 
+/* Whether arg is an option that only --run (or the tokenizer alone, for
+ * --tokenizer) reads. */
+static int run_only(const char *arg)
+{
+    static const char *const opts[] = {
+        "--weights", "--tokens", "--src", "--types", "--length", "--logits", "-t", "--threads",
+        "--keep", "--prefill", "--tokenizer", "-p", "--prompt", "-n", "--n-predict", "--temp",
+        "--top-k", "--top-p", "-s", "--seed", "--beams",
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (is_opt(arg, opts[i]))
+            return 1;
+    return 0;
+}
+
+/* A mode's options given with another mode are refused, not ignored: a
+ * command never silently drops what it was asked. */
+static void check_modes(const Options *o)
+{
+    if ((o->encode || o->decode) && o->model)
+        usage_error("--encode and --decode take no model file ('%s')", o->model);
+    if (o->encode && o->decode)
+        usage_error("%s", "--encode and --decode go one at a time");
+    if (o->encode || o->decode)
+        return;
+    if (!o->run && o->run_only)
+        usage_error("%s goes with --run", o->run_only);
+    if (!o->run && o->gen.tokenizer)
+        usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
+    if (o->gen.prompt && (o->tokens || o->src || o->types))
+        usage_error("%s", "--prompt gives the model its tokens: it does not go with --tokens, --src "
+                          "or --types");
+}
+
 static void parse_args(Options *o, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!o->run_only && run_only(a) && !is_opt(a, "--tokenizer"))
+            o->run_only = tfc_strndup(a, strcspn(a, "="));
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
@@ -284,6 +320,7 @@ static void parse_args(Options *o, int argc, char **argv)
     }
     if ((o->encode || o->decode) && !o->gen.tokenizer)
         usage_error("%s", "--encode and --decode need --tokenizer PATH");
+    check_modes(o);
     if (o->encode || o->decode)
         return;
     if (!o->model)
@@ -294,9 +331,11 @@ static void parse_args(Options *o, int argc, char **argv)
         usage_error("%s", "--run needs --tokens (token ids) or --prompt (text, with --tokenizer)");
     if (o->gen.prompt && !o->gen.tokenizer)
         usage_error("%s", "--prompt needs --tokenizer PATH");
-    if (o->gen.prompt && !o->run)
-        usage_error("%s", "--prompt goes with --run");
+    if (o->run && (o->dump_ir || o->plan))
+        usage_error("%s", "--run does not go with --dump-ir or --plan, which stop before running");
     if (o->prefix) {
+        if (!*o->prefix)
+            usage_error("%s", "--prefix is empty: give a C identifier");
         for (const char *p = o->prefix; *p; p++)
             if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                   (p != o->prefix && *p >= '0' && *p <= '9')))
@@ -307,27 +346,10 @@ static void parse_args(Options *o, int argc, char **argv)
 /* "464,2068,7586" -> token ids. */
 static int32_t *parse_ids(const char *s, const char *opt, int *count)
 {
-    int cap = 16, n = 0;
-    int32_t *ids = tfc_alloc((size_t)cap * sizeof *ids);
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ','))
-            usage_error(tfc_format("%s: '%%s' is not a comma-separated list of ids", opt), s);
-        if (n == cap) {
-            int32_t *grown = tfc_alloc((size_t)cap * 2 * sizeof *grown);
-            memcpy(grown, ids, (size_t)n * sizeof *ids);
-            ids = grown;
-            cap *= 2;
-        }
-        ids[n++] = (int32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    if (n == 0)
-        usage_error(tfc_format("%s '%%s' holds no id", opt), s);
-    *count = n;
+    int32_t *ids;
+    const char *bad = cli_list(s, 0, INT32_MAX, &ids, count);
+    if (bad)
+        usage_error(tfc_format("%s '%%s' is not a comma-separated list of ids: %s", opt, bad), s);
     return ids;
 }
 
@@ -354,6 +376,29 @@ static int32_t *input_ids(const Options *o, const char *name, const char **opt, 
                 "src, types or token_type_ids)", name);
 }
 
+/* --tokens, --src or --types given for a model with no input they fill
+ * would be ignored: refused instead. */
+static void check_inputs_taken(const Graph *g, const Options *o)
+{
+    const char *given[] = {o->tokens, o->src, o->types};
+    const char *opts[] = {"--tokens", "--src", "--types"};
+    const char *names = "";
+    for (int i = 0; i < g->ninputs; i++)
+        names = tfc_format("%s%s%s", names, i ? ", " : "", g->nodes[g->inputs[i]].name);
+    for (int k = 0; k < 3; k++) {
+        int taken = 0;
+        for (int i = 0; i < g->ninputs && given[k]; i++) {
+            const char *opt = NULL;
+            int n;
+            input_ids(o, g->nodes[g->inputs[i]].name, &opt, &n);
+            taken |= strcmp(opt, opts[k]) == 0;
+        }
+        if (given[k] && !taken)
+            usage_error(tfc_format("%%s: the model has no input it fills (its inputs: %s)", names),
+                        opts[k]);
+    }
+}
+
 /* Inputs matched to options by name, their lengths, and --length as the
  * valid length of each padded symbol (lengths[MAX_INPUTS + s - 1]). */
 static void bind_inputs(const Graph *g, const Options *o, RunOptions *ro)
@@ -374,6 +419,7 @@ static void bind_inputs(const Graph *g, const Options *o, RunOptions *ro)
         set_by[s] = opt;
         ro->lengths[s - 1] = n;
     }
+    check_inputs_taken(g, o);
     for (int i = 0; i < g->ninputs; i++) {   /* token types not given: zeros */
         int s = g->nodes[g->inputs[i]].shape.d[0].sym;
         if (!ro->tokens[i] && !set_by[s])
@@ -404,57 +450,45 @@ static const char *default_prefix(const Graph *g)
     return p;
 }
 
-typedef struct {
-    const char *path;
-    const char *tmp;
-} Pending;
-
-static void discard(Pending *p, int n)
+/* FILE.c -> FILE.h; NULL for "-" (one stream to stdout). */
+static const char *header_path(const char *output)
 {
-    for (int i = 0; i < n; i++)
-        if (p[i].tmp)
-            unlink(p[i].tmp);
+    size_t len = strlen(output);
+    if (strcmp(output, "-") == 0)
+        return NULL;
+    if (len < 3 || strcmp(output + len - 2, ".c") != 0)
+        usage_error("-o expects a file name ending in .c (or -), got '%s'", output);
+    return tfc_format("%.*s.h", (int)(len - 2), output);
 }
 
-/* Writes FILE.c and FILE.h (or one stream to stdout for "-o -"). */
+/* Every file tfc would write against every file it reads, before any
+ * work: an output that is an input or a folder is refused. */
+static void check_output_paths(const Options *o)
+{
+    const char *outputs[] = {o->output, o->output ? header_path(o->output) : NULL, o->plan_svg,
+                             o->logits};
+    const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode};
+    outputs_check(outputs, 4, inputs, 4);
+}
+
+/* Writes FILE.c and FILE.h, both or neither (or one stream to stdout for
+ * "-o -"). */
 static void write_outputs(const Graph *g, const Options *o)
 {
     EmitOptions eo = {o->prefix ? o->prefix : default_prefix(g), NULL, o->trace};
-    if (strcmp(o->output, "-") == 0) {
+    const char *header = header_path(o->output);
+    if (!header) {
         emit_source(g, &eo, stdout);
         if (fflush(stdout) != 0)
             error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
         return;
     }
-    size_t len = strlen(o->output);
-    if (len < 3 || strcmp(o->output + len - 2, ".c") != 0)
-        usage_error("-o expects a file name ending in .c (or -), got '%s'", o->output);
-    const char *header = tfc_format("%.*s.h", (int)(len - 2), o->output);
     const char *slash = strrchr(header, '/');
     eo.header_name = slash ? slash + 1 : header;
-    Pending files[2] = {{header, NULL}, {o->output, NULL}};
-    for (int i = 0; i < 2; i++) {
-        files[i].tmp = tfc_format("%s.tmp%ld", files[i].path, (long)getpid());
-        FILE *f = fopen(files[i].tmp, "w");
-        if (!f) {
-            files[i].tmp = NULL;
-            discard(files, 2);
-            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
-        }
-        if (i == 0)
-            emit_header(g, &eo, f);
-        else
-            emit_source(g, &eo, f);
-        if (ferror(f) | fclose(f)) {
-            discard(files, 2);
-            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (rename(files[i].tmp, files[i].path) != 0) {
-            discard(files, 2);
-            error_status(EXIT_IO, "cannot write '%s': %s", files[i].path, strerror(errno));
-        }
+    Outputs out = {0};
+    emit_header(g, &eo, outputs_open(&out, header));
+    emit_source(g, &eo, outputs_open(&out, o->output));
+    outputs_commit(&out);
 }
 
 /* --seq N: every sequence at most N tokens, so the plan (and the code)
@@ -480,15 +514,9 @@ static int write_plan(const Graph *g, const Options *o)
             error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
         return 0;
     }
-    const char *tmp = tfc_format("%s.tmp%ld", o->plan_svg, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        error_status(EXIT_IO, "cannot write '%s': %s", o->plan_svg, strerror(errno));
-    plan_report(g, PLAN_SVG, f);
-    if ((ferror(f) | fclose(f)) || rename(tmp, o->plan_svg) != 0) {
-        unlink(tmp);
-        error_status(EXIT_IO, "cannot write '%s': %s", o->plan_svg, strerror(errno));
-    }
+    Outputs out = {0};
+    plan_report(g, PLAN_SVG, outputs_open(&out, o->plan_svg));
+    outputs_commit(&out);
     return 0;
 }
 
@@ -508,6 +536,7 @@ int main(int argc, char **argv)
     Options o = {0};
     o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1};
     parse_args(&o, argc, argv);
+    check_output_paths(&o);
     if (o.encode || o.decode)
         return tokenizer_main(o.gen.tokenizer, o.encode, o.decode);
     Graph *g = compile(&o);

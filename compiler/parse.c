@@ -6,34 +6,42 @@
 #include "parse.h"
 #include "parser.h"
 #include "lexer.h"
+#include "model_limits.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The whole file, refused past the file-size limit without reading on:
+ * "-" may be a pipe and a path may be a device that never ends. */
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
         error_status(EXIT_IO, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
+    size_t limit = (size_t)tfc_limits.file_bytes, cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
         if (!buf)
             error_plain("'%s': out of memory", path);
         n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
+        if (n < cap - 1 || n > limit)
             break;
         cap *= 2;
-        buf = realloc(buf, cap);
+        char *grown = realloc(buf, cap);
+        if (!grown)
+            free(buf);
+        buf = grown;
     }
-    int bad = ferror(f);
-    if (bad)
+    int bad = ferror(f), big = n > limit;
+    if (bad || big)
         free(buf);
     if (f != stdin)
         fclose(f);
     if (bad)
-        error_plain("cannot read '%s'", path);
+        error_status(EXIT_IO, "cannot read '%s'", path);
+    if (big)
+        error_plain("'%s' is larger than %zu bytes, the largest model file tfc reads", path, limit);
     buf[n] = '\0';
     char *text = tfc_strndup(buf, n);
     free(buf);
@@ -111,11 +119,19 @@ Program *parse_file(const char *path)
     return parse_source(src);
 }
 
-Program *parse_string(const char *name, const char *text)
+Program *parse_buffer(const char *name, const char *text, size_t len)
 {
+    if (len > (size_t)tfc_limits.file_bytes)
+        error_plain("'%s' is larger than %lld bytes, the largest model file tfc reads", name,
+                    (long long)tfc_limits.file_bytes);
     Source *src = tfc_alloc(sizeof *src);
     src->name = tfc_strdup(name);
-    src->text = tfc_strdup(text);
-    src->len = strlen(text);
+    src->text = tfc_strndup(text, len);
+    src->len = len;
     return parse_source(src);
+}
+
+Program *parse_string(const char *name, const char *text)
+{
+    return parse_buffer(name, text, strlen(text));
 }

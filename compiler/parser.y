@@ -12,10 +12,18 @@
 }
 
 %code {
+/* The parser's stack on the C stack: an error leaves the parse by
+ * longjmp (error_at), which would leak a stack grown with malloc.  The
+ * stack only grows deep on a chain of unary minus signs; past
+ * YYMAXDEPTH the parser stops with an error (yyerror below). */
+#define YYSTACK_USE_ALLOCA 1
+#define YYMAXDEPTH 5000
 #include "lexer.h"
+#include "model_limits.h"
 #include <string.h>
 static Ast *node(ParseState *ps, AstKind kind, YYLTYPE loc);
 static Ast *binary(ParseState *ps, int op, Ast *l, Ast *r, YYLTYPE loc);
+static Ast *nest(Ast *parent, const Ast *child);
 static void add_stmt(ParseState *ps, AstList *body, Ast *stmt);
 static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg);
 }
@@ -104,7 +112,7 @@ expr:
   | expr '*' expr               { $$ = binary(ps, '*', $1, $3, @2); }
   | expr '/' expr               { $$ = binary(ps, '/', $1, $3, @2); }
   | expr '@' expr               { $$ = binary(ps, '@', $1, $3, @2); }
-  | '-' expr %prec NEG          { $$ = node(ps, AST_NEG, @1); $$->lhs = $2; }
+  | '-' expr %prec NEG          { $$ = nest(node(ps, AST_NEG, @1), $2); $$->lhs = $2; }
   | primary
 ;
 
@@ -114,7 +122,8 @@ primary:
   | "true"
   | "false"
   | IDENT
-  | IDENT '.' IDENT             { $$ = node(ps, AST_MEMBER, @3); $$->lhs = $1; $$->name = $3->name; }
+  | IDENT '.' IDENT             { $$ = nest(node(ps, AST_MEMBER, @3), $1); $$->lhs = $1;
+                                  $$->name = $3->name; }
   | IDENT '(' ')'               { $$ = node(ps, AST_CALL, @1); $$->name = $1->name; }
   | IDENT '(' args ')'          { $$ = $3; $$->loc = LOC(ps, @1); $$->name = $1->name; }
   | '(' expr ')'                { $$ = $2; }
@@ -122,13 +131,14 @@ primary:
 
 /* args: positional first or mixed with keywords, as in  f(x, heads = 12) */
 args:
-    arg                         { $$ = node(ps, AST_CALL, @1); ast_push(&$$->list, $1); }
-  | args ',' arg                { $$ = $1; ast_push(&$$->list, $3); }
+    arg                         { $$ = nest(node(ps, AST_CALL, @1), $1); ast_push(&$$->list, $1); }
+  | args ',' arg                { $$ = nest($1, $3); ast_push(&$$->list, $3); }
 ;
 
 arg:
-    expr                        { $$ = node(ps, AST_ARG, @1); $$->lhs = $1; }
-  | IDENT '=' expr              { $$ = node(ps, AST_ARG, @1); $$->name = $1->name; $$->lhs = $3; }
+    expr                        { $$ = nest(node(ps, AST_ARG, @1), $1); $$->lhs = $1; }
+  | IDENT '=' expr              { $$ = nest(node(ps, AST_ARG, @1), $3); $$->name = $1->name;
+                                  $$->lhs = $3; }
 ;
 
 %%
@@ -138,9 +148,22 @@ static Ast *node(ParseState *ps, AstKind kind, YYLTYPE loc)
     return ast_new(kind, LOC(ps, loc));
 }
 
+/* parent holds child: one level deeper.  Lowering recurses once per
+ * level, so the depth is bounded here, where the file is still text, to
+ * keep the compiler's stack bounded too. */
+static Ast *nest(Ast *parent, const Ast *child)
+{
+    if (child->depth >= parent->depth)
+        parent->depth = child->depth + 1;
+    if (parent->depth > tfc_limits.expr_depth)
+        error_at(parent->loc, "this expression nests operators and calls more than %d deep; "
+                 "split it into several statements", tfc_limits.expr_depth);
+    return parent;
+}
+
 static Ast *binary(ParseState *ps, int op, Ast *l, Ast *r, YYLTYPE loc)
 {
-    Ast *a = node(ps, AST_BINARY, loc);
+    Ast *a = nest(nest(node(ps, AST_BINARY, loc), l), r);
     a->op = op;
     a->lhs = l;
     a->rhs = r;
@@ -230,8 +253,14 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     error_at(loc, "expected %s, found %s", expected_text(expected, n), found);
 }
 
+/* Bison's own messages: in practice only its stack running out, on a
+ * long chain of unary minus signs (nothing else nests without brackets,
+ * and brackets are bounded by the scanner). */
 static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg)
 {
     (void)scanner;
+    if (strcmp(msg, "memory exhausted") == 0)
+        error_at(LOC(ps, *loc), "this expression nests too deeply for the parser; "
+                 "split it into several statements");
     error_at(LOC(ps, *loc), "%s", msg);
 }

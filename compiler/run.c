@@ -7,17 +7,22 @@
  * glue file gives the model a fixed-signature entry point, whatever inputs
  * the model declares, so this file needs no knowledge of the model's API.
  */
+#include "output_files.h"
 #include "tfc.h"
 #include "tfrt.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 double run_now(void)
 {
@@ -83,19 +88,85 @@ static int poison_requested(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/* An argument vector under construction: no shell ever sees it, so no
+ * character in a path or a variable means anything but itself. */
+typedef struct {
+    const char *v[256];
+    int n;
+} Argv;
+
+static void arg(Argv *a, const char *s)
+{
+    if (a->n == (int)(sizeof a->v / sizeof a->v[0]) - 1)
+        error_plain("too many words in $CC and $TFC_CFLAGS");
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+/* The words of s, split at blanks, as make splits $(CC): no quoting. */
+static void words(Argv *a, const char *s)
+{
+    while (s && *s) {
+        size_t blank = strspn(s, " \t\n"), len;
+        s += blank;
+        if ((len = strcspn(s, " \t\n")) > 0)
+            arg(a, tfc_strndup(s, len));
+        s += len;
+    }
+}
+
+/* Runs a->v with stdout and stderr into log; returns the exit status, or
+ * -1 when it could not run or was killed. */
+static int run_logged(const Argv *a, const char *log)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int status = -1;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return -1;
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int rc = posix_spawnp(&pid, a->v[0], &fa, NULL, (char *const *)a->v, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        FILE *f = fopen(log, "a");
+        if (f) {
+            fprintf(f, "cannot run '%s': %s\n", a->v[0], strerror(rc));
+            fclose(f);
+        }
+        return -1;
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Compiles dir/model.c and dir/glue.c into dir/model.so with $CC (cc). */
 static void compile(const char *dir)
 {
-    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-    const char *extra = getenv("TFC_CFLAGS") ? getenv("TFC_CFLAGS") : "";
-    const char *cmd = tfc_format("%s -std=c99 -O2 -fPIC -shared -w %s %s -I'%s' -o '%s/model.so' "
-                                 "'%s/model.c' '%s/glue.c' 2>'%s/cc.log'",
-                                 cc, poison_requested() ? "-DTFC_POISON" : "", extra, dir, dir,
-                                 dir, dir, dir);
-    int rc = system(cmd);
-    if (rc != 0) {
-        fprintf(stderr, "tfc: error: the C compiler failed (%s):\n", cmd);
-        const char *log = tfc_format("%s/cc.log", dir);
+    Argv a = {.n = 0};
+    words(&a, getenv("CC"));
+    if (a.n == 0)
+        arg(&a, "cc");
+    const char *fixed[] = {"-std=c99", "-O2", "-fPIC", "-shared", "-w"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        arg(&a, fixed[i]);
+    if (poison_requested())
+        arg(&a, "-DTFC_POISON");
+    words(&a, getenv("TFC_CFLAGS"));
+    arg(&a, "-I");
+    arg(&a, dir);
+    arg(&a, "-o");
+    arg(&a, tfc_format("%s/model.so", dir));
+    arg(&a, tfc_format("%s/model.c", dir));
+    arg(&a, tfc_format("%s/glue.c", dir));
+    const char *log = tfc_format("%s/cc.log", dir);
+    if (run_logged(&a, log) != 0) {
+        fprintf(stderr, "tfc: error: the C compiler failed:");
+        for (int i = 0; i < a.n; i++)
+            fprintf(stderr, " %s", a.v[i]);
+        fprintf(stderr, "\n");
         FILE *f = fopen(log, "r");
         char line[512];
         for (int i = 0; f && i < 20 && fgets(line, sizeof line, f); i++)
@@ -114,26 +185,31 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* The build folder until it is removed or kept: whatever way tfc leaves
+ * before that (an error exits), it goes. */
+static const char *build_dir;
+
+static void remove_build_dir(void)
+{
+    if (build_dir)
+        remove_dir(build_dir);
+    build_dir = NULL;
+}
+
+/* The logits to path ("-": stdout), whole or not at all. */
 static int write_logits(const char *path, const float *out, size_t count)
 {
-    int to_stdout = strcmp(path, "-") == 0;
-    const char *tmp = to_stdout ? NULL : tfc_format("%s.tmp%ld", path, (long)getpid());
-    FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return EXIT_IO;
-    }
     /* little-endian float32: the in-memory layout on the hosts we support */
-    size_t wrote = fwrite(out, sizeof *out, count, f);
-    int bad = wrote != count || (to_stdout ? fflush(f) : fclose(f)) != 0;
-    if (!bad && tmp && rename(tmp, path) != 0)
-        bad = 1;
-    if (bad) {
-        if (tmp)
-            unlink(tmp);
-        fprintf(stderr, "tfc: error: cannot write '%s': %s\n", path, strerror(errno));
-        return EXIT_IO;
+    if (strcmp(path, "-") == 0) {
+        if (fwrite(out, sizeof *out, count, stdout) != count || fflush(stdout) != 0) {
+            fprintf(stderr, "tfc: error: cannot write to stdout: %s\n", strerror(errno));
+            return EXIT_IO;
+        }
+        return 0;
     }
+    Outputs files = {0};
+    fwrite(out, sizeof *out, count, outputs_open(&files, path));
+    outputs_commit(&files);      /* a short write shows as an error here */
     return 0;
 }
 
@@ -146,6 +222,12 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     char *dir = tfc_format("%s/tfc-run-XXXXXX", base);
     if (!mkdtemp(dir))
         error_status(EXIT_IO, "cannot make a build folder in %s: %s", base, strerror(errno));
+    static int registered;
+    if (!registered++)
+        atexit(remove_build_dir);
+    build_dir = opt->keep ? NULL : dir;
+    if (opt->keep)
+        fprintf(stderr, "tfc: build folder kept: %s\n", dir);
     EmitOptions eo = {"model", "model.h", 0};
     double t0 = run_now();
     write_file(tfc_format("%s/model.h", dir), emit_header, g, &eo, NULL);
@@ -154,10 +236,7 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     write_file(tfc_format("%s/glue.c", dir), NULL, g, &eo, glue_source(g, "model"));
     compile(dir);
     L->so = dlopen(tfc_format("%s/model.so", dir), RTLD_NOW | RTLD_LOCAL);
-    if (!opt->keep)
-        remove_dir(dir);
-    else
-        fprintf(stderr, "tfc: build folder kept: %s\n", dir);
+    remove_build_dir();
     if (!L->so)
         error_plain("cannot load the compiled model: %s", dlerror());
     L->open = (OpenFn)dlsym(L->so, "tfc_glue_open");

@@ -6,6 +6,7 @@
  * is a double.  A -D override replaces a value where it is defined, so
  * values computed from it (head_dim = dim / heads) follow.
  */
+#include "cli_parse.h"
 #include "lower.h"
 
 #include <errno.h>
@@ -27,10 +28,8 @@ const char *sema_value_kind(Value v)
 
 Binding *sema_lookup(Lowering *L, const char *name)
 {
-    for (int i = L->count - 1; i >= 0; i--)
-        if (strcmp(L->bindings[i].name, name) == 0)
-            return &L->bindings[i];
-    return NULL;
+    int i = strmap_get(&L->bound, name, -1);
+    return i >= 0 ? &L->bindings[i] : NULL;
 }
 
 /* Edit distance, for "did you mean" hints; small names only. */
@@ -119,13 +118,14 @@ void sema_bind(Lowering *L, const char *name, Value v, Loc loc)
             memcpy(nb, L->bindings, (size_t)L->count * sizeof *nb);
         L->bindings = nb;
     }
+    strmap_put(&L->bound, name, L->count);
     L->bindings[L->count++] = (Binding){name, v, L->depth, 0, loc};
 }
 
 void sema_pop_scope(Lowering *L)
 {
     while (L->count > 0 && L->bindings[L->count - 1].depth > L->depth)
-        L->count--;
+        strmap_remove(&L->bound, L->bindings[--L->count].name);
 }
 
 double sema_scalar(Lowering *L, const Ast *e)
@@ -209,15 +209,32 @@ Value sema_call_scalar(Lowering *L, const Ast *call)
 
 /* ---- configuration ----------------------------------------------------- */
 
+/* A -D value is written as a number in a model file, with an optional
+ * leading '-' (cli_parse.c): not 0x40, not " 64", not inf. */
 static Value parse_define(const Define *d)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(d->value, &end);
-    if (end == d->value || *end != '\0' || !isfinite(v))
-        error_plain("-D %s=%s: the value must be a number", d->name, d->value);
-    int is_int = strpbrk(d->value, ".eEnN") == NULL && fits_integer(v);
-    return sema_number(v, is_int);
+    double v;
+    int is_int;
+    const char *bad = cli_number(d->value, -HUGE_VAL, HUGE_VAL, &v, &is_int);
+    if (bad)
+        error_plain("-D %s=%s: the value must be a number: %s", d->name, d->value, bad);
+    return sema_number(v, is_int && fits_integer(v));
+}
+
+/* Room for cap configuration values, in the compiler's arena. */
+static void grow_config(Graph *g, int cap)
+{
+    const char **names = tfc_alloc((size_t)cap * sizeof *names);
+    double *values = tfc_alloc((size_t)cap * sizeof *values);
+    int *is_int = tfc_alloc((size_t)cap * sizeof *is_int);
+    if (g->nconfig) {
+        memcpy(names, g->config_names, (size_t)g->nconfig * sizeof *names);
+        memcpy(values, g->config_values, (size_t)g->nconfig * sizeof *values);
+        memcpy(is_int, g->config_is_int, (size_t)g->nconfig * sizeof *is_int);
+    }
+    g->config_names = names;
+    g->config_values = values;
+    g->config_is_int = is_int;
 }
 
 void sema_config(Lowering *L, const Ast *stmt)
@@ -241,11 +258,8 @@ void sema_config(Lowering *L, const Ast *stmt)
     L->bindings[L->count - 1].is_config = 1;
 
     Graph *g = L->g;
-    g->config_names = realloc(g->config_names, (size_t)(g->nconfig + 1) * sizeof *g->config_names);
-    g->config_values = realloc(g->config_values, (size_t)(g->nconfig + 1) * sizeof *g->config_values);
-    g->config_is_int = realloc(g->config_is_int, (size_t)(g->nconfig + 1) * sizeof *g->config_is_int);
-    if (!g->config_names || !g->config_values || !g->config_is_int)
-        error_plain("out of memory");
+    if ((g->nconfig & (g->nconfig - 1)) == 0)   /* 0, 1, 2, 4, ...: double */
+        grow_config(g, g->nconfig ? 2 * g->nconfig : 1);
     g->config_names[g->nconfig] = stmt->name;
     g->config_values[g->nconfig] = v.number;
     g->config_is_int[g->nconfig] = v.is_integer || v.kind == V_BOOL;

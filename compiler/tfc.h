@@ -18,6 +18,10 @@
 /* ---- util.c / diag.c ------------------------------------------------ */
 
 void *tfc_alloc(size_t size);                /* zeroed; never NULL */
+/* Frees everything tfc_alloc gave, at once (fuzz harnesses, between
+ * inputs: nothing allocated before may be used after).  The first block
+ * is kept for reuse. */
+void tfc_free_all(void);
 char *tfc_strdup(const char *s);
 char *tfc_strndup(const char *s, size_t n);
 char *tfc_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -100,6 +104,8 @@ struct Ast {
     const char *dim;     /* INPUT: the name of its length (seq) */
     AstList list;        /* CALL args, ASSIGN targets (NAMEs), PARAM shape,
                             PREFIX/IGNORE strings, REPEAT body */
+    int depth;           /* expressions: 1 for a leaf, else 1 + the deepest
+                            operand or argument (bounded: model_limits.h) */
 };
 
 Ast *ast_new(AstKind kind, Loc loc);
@@ -114,6 +120,8 @@ typedef struct {
 /* parse.c: reads and parses path (fatal errors on failure). */
 Program *parse_file(const char *path);
 Program *parse_string(const char *name, const char *text);
+/* text[0..len) need not end in NUL and may hold any byte. */
+Program *parse_buffer(const char *name, const char *text, size_t len);
 
 /* ---- ir.c: the graph ------------------------------------------------- */
 
@@ -283,6 +291,9 @@ void ir_dump(const Graph *g, FILE *out);
  * topological order).  Returns 0, or 1 with a message (naming the pass
  * that broke it) in diag_last_message-style text via errbuf. */
 int ir_verify(const Graph *g, char *err, size_t errlen);
+/* verify_plan.c: once the graph is planned (g->plan), ir_verify also
+ * checks the memory plan: no two buffers live at one step overlap. */
+int plan_verify(const Graph *g, char *err, size_t errlen);
 
 /* ---- sema.c / lower.c -------------------------------------------------- */
 

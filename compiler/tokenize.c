@@ -3,6 +3,7 @@
  * tokenizer on its own, so it can be checked against other
  * implementations and used in scripts.
  */
+#include "cli_parse.h"
 #include "tfc.h"
 #include "tfrt.h"
 #include "tfrt_text.h"
@@ -45,29 +46,17 @@ static int encode_file(const TfrtTokenizer *tok, const char *path)
 
 static int decode_ids(const TfrtTokenizer *tok, const char *list)
 {
-    size_t cap = 64, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    for (const char *p = list; ids && *p;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
-            free(ids);
-            fprintf(stderr, "tfc: error: --decode: '%s' is not a comma-separated list of token ids\n", list);
-            return EXIT_USAGE;
-        }
-        if (n == cap)
-            ids = realloc(ids, (cap *= 2) * sizeof *ids);
-        if (ids)
-            ids[n++] = (int32_t)v;
-        p = *end ? end + 1 : end;
+    int32_t *ids;
+    int n;
+    const char *bad = cli_list(list, 0, INT32_MAX, &ids, &n);
+    if (bad) {
+        fprintf(stderr, "tfc: error: --decode '%s' is not a comma-separated list of token ids: %s\n",
+                list, bad);
+        return EXIT_USAGE;
     }
-    if (!ids)
-        error_plain("out of memory");
     char *text, err[256];
     size_t len;
-    int rc = tfrt_tok_decode(tok, ids, n, &text, &len, err, sizeof err);
-    free(ids);
+    int rc = tfrt_tok_decode(tok, ids, (size_t)n, &text, &len, err, sizeof err);
     if (rc != TFRT_OK) {
         fprintf(stderr, "tfc: error: --decode: %s\n", err);
         return EXIT_INPUT;

@@ -6,8 +6,11 @@
  *
  *  - inputs refer to earlier, live nodes (the node list is a schedule);
  *  - each op has its arity and its shape rule (ops.h) holds;
- *  - dtypes: ids are i32, everything else f32.
+ *  - dtypes: ids are i32, everything else f32;
+ *  - live nodes have distinct names (C variables in generated code);
+ *  - once planned, the memory plan (verify_plan.c).
  */
+#include "strmap.h"
 #include "tfc.h"
 
 #include <stdarg.h>
@@ -275,13 +278,36 @@ static void check_node(Check *c, int id)
     }
 }
 
+/* Live nodes have names, and no two the same: the emitter declares one C
+ * variable per node under its name. */
+static void check_names(Check *c)
+{
+    StrMap seen = {0};
+    for (int i = 0; i < c->g->count && !c->failed; i++) {
+        const Node *n = &c->g->nodes[i];
+        if (n->dead)
+            continue;
+        int other = n->name ? strmap_get(&seen, n->name, -1) : -1;
+        if (!n->name)
+            fail(c, i, "has no name");
+        else if (other >= 0)
+            fail(c, i, "has the name '%s' of %%%d", n->name, other);
+        else
+            strmap_put(&seen, n->name, i);
+    }
+}
+
 int ir_verify(const Graph *g, char *err, size_t errlen)
 {
     Check c = {g, err, errlen, 0};
     for (int i = 0; i < g->count && !c.failed; i++)
         if (!g->nodes[i].dead)
             check_node(&c, i);
+    if (!c.failed)
+        check_names(&c);
     if (!c.failed && (g->output < 0 || g->output >= g->count || g->nodes[g->output].dead))
         snprintf(err, errlen, "the graph has no live output"), c.failed = 1;
+    if (!c.failed && g->plan)
+        c.failed = plan_verify(g, err, errlen);
     return c.failed != 0;
 }

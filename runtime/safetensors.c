@@ -31,6 +31,8 @@
 struct TfrtSafetensors {
     const unsigned char *map;   /* the whole file, read-only */
     size_t map_size;
+    int fd;                     /* kept open: tfrt_st_check_file asks it */
+    struct timespec mtime;      /* at open */
     JsonValue *header;          /* owns the tensor names */
     TfrtTensor *tensors;        /* in header order */
     int count;
@@ -302,33 +304,42 @@ static int read_header(Ctx *c, TfrtSafetensors *st, size_t hlen)
     return r ? r : check_overlaps(c, st);
 }
 
-/* Maps the file at path into st->map. */
+/* Maps the file at path into st->map.  The open does not block: a FIFO
+ * or a device is refused by fstat, not waited on. */
 static int map_file(Ctx *c, TfrtSafetensors *st)
 {
     struct stat sb;
-    int fd = open(c->path, O_RDONLY);
+    int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errf(c, TFRT_ERR_IO, "cannot open: %s", strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+    st->fd = fd;
+    if (fstat(fd, &sb) != 0)
+        return errf(c, TFRT_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
         return errf(c, TFRT_ERR_IO, "not a regular file");
-    }
-    if (sb.st_size < 8) {
-        close(fd);
+    if (sb.st_size < 8)
         return errf(c, TFRT_ERR_FORMAT,
                     "file is %lld bytes, too short for the 8-byte header length",
                     (long long)sb.st_size);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
+    if ((uint64_t)sb.st_size > SIZE_MAX)
         return errf(c, TFRT_ERR_IO, "file is too large to map");
-    }
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
     if (m == MAP_FAILED)
         return errf(c, TFRT_ERR_IO, "cannot map: %s", strerror(errno));
     st->map = m;
     st->map_size = (size_t)sb.st_size;
+    st->mtime = sb.st_mtim;
+    return TFRT_OK;
+}
+
+int tfrt_st_check_file(const TfrtSafetensors *st)
+{
+    struct stat sb;
+    if (!st)
+        return TFRT_ERR_ARG;
+    if (fstat(st->fd, &sb) != 0 || (uint64_t)sb.st_size != (uint64_t)st->map_size
+        || sb.st_mtim.tv_sec != st->mtime.tv_sec || sb.st_mtim.tv_nsec != st->mtime.tv_nsec)
+        return TFRT_ERR_IO;
     return TFRT_OK;
 }
 
@@ -351,6 +362,7 @@ int tfrt_st_open(TfrtSafetensors **out, const char *path, char *err, size_t errl
     TfrtSafetensors *st = calloc(1, sizeof *st);
     if (!st)
         return errf(&c, TFRT_ERR_NOMEM, "out of memory");
+    st->fd = -1;
     int r = map_file(&c, st);
     if (r == TFRT_OK) {
         uint64_t hlen = read_u64_le(st->map);
@@ -377,6 +389,8 @@ void tfrt_st_close(TfrtSafetensors *st)
         return;
     if (st->map)
         munmap((void *)st->map, st->map_size);
+    if (st->fd >= 0)
+        close(st->fd);
     json_free(st->header);
     free(st->tensors);
     free(st->by_name);

@@ -98,10 +98,20 @@ void tfrt_sampler_free(TfrtSampler *s)
 
 /* ---- the steps ---------------------------------------------------------- */
 
+int32_t tfrt_bad_logit(const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (isnan(x[i]) || x[i] == INFINITY)
+            return i;
+    return -1;
+}
+
 int32_t tfrt_argmax(const float *x, int n)
 {
     int32_t best = n > 0 ? 0 : -1;
 
+    if (tfrt_bad_logit(x, n) >= 0)
+        return -1;
     for (int i = 1; i < n; i++)
         if (x[i] > x[best])
             best = i;
@@ -177,6 +187,7 @@ static int keep_top_p(Candidate *c, int n, float top_p, double *total)
     return m;
 }
 
+/* n >= 1: the best token always has weight 1. */
 static int32_t draw(TfrtSampler *s, const Candidate *c, int n, double total)
 {
     double u = uniform53(s) * total, cum = 0.0;
@@ -196,11 +207,14 @@ int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
     double total = 0.0;
     int n = 0;
 
+    /* best < 0: vocab < 1, or a logit is NaN or +inf (tfrt_argmax) */
     if (best < 0 || s->temperature <= 0.0f || s->top_k == 1)
         return best;
     max = logits[best];
-    if (isinf(max) || reserve(s, vocab))
-        return isinf(max) ? best : -1;
+    if (max == -INFINITY)
+        return best;       /* every token masked: as greedy */
+    if (reserve(s, vocab))
+        return -1;
     for (int i = 0; i < vocab; i++) {
         /* divide, not multiply by 1/T: 1/T may overflow to inf, and
          * 0 * inf would turn the best token's weight into NaN */

@@ -287,6 +287,13 @@ typedef struct TfrtSafetensors TfrtSafetensors;
 int tfrt_st_open(TfrtSafetensors **out, const char *path,
                  char *err, size_t errlen);
 void tfrt_st_close(TfrtSafetensors *st);
+/* TFRT_OK while the mapped file still has the size and modification time
+ * it had at open, else TFRT_ERR_IO.  A file truncated after open makes
+ * reads of its lost pages fault (SIGBUS) and a mapping cannot refuse
+ * that; checking before each use narrows the window to the use itself.
+ * Replacing the file (a new file renamed over the path) is safe: the
+ * mapping keeps the old one. */
+int tfrt_st_check_file(const TfrtSafetensors *st);
 int tfrt_st_count(const TfrtSafetensors *st);
 const TfrtTensor *tfrt_st_tensor(const TfrtSafetensors *st, int i);
 const TfrtTensor *tfrt_st_find(const TfrtSafetensors *st, const char *name);

@@ -126,8 +126,11 @@ int32_t tfrt_tok_find(const TfrtTokenizer *tok, const char *s, size_t len);
  * only on the seed and the logits, not on the platform (barring expf's last
  * bit on exotic libms).
  *
- * Logits may be -INFINITY (masked tokens) but not NaN.  When every logit is
- * -INFINITY the result is 0, as greedy would give.  tfrt_sample allocates
+ * Logits may be -INFINITY (a masked token: probability 0); when every
+ * logit is -INFINITY the result is 0, as greedy would give.  A NaN or
+ * +INFINITY logit means the model's arithmetic failed (NaN or overflowing
+ * weights): no token is chosen, tfrt_sample and tfrt_argmax return -1, and
+ * tfrt_bad_logit says which logit it was.  tfrt_sample allocates
  * nothing as long as vocab does not exceed the vocab given to
  * tfrt_sampler_init; a larger vocab grows the scratch buffer once. */
 typedef struct {
@@ -149,12 +152,17 @@ void tfrt_sampler_free(TfrtSampler *s);
 /* Reseeds the PRNG; the same seed replays the same draws. */
 void tfrt_sampler_seed(TfrtSampler *s, uint64_t seed);
 
-/* The next token id in [0, vocab), or -1 if vocab < 1 or scratch cannot
- * grow.  logits (vocab,) is not modified. */
+/* The next token id in [0, vocab), or -1 if vocab < 1, a logit is NaN or
+ * +INFINITY, or scratch cannot grow.  logits (vocab,) is not modified. */
 int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab);
 
-/* Index of the largest of x[0..n), the lowest on ties; -1 if n < 1. */
+/* Index of the largest of x[0..n), the lowest on ties; -1 if n < 1 or a
+ * value is NaN or +INFINITY. */
 int32_t tfrt_argmax(const float *x, int n);
+
+/* Index of the first NaN or +INFINITY in x[0..n), or -1 when there is none
+ * (every value finite or -INFINITY): a row that can be sampled. */
+int32_t tfrt_bad_logit(const float *x, int n);
 
 /* A uniform float in [0, 1) from the sampler's PRNG (24 random bits). */
 float tfrt_sampler_uniform(TfrtSampler *s);

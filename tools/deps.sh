@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when any is missing.
 #   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler
-#   tools/deps.sh test    the above, CUnit, clang, PyTorch and NumPy for the
-#                         golden references, librsvg for the plan pictures,
-#                         Node.js and npm for the tokenizer oracle
+#   tools/deps.sh test    the above, CUnit, clang (libFuzzer), valgrind,
+#                         PyTorch and NumPy for the golden references,
+#                         librsvg for the plan pictures, Node.js and npm
+#                         for the tokenizer oracle
 # Runs apt-get as root, or through sudo otherwise; does nothing (and needs
 # no network) when everything is already installed.
 set -e
 build="gcc make flex bison libopenblas-dev pkg-config"
-test="$build libcunit1-dev clang libclang-rt-14-dev python3 python3-torch python3-numpy librsvg2-bin"
+test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin"
 case "${1:-build}" in
   build) want=$build ;;
   test)  want=$test ;;

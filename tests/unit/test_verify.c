@@ -47,7 +47,7 @@ static Graph *small_graph(void)
 
 static void expect_invalid(Graph *g, const char *fragment)
 {
-    char err[256] = "";
+    char err[512] = "";
     CU_ASSERT_EQUAL(ir_verify(g, err, sizeof err), 1);
     if (!strstr(err, fragment)) {
         fprintf(stderr, "\n  expected '%s' in '%s'\n", fragment, err);
@@ -131,10 +131,96 @@ static void test_plan_no_overlap(void)
     CU_ASSERT(checked > 10);
 }
 
+static Graph *planned_gpt(int cached)
+{
+    Graph *g = lower_program(parse_file("models/gpt2.model"),
+                             (Define[]){{"layers", "2"}, {"dim", "64"}, {"heads", "4"}, {"vocab", "100"}, {"ctx", "32"}}, 5);
+    pass_dce(g);
+    pass_partition(g);
+    if (cached)
+        pass_kv_cache(g);
+    pass_plan(g);
+    pass_plan_step(g);
+    return g;
+}
+
+/* Two arena buffers live at one step (x's writer and its first reader),
+ * not in place: a and b with a < b, a's last read at or after b. */
+static void live_pair(const Graph *g, int *a, int *b)
+{
+    *a = *b = -1;
+    for (int i = 0; i < g->count && *a < 0; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || !g->plan->bytes[i] || n->op != OP_MATMUL)
+            continue;
+        for (int j = i + 1; j < g->count; j++)
+            if (!g->nodes[j].dead && g->plan->bytes[j] && g->plan->alias[j] != i
+                && g->plan->first[j] <= g->plan->last[i]) {
+                *a = i;
+                *b = j;
+                break;
+            }
+    }
+}
+
+/* The plan checker (verify_plan.c) passes real plans, in place writes
+ * included, and catches each way a plan can be wrong. */
+static void test_plan_checker(void)
+{
+    char err[512] = "";
+    Graph *g = planned_gpt(0);
+    CU_ASSERT_EQUAL(ir_verify(g, err, sizeof err), 0);
+    int inplace = 0;
+    for (int i = 0; i < g->count; i++)
+        inplace += g->plan->alias[i] >= 0;
+    CU_ASSERT(inplace > 0);
+
+    int a, b;
+    live_pair(g, &a, &b);
+    CU_ASSERT_FATAL(a >= 0);
+    int64_t saved = g->nodes[b].offset;
+    g->nodes[b].offset = g->nodes[a].offset;              /* same bytes, both live */
+    expect_invalid(g, "are both live at step");
+    g->nodes[b].offset = g->nodes[a].offset + PLAN_ALIGN;  /* partly the same bytes */
+    expect_invalid(g, "overlap");
+    g->nodes[b].offset = saved;
+    CU_ASSERT_EQUAL(ir_verify(g, err, sizeof err), 0);
+
+    g->nodes[a].offset = g->arena_bytes;                   /* beyond the arena */
+    expect_invalid(g, "inside the arena");
+    g->nodes[a].offset = 8;                                /* off the 64-byte grid */
+    expect_invalid(g, "64-byte boundary");
+}
+
+/* A decoder's one-token step plan, and its KV caches, are checked too. */
+static void test_step_plan_checker(void)
+{
+    char err[512] = "";
+    Graph *g = planned_gpt(1);
+    CU_ASSERT_FATAL(g->cache_sym > 0);
+    CU_ASSERT_EQUAL(ir_verify(g, err, sizeof err), 0);
+    int a, b;
+    live_pair(g, &a, &b);
+    CU_ASSERT_FATAL(a >= 0);
+    g->nodes[b].step_offset = g->nodes[a].step_offset;
+    expect_invalid(g, "step plan");
+
+    g = planned_gpt(1);
+    int c1 = -1, c2 = -1;
+    for (int i = 0; i < g->count; i++)
+        if (g->nodes[i].op == OP_CACHE)
+            c1 < 0 ? (c1 = i) : (c2 = i);
+    CU_ASSERT_FATAL(c2 >= 0);
+    g->nodes[c2].attr.cache.offset = g->nodes[c1].attr.cache.offset;
+    expect_invalid(g, "KV cache");
+}
+
 void register_verify_tests(void)
 {
     CU_pSuite s = CU_add_suite("verify", NULL, NULL);
     CU_add_test(s, "a valid graph passes", test_valid);
     CU_add_test(s, "broken graphs are caught", test_broken);
     CU_add_test(s, "planned buffers never overlap", test_plan_no_overlap);
+    CU_add_test(s, "the plan checker catches a wrong plan", test_plan_checker);
+    CU_add_test(s, "the step plan and KV caches are checked", test_step_plan_checker);
 }
