@@ -35,6 +35,8 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAG
 RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
+              runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
+              runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \

@@ -37,8 +37,8 @@ mkdir -p "$B"
 TOKCHECK=$B/tokcheck
 $CC -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wshadow \
     -Wmissing-prototypes -Wstrict-prototypes -O2 -g $SANFLAGS -Iruntime \
-    -o "$TOKCHECK" tests/tokenizer/tokcheck.c runtime/tokenizer.c \
-    runtime/tokenizer_pretok.c runtime/unicode_tables.c runtime/json.c -lm \
+    -o "$TOKCHECK" tests/tokenizer/tokcheck.c runtime/tokenizer*.c runtime/tok_*.c \
+    runtime/unicode_tables.c runtime/json.c -lm \
     || { echo "run.sh: cannot build tokcheck"; exit 2; }
 
 # ---- the oracle --------------------------------------------------------

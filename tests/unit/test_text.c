@@ -382,15 +382,14 @@ static void expect_refusal(char *json, const char *why)
 
 static void test_bpe_refusals(void)
 {
-    expect_refusal(bpe_json("BPE", BYTELEVEL, "[]"), "no merges");
     expect_refusal(bpe_json("BPE", "{\"type\": \"Whitespace\"}", MERGES),
                    "unsupported pre_tokenizer \"Whitespace\"");
     expect_refusal(bpe_json("BPE", "{\"type\": \"Sequence\", \"pretokenizers\": ["
                             "{\"type\": \"Split\"}, " BYTELEVEL "]}", MERGES),
                    "unsupported pre_tokenizer");
-    expect_refusal(bpe_json("BPE", "null", MERGES), "no pre_tokenizer");
-    expect_refusal(bpe_json("WordPiece", BYTELEVEL, MERGES),
-                   "unsupported model type \"WordPiece\"");
+    expect_refusal(bpe_json("WordPiece", BYTELEVEL, MERGES), "model.unk_token is missing");
+    expect_refusal(bpe_json("Wordpiece", BYTELEVEL, MERGES),
+                   "unsupported model type \"Wordpiece\"");
     expect_refusal(bpe_json("BPE", BYTELEVEL, "[\"a z\", \"q r\"]"),
                    "merge 1: the merged token is not in the vocabulary");
     expect_refusal(bpe_json("BPE", BYTELEVEL, "[\"ab\"]"), "merge 1: expected");
@@ -398,7 +397,8 @@ static void test_bpe_refusals(void)
                           " \"merges\": [\"a a\"]}, \"normalizer\": {\"type\": \"NFC\"},"
                           " \"pre_tokenizer\": " BYTELEVEL "}"),
                    "unsupported normalizer \"NFC\"");
-    expect_refusal(strdup("[1, 2]"), "expected a JSON object");
+    expect_refusal(strdup("[1, 2]"), "not a tokenizer");
+    expect_refusal(strdup("{\"model\": 1}"), "no \"model\" object");
     expect_refusal(strdup("{\"model\": "), "tok.json");
 }
 
