@@ -223,9 +223,12 @@ static int bin_specials(Loader *L, TfrtTokenizer *t)
 {
     static const char *const text[] = {"<unk>", "<s>", "</s>"};
 
-    for (int32_t id = 0; id < 3; id++)
-        if (tok_add_added(t, id, 0, 0, 1) || tok_set_text(t, id, text[id], strlen(text[id])))
+    /* special, but not matched in the text: llama2.c reads "<s>" as characters */
+    for (int32_t id = 0; id < 3; id++) {
+        t->is_special[id] = 1;
+        if (tok_set_text(t, id, text[id], strlen(text[id])))
             return tok_fail(L, TFRT_ERR_NOMEM, "out of memory");
+    }
     t->unk = 0;
     t->bos = t->before[0] = 1;
     t->n_before = 1;

@@ -10,8 +10,13 @@
  *   BertNormalizer  clean_text: drop NUL, U+FFFD and C* characters other
  *                   than \t \n \r, turn White_Space into ' '; then CJK
  *                   ideographs get a space on each side; then accents are
- *                   stripped (NFD, drop Mn); then lower case (per
- *                   character, str.lower's mapping: no final-sigma rule).
+ *                   stripped (NFD, drop Mn); then lower case.
+ *   Lower case is Unicode's full mapping with the final-sigma rule (Σ at
+ *   the end of a word is ς), as Python's str.lower (BERT's own tokenizer)
+ *   and JavaScript's toLowerCase do; Hugging Face's Rust library maps
+ *   character by character and writes σ there.  Our word-end test reads
+ *   letters as cased and Mn/Cf as case-ignorable, Unicode's condition
+ *   nearly.
  *   Lowercase, StripAccents (drop Mn), NFD, Prepend, Replace (a string, or
  *                   a run of one character: " {2,}"), Strip.
  *   Precompiled     SentencePiece's compiled character map (a darts-clone
@@ -71,25 +76,67 @@ static int is_nonspacing(uint32_t cp)
     return cp >= 0x300 && tfrt_uni_in(cp, tfrt_uni_nonspacing, tfrt_uni_nonspacing_count);
 }
 
-/* Writes cp lower-cased when `lower`. */
-static int put_lower(Bytes *o, uint32_t cp, int lower)
+static int is_letter(uint32_t cp)
 {
-    uint32_t l[2];
-    int n = lower ? tfrt_uni_lower_of(cp, l) : (l[0] = cp, 1), rc = TFRT_OK;
-    for (int k = 0; k < n && rc == TFRT_OK; k++)
-        rc = bytes_put_cp(o, l[k]);
-    return rc;
+    if (cp < 0x80)
+        return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+    return cp != UTF8_INVALID && tfrt_uni_in(cp, tfrt_uni_letters, tfrt_uni_letters_count);
 }
 
+static int is_case_ignorable(uint32_t cp)
+{
+    return is_nonspacing(cp) || cp == 0x200B || cp == 0x200C || cp == 0x200D ||
+           cp == 0xAD || cp == 0xFEFF;
+}
+
+/* Σ at s[i] ends a word: a letter before it, none after it (skipping
+ * case-ignorable characters on both sides). */
+static int final_sigma(const uint8_t *s, size_t n, size_t i, size_t k)
+{
+    uint32_t cp = UTF8_INVALID;
+    size_t j = i, before = 0;
+
+    while (j > 0) {
+        size_t b = j - 1;
+        while (b > 0 && (s[b] & 0xC0) == 0x80 && j - b < 4)
+            b--;
+        tfrt_utf8_decode(s, j, b, &cp);
+        j = b;
+        if (!is_case_ignorable(cp))
+            break;
+    }
+    before = j < i && is_letter(cp);
+    for (j = i + k; j < n;) {
+        j += (size_t)tfrt_utf8_decode(s, n, j, &cp);
+        if (!is_case_ignorable(cp))
+            return before && !is_letter(cp);
+    }
+    return before;
+}
+
+/* Writes cp lower-cased when `lower`; s[i..i+k) is cp in its text. */
+static int put_lower(Bytes *o, uint32_t cp, int lower, const uint8_t *s, size_t n, size_t i,
+                     size_t k)
+{
+    uint32_t l[2];
+    int cnt = lower ? tfrt_uni_lower_of(cp, l) : (l[0] = cp, 1), rc = TFRT_OK;
+
+    if (lower && cp == 0x3A3 && final_sigma(s, n, i, k))
+        l[0] = 0x3C2;
+    for (int j = 0; j < cnt && rc == TFRT_OK; j++)
+        rc = bytes_put_cp(o, l[j]);
+    return rc;
+}
 /* Accents stripped (NFD, Mn dropped), then lower case, as BERT orders them. */
-static int put_bert_char(Bytes *o, uint32_t cp, int flags)
+static int put_bert_char(Bytes *o, uint32_t cp, int flags, const uint8_t *s, size_t n,
+                         size_t i, size_t k)
 {
     uint32_t d[4];
-    int n = flags & BERT_ACCENTS ? tfrt_uni_nfd_of(cp, d) : (d[0] = cp, 1), rc = TFRT_OK;
+    int nd = flags & BERT_ACCENTS ? tfrt_uni_nfd_of(cp, d) : (d[0] = cp, 1), rc = TFRT_OK;
 
-    for (int k = 0; k < n && rc == TFRT_OK; k++)
-        if (!(flags & BERT_ACCENTS) || !is_nonspacing(d[k]))
-            rc = put_lower(o, d[k], flags & BERT_LOWER);
+    for (int j = 0; j < nd && rc == TFRT_OK; j++)
+        if (!(flags & BERT_ACCENTS) || !is_nonspacing(d[j]))
+            rc = put_lower(o, d[j], flags & BERT_LOWER, s, n, i, k);
     return rc;
 }
 
@@ -110,7 +157,7 @@ static int norm_bert(const NormStep *st, const uint8_t *s, size_t n, Bytes *o)
             if (!(rc = bytes_put(o, " ", 1)) && !(rc = bytes_put_cp(o, cp)))
                 rc = bytes_put(o, " ", 1);
         } else
-            rc = put_bert_char(o, cp, st->flags);
+            rc = put_bert_char(o, cp, st->flags, s, n, i, (size_t)k);
         i += (size_t)k;
     }
     return rc;
@@ -127,7 +174,7 @@ static int norm_chars(const uint8_t *s, size_t n, Bytes *o, int lower, int drop_
         if (cp == UTF8_INVALID)
             rc = bytes_put(o, s + i, 1);
         else if (!(drop_mn && is_nonspacing(cp)))
-            rc = put_lower(o, cp, lower);
+            rc = put_lower(o, cp, lower, s, n, i, (size_t)k);
         i += (size_t)k;
     }
     return rc;

@@ -188,8 +188,11 @@ static int step_bytelevel(const PreStep *st, const uint8_t *s, size_t n, Pieces 
     return rc;
 }
 
-/* Splits on White_Space (dropped); with `punct`, punctuation characters
- * become pieces of their own (BERT). */
+/* Splits on whitespace (dropped); with `punct`, punctuation characters
+ * become pieces of their own (BERT).  Whitespace is JavaScript's \s, as
+ * for GPT-2's pattern: the JavaScript tokenizers we test against use it,
+ * and so does SentencePiece in effect (U+0085 is no space to it); Hugging
+ * Face's Rust library counts U+0085 and not U+FEFF. */
 static int step_split(const uint8_t *s, size_t n, int punct, Pieces *out)
 {
     int in_word = 0, rc;
@@ -197,7 +200,7 @@ static int step_split(const uint8_t *s, size_t n, int punct, Pieces *out)
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         int k = tfrt_utf8_decode(s, n, i, &cp);
-        if (tfrt_uni_is_white_space(cp)) {
+        if (tfrt_char_class(cp) == CC_SPACE) {
             in_word = 0;
         } else if (punct && tfrt_uni_is_bert_punct(cp)) {
             if ((rc = piece_add(out, s + i, (size_t)k, 0)))
