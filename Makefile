@@ -116,6 +116,7 @@ test: test-deps all $(B)/unit_tests
 	$(GOLDEN_ENV) tests/golden/families.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
+	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
 	@echo "make test: all suites passed"
 
 unit-test: test-deps all $(B)/unit_tests

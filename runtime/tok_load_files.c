@@ -237,12 +237,12 @@ static int bin_specials(Loader *L, TfrtTokenizer *t)
 }
 
 /* llama2.c writes SentencePiece's pieces with ' ' for ▁ and wraps BOS and
- * EOS in newlines; ids 0, 1, 2 are <unk>, <s>, </s>.  Encoding then is
- * Llama's: ▁ in front and for every space, characters merged by score,
- * unknown characters as <0xNN> bytes. */
+ * EOS in newlines; ids 0, 1, 2 are <unk>, <s>, </s>.  We keep the pieces
+ * as written and encode as llama2.c does: a space in front of the text,
+ * characters merged by score, unknown characters as <0xNN> bytes (so a ▁
+ * in the text is a character like any other, as there). */
 static int load_tokenizer_bin(Loader *L, TfrtTokenizer *t, const uint8_t *s, long n)
 {
-    Bytes piece = {0};
     size_t i = 4;
     int rc = TFRT_OK;
 
@@ -253,32 +253,22 @@ static int load_tokenizer_bin(Loader *L, TfrtTokenizer *t, const uint8_t *s, lon
         return tok_fail(L, TFRT_ERR_NOMEM, "out of memory");
     for (int32_t id = 0; id < n && rc == TFRT_OK; id++) {
         int32_t k = read_i32(s + i + 4);
-        piece.n = 0;
-        for (int32_t b = 0; b < k && rc == TFRT_OK; b++)
-            rc = s[i + 8 + b] == ' ' ? bytes_put(&piece, "\xE2\x96\x81", 3)
-                                     : bytes_put(&piece, s + i + 8 + b, 1);
         t->scores[id] = read_f32(s + i);
-        if (rc == TFRT_OK && (rc = tok_set_piece(t, id, (const char *)piece.b, piece.n)))
+        if ((rc = tok_set_piece(t, id, (const char *)s + i + 8, (size_t)k)))
             rc = rc == TFRT_ERR_NOMEM ? tok_fail(L, rc, "out of memory")
                : tok_fail(L, TFRT_ERR_FORMAT, "token %ld \"%.*s\" appears twice", (long)id,
                           (int)(k < 60 ? k : 60), (const char *)s + i + 8);
         i += 8 + (size_t)k;
     }
-    free(piece.b);
     if (rc || (rc = bin_specials(L, t)))
         return rc;
     if (tok_merges_from_scores(t, t->scores))
         return tok_fail(L, TFRT_ERR_NOMEM, "out of memory");
-    t->norm[0] = (NormStep){.kind = NORM_PREPEND, .str = malloc(4), .str_len = 3};
-    t->norm[1] = (NormStep){.kind = NORM_REPLACE, .str = malloc(2), .str_len = 1,
-                            .content = malloc(4), .content_len = 3};
-    t->n_norm = 2;
-    if (!t->norm[0].str || !t->norm[1].str || !t->norm[1].content)
+    t->norm[0] = (NormStep){.kind = NORM_PREPEND, .str = malloc(2), .str_len = 1};
+    t->n_norm = 1;
+    if (!t->norm[0].str)
         return tok_fail(L, TFRT_ERR_NOMEM, "out of memory");
-    memcpy(t->norm[0].str, "\xE2\x96\x81", 4);
-    memcpy(t->norm[1].str, " ", 2);
-    memcpy(t->norm[1].content, "\xE2\x96\x81", 4);
-    t->meta_text = 1;
+    memcpy(t->norm[0].str, " ", 2);
     t->strip_first_space = 1;
     return TFRT_OK;
 }
