@@ -42,7 +42,8 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/plan.c \
                compiler/plan_report.c \
-               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
+               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c \
+               compiler/checkpoint.c compiler/classify.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
