@@ -115,6 +115,7 @@ test: test-deps all $(B)/unit_tests
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
+	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
@@ -130,6 +131,7 @@ golden-test: test-deps all
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
+	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 
 # A short libFuzzer run over the safetensors reader (needs clang).  New
 # inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.

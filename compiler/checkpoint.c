@@ -35,7 +35,7 @@ static const char *in_dir(const char *dir, const char *name)
     return tfc_format("%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
 }
 
-/* Reads a small regular file (never blocking on a FIFO). */
+/* Reads a small regular file (never blocking on a FIFO); free() it. */
 static char *read_small(const char *path, size_t *len)
 {
     struct stat st;
@@ -49,7 +49,8 @@ static char *read_small(const char *path, size_t *len)
         close(fd);
         error_status(EXIT_INPUT, "'%s' is not a regular file of at most 16 MiB", path);
     }
-    buf = tfc_alloc((size_t)st.st_size + 1);
+    if (!(buf = malloc((size_t)st.st_size + 1)))
+        error_plain("out of memory");
     while (n < (size_t)st.st_size) {
         ssize_t got = read(fd, buf + n, (size_t)st.st_size - n);
         if (got <= 0)
@@ -189,8 +190,8 @@ static const char *hint(const Graph *g, const Program *prog, const Define *defs,
             double v = g->config_values[c];
             if (!g->config_is_int[c] || v * m != (double)want || have % m != 0)
                 continue;
-            text = tfc_format("%s%s %s = %lld comes from %s; the file fits %s = %lld", text,
-                              *text ? ";" : "", g->config_names[c], (long long)v,
+            text = tfc_format("%s%s%s = %lld comes from %s; the file fits %s = %lld", text,
+                              *text ? "; " : "", g->config_names[c], (long long)v,
                               origin(prog, defs, ndefs, g->config_names[c]),
                               g->config_names[c], (long long)(have / m));
         }

@@ -109,7 +109,7 @@ int classify_text(const Graph *g, const RunOptions *opt, const GenOptions *gen,
                   const TfrtTokenizer *tok)
 {
     const Node *o = &g->nodes[g->output];
-    int per_token = o->shape.ndim == 2;
+    int per_token = o->shape.ndim == 2 && o->shape.d[0].sym != 0;
     int64_t labels = o->shape.d[o->shape.ndim - 1].n;
     int64_t max = ir_dim_max(g, g->nodes[g->inputs[0]].shape.d[0]);
     RunOptions ro = *opt;

@@ -354,8 +354,8 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
         return EXIT_INPUT;
     }
     const Node *o = &g->nodes[g->output];
-    if (tok && gen->prompt && (o->shape.ndim == 1 ||
-                               (o->shape.ndim == 2 && o->shape.d[1].n < tfrt_tok_vocab_size(tok)))) {
+    if (tok && gen->prompt && (o->shape.ndim == 1 || !o->shape.d[0].sym ||
+                               o->shape.d[1].n < tfrt_tok_vocab_size(tok))) {
         int rc = classify_text(g, opt, gen, tok);
         tfrt_tok_free(tok);
         return rc;

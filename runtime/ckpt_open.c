@@ -241,7 +241,7 @@ static int open_file(TfrtSafetensors *st, const char *path, char *err, size_t er
 
     if (rc)
         return rc;
-    if (looks_safetensors(head, n) || n < 28)
+    if (looks_safetensors(head, n) || n < 16)
         return st_add_file(st, path, err, errlen);
     if (is_pickle(head, n))
         return fail(err, errlen, TFRT_ERR_FORMAT, path, "%s", convert_hint);
