@@ -133,16 +133,25 @@ golden-test: test-deps all
 	$(GOLDEN_ENV) tests/golden/families.sh
 	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 
-# A short libFuzzer run over the safetensors reader (needs clang).  New
-# inputs go to build/fuzz/corpus; tests/fuzz/corpus holds the seeds.
+# A short libFuzzer run of every harness tests/fuzz/fuzz_*.c (needs clang),
+# FUZZ_SECONDS each (default 30).  Seeds: tests/fuzz/seeds/NAME for
+# fuzz_NAME.c, tests/fuzz/corpus for the safetensors reader; new inputs go
+# to build/fuzz/corpus/fuzz_NAME.
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 fuzz: test-deps
 	@mkdir -p build/fuzz
-	clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -Iruntime -o build/fuzz/fuzz_safetensors \
-	    tests/fuzz/fuzz_safetensors.c $(RUNTIME_SRC) $(BLAS_CFLAGS) $(BLAS_LIBS) -lm
-	@mkdir -p build/fuzz/corpus
-	build/fuzz/fuzz_safetensors -max_total_time=$${FUZZ_SECONDS:-30} \
-	    -max_len=4096 build/fuzz/corpus tests/fuzz/corpus
+	@for src in $(FUZZ_SRC); do \
+	    name=$$(basename $$src .c); seeds=tests/fuzz/seeds/$${name#fuzz_}; \
+	    [ -d $$seeds ] || seeds=tests/fuzz/corpus; \
+	    echo "fuzz: $$name ($$seeds)"; \
+	    clang -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	        -Iruntime -o build/fuzz/$$name \
+	        $$src $(RUNTIME_SRC) $(BLAS_CFLAGS) $(BLAS_LIBS) -lm || exit 1; \
+	    mkdir -p build/fuzz/corpus/$$name; \
+	    build/fuzz/$$name -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 \
+	        build/fuzz/corpus/$$name $$seeds || exit 1; \
+	done
 
 # ---- the shipped demo ----------------------------------------------------
 

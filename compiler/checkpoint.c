@@ -10,12 +10,9 @@
 #include "json.h"
 #include "safetensors_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static int is_dir(const char *path)
 {
@@ -35,69 +32,19 @@ static const char *in_dir(const char *dir, const char *name)
     return tfc_format("%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
 }
 
-/* Reads a small regular file (never blocking on a FIFO); free() it. */
-static char *read_small(const char *path, size_t *len)
-{
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
-    char *buf;
-    size_t n = 0;
-
-    if (fd < 0)
-        error_status(EXIT_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 24)) {
-        close(fd);
-        error_status(EXIT_INPUT, "'%s' is not a regular file of at most 16 MiB", path);
-    }
-    if (!(buf = malloc((size_t)st.st_size + 1)))
-        error_plain("out of memory");
-    while (n < (size_t)st.st_size) {
-        ssize_t got = read(fd, buf + n, (size_t)st.st_size - n);
-        if (got <= 0)
-            break;
-        n += (size_t)got;
-    }
-    close(fd);
-    *len = n;
-    return buf;
-}
-
-/* ---- config.json ------------------------------------------------------------ */
-
 struct JsonValue *ckpt_config_json(const char *weights, const char **path)
 {
-    char msg[256];
-    size_t len;
-    char *text;
+    char err[512];
     JsonValue *root;
 
     *path = NULL;
-    if (!weights || !is_dir(weights) || !is_regular(in_dir(weights, "config.json")))
+    if (!weights)
         return NULL;
-    *path = in_dir(weights, "config.json");
-    text = read_small(*path, &len);
-    if (!(root = json_parse(text, len, msg, sizeof msg)))
-        error_status(EXIT_INPUT, "%s: %s", *path, msg);
-    free(text);
-    if (root->type != JSON_OBJECT)
-        error_status(EXIT_INPUT, "%s: expected a JSON object", *path);
+    if (ckpt_config_load(weights, &root, err, sizeof err) != TFRT_OK)
+        error_status(EXIT_INPUT, "%s", err);
+    if (root)
+        *path = in_dir(weights, "config.json");
     return root;
-}
-
-/* A config.json value as a number's text: numbers as written, true 1,
- * false 0, an object or array its entry count (id2label: the labels);
- * NULL for strings and null, which configure nothing we compile. */
-static const char *value_text(const JsonValue *v)
-{
-    switch (v->type) {
-    case JSON_NUMBER:
-        return v->u.number.is_integer ? tfc_format("%lld", (long long)v->u.number.integer)
-                                      : tfc_format("%.17g", v->u.number.value);
-    case JSON_BOOL:   return v->u.boolean ? "1" : "0";
-    case JSON_ARRAY:  return tfc_format("%zu", v->u.array.count);
-    case JSON_OBJECT: return tfc_format("%zu", v->u.object.count);
-    default:          return NULL;
-    }
 }
 
 static void add(Define **defs, int *n, const char *key, const char *value, const char *from)
@@ -133,9 +80,9 @@ void ckpt_defines(const char *weights, const Define *defs, int ndefs, Define **o
     *nout = ndefs;
     for (size_t i = 0; cfg && i < cfg->u.object.count; i++) {
         const JsonMember *m = &cfg->u.object.members[i];
-        const char *v = value_text(&m->value);
-        if (v)
-            add(out, nout, tfc_strdup(m->key), v, path);
+        char v[64];
+        if (ckpt_config_text(&m->value, v, sizeof v))
+            add(out, nout, tfc_strdup(m->key), tfc_strdup(v), path);
     }
     json_free(cfg);
     if (weights && !is_dir(weights) && is_regular(weights) && llama2c_of(weights, &h)) {

@@ -256,6 +256,50 @@ static int open_file(TfrtSafetensors *st, const char *path, char *err, size_t er
     return st_add_file(st, path, err, errlen);
 }
 
+/* ---- config.json ---------------------------------------------------------------- */
+
+int ckpt_config_load(const char *dir, JsonValue **root, char *err, size_t errlen)
+{
+    char *path, *text = NULL, jerr[128];
+    size_t len = 0;
+    struct stat sb;
+    int rc;
+
+    *root = NULL;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || !is_file(dir, "config.json"))
+        return TFRT_OK;
+    if (!(path = join(dir, "config.json")))
+        return fail(err, errlen, TFRT_ERR_NOMEM, dir, "out of memory");
+    rc = slurp(path, MAX_INDEX_BYTES, &text, &len, err, errlen);
+    if (rc == TFRT_OK && !(*root = json_parse(text, len, jerr, sizeof jerr)))
+        rc = fail(err, errlen, TFRT_ERR_FORMAT, path, "%s", jerr);
+    if (rc == TFRT_OK && (*root)->type != JSON_OBJECT)
+        rc = fail(err, errlen, TFRT_ERR_FORMAT, path, "expected a JSON object");
+    if (rc != TFRT_OK) {
+        json_free(*root);
+        *root = NULL;
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+int ckpt_config_text(const JsonValue *v, char *buf, size_t cap)
+{
+    switch (v->type) {
+    case JSON_NUMBER:
+        if (v->u.number.is_integer)
+            snprintf(buf, cap, "%lld", (long long)v->u.number.integer);
+        else
+            snprintf(buf, cap, "%.17g", v->u.number.value);
+        return 1;
+    case JSON_BOOL:   snprintf(buf, cap, "%d", v->u.boolean ? 1 : 0); return 1;
+    case JSON_ARRAY:  snprintf(buf, cap, "%zu", v->u.array.count); return 1;
+    case JSON_OBJECT: snprintf(buf, cap, "%zu", v->u.object.count); return 1;
+    default:          return 0;
+    }
+}
+
 int ckpt_open(TfrtSafetensors *st, const char *path, char *err, size_t errlen)
 {
     struct stat sb;

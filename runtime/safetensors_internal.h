@@ -32,6 +32,15 @@ int st_finish(TfrtSafetensors *st, const char *path, char *err, size_t errlen);
 /* ckpt_open.c: fills st from path (see tfrt_st_open). */
 int ckpt_open(TfrtSafetensors *st, const char *path, char *err, size_t errlen);
 
+/* A model folder's config.json, parsed (a JSON object), into *root; TFRT_OK
+ * with *root NULL when dir is no folder or has none. */
+struct JsonValue;
+int ckpt_config_load(const char *dir, struct JsonValue **root, char *err, size_t errlen);
+/* A config.json value as the text of a number: numbers as written, true 1,
+ * false 0, an object or array its entry count (id2label: the labels).
+ * Returns 0 for strings and null, which configure no size. */
+int ckpt_config_text(const struct JsonValue *v, char *buf, size_t cap);
+
 /* ckpt_llama2c.c: a llama2.c checkpoint, legacy (7 int32s, fp32) or
  * versioned ("ak42", version 1 fp32 or 2 Q8_0).  The header's numbers by
  * llama2.c's names (dim, hidden_dim, n_layers, n_heads, n_kv_heads,

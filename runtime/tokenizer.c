@@ -131,8 +131,12 @@ int tok_tables_alloc(TfrtTokenizer *t, int32_t n_ids, size_t expect)
     return TFRT_OK;
 }
 
+/* Appends s[0..n) to the pool; s may point into the pool itself. */
 static int pool_add(TfrtTokenizer *t, const char *s, size_t n, size_t *off)
 {
+    int inside = t->pool && s >= t->pool && s < t->pool + t->pool_len;
+    size_t from = inside ? (size_t)(s - t->pool) : 0;
+
     if (n > UINT32_MAX || n > SIZE_MAX / 4 - t->pool_len)
         return TFRT_ERR_NOMEM;
     if (t->pool_len + n > t->pool_cap) {
@@ -145,6 +149,8 @@ static int pool_add(TfrtTokenizer *t, const char *s, size_t n, size_t *off)
         t->pool = p;
         t->pool_cap = cap;
     }
+    if (inside)
+        s = t->pool + from;
     if (n)       /* an empty token copies nothing (s may be NULL then) */
         memcpy(t->pool + t->pool_len, s, n);
     *off = t->pool_len;

@@ -271,7 +271,8 @@ int tok_pretokenize(const TfrtTokenizer *t, const uint8_t *s, size_t n, int firs
         b.buf.n = 0;
         b.n = 0;
         for (size_t i = 0; i < a.n && rc == TFRT_OK; i++)
-            rc = apply_step(&t->pre[k], a.buf.b + a.off[i], a.len[i], first && i == 0, &b);
+            if (a.len[i] > 0)
+                rc = apply_step(&t->pre[k], a.buf.b + a.off[i], a.len[i], first && i == 0, &b);
         tmp = a, a = b, b = tmp;
     }
     for (size_t i = 0; i < a.n && rc == TFRT_OK; i++)
