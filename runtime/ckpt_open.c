@@ -214,7 +214,7 @@ static int peek(const char *path, unsigned char *head, size_t *n, char *err, siz
         close(fd);
         return fail(err, errlen, TFRT_ERR_IO, path, "not a regular file");
     }
-    got = read(fd, head, 16);
+    got = read(fd, head, 32);
     close(fd);
     *n = got > 0 ? (size_t)got : 0;
     return TFRT_OK;
@@ -233,7 +233,7 @@ static int looks_safetensors(const unsigned char *h, size_t n)
 
 static int open_file(TfrtSafetensors *st, const char *path, char *err, size_t errlen)
 {
-    unsigned char head[16];
+    unsigned char head[32];
     const unsigned char *map;
     size_t n = 0, size;
     Llama2cHeader h;
@@ -241,7 +241,7 @@ static int open_file(TfrtSafetensors *st, const char *path, char *err, size_t er
 
     if (rc)
         return rc;
-    if (looks_safetensors(head, n) || n < 16)
+    if (looks_safetensors(head, n) || n < 28)
         return st_add_file(st, path, err, errlen);
     if (is_pickle(head, n))
         return fail(err, errlen, TFRT_ERR_FORMAT, path, "%s", convert_hint);
