@@ -35,8 +35,10 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c runtime/attention.c \
-              runtime/json.c runtime/safetensors.c runtime/bind.c \
+              runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
+              runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
+              runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
               runtime/sample.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
@@ -44,7 +46,8 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
-               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
+               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c \
+               compiler/checkpoint.c compiler/classify.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
@@ -124,6 +127,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
+	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
 	@echo "-- the same suites with -fno-fuse --"
 	$(UNFUSED_ENV) tests/golden/run.sh
@@ -134,6 +138,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
+	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
 	@echo "make test: all suites passed"
 
 unit-test: test-deps all $(B)/unit_tests
@@ -148,6 +153,7 @@ golden-test: test-deps all $(B)/tfc-unfused
 	$(GOLDEN_ENV) tests/golden/families.sh
 	$(UNFUSED_ENV) tests/golden/run.sh
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
+	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------

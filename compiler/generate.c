@@ -12,10 +12,18 @@
  * (--tokens) and the generated ids are printed, comma separated.  An
  * encoder-decoder generates in this mode: its source (--src) is encoded
  * with the prompt, once, and the prompt is the decoder's start.
+ *
+ * With a tokenizer the prompt gets the special tokens its post-processor
+ * adds (Llama's <s>).  An encoder-decoder (T5, the Transformer) takes the
+ * prompt as its source text (with T5's </s>) and generates the target from
+ * the decoder start token: config.json's decoder_start_token_id when the
+ * weights are a folder, else the tokenizer's <pad> (T5), <s> or end of
+ * text.  A classifier (BERT) goes to classify.c.
  */
 #include "tfc.h"
 #include "tfrt.h"
 #include "tfrt_text.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -63,6 +71,10 @@ static void utf8_write(Utf8Out *u, const char *bytes, size_t n, int flush_all)
     fflush(stdout);
 }
 
+/* Set for an encoder-decoder's target text: its first word's space, the
+ * one a ▁ tokenizer writes in front of every word, is not printed. */
+static int strip_first;
+
 /* One generated token to stdout: its bytes, or its id without a tokenizer. */
 static void put_token(Utf8Out *out, const TfrtTokenizer *tok, int32_t id, int index)
 {
@@ -73,6 +85,8 @@ static void put_token(Utf8Out *out, const TfrtTokenizer *tok, int32_t id, int in
     }
     size_t len = 0;
     const char *bytes = tfrt_tok_decode_token(tok, id, &len);
+    if (bytes && index == 0 && strip_first && len > 0 && bytes[0] == ' ')
+        bytes++, len--;
     if (bytes)
         utf8_write(out, bytes, len, 0);
 }
@@ -101,6 +115,7 @@ static long peak_rss_kib(void)
 /* ---- the model side ------------------------------------------------------ */
 
 typedef struct {
+    const Graph *graph;
     Loaded L;
     int64_t vocab;          /* logits per row */
     int64_t max_len;        /* tokens the model can hold */
@@ -108,6 +123,7 @@ typedef struct {
     int n;
     float *logits;          /* max_len rows when the model has no cache */
     int input, sym;         /* the generated input, and its length symbol */
+    int src;                /* an encoder-decoder's source input, or -1 */
     const int32_t *inputs[MAX_INPUTS];   /* the other inputs (an encoder's) */
     int lengths[2 * MAX_INPUTS];         /* ... and their lengths, as RunOptions */
 } Session;
@@ -148,12 +164,63 @@ static const float *slide(Session *s)
     return advance(s, 1);
 }
 
+/* The decoder's first token (see the top of the file). */
+static int32_t decoder_start(const TfrtTokenizer *tok, const char *weights)
+{
+    const char *path;
+    struct JsonValue *cfg = ckpt_config_json(weights, &path);
+    const JsonValue *v = json_get(cfg, "decoder_start_token_id");
+    int32_t id = v && v->type == JSON_NUMBER && v->u.number.is_integer &&
+                 v->u.number.integer >= 0 && v->u.number.integer < INT32_MAX
+                     ? (int32_t)v->u.number.integer : -1;
+    json_free(cfg);
+    if (id < 0)
+        id = tfrt_tok_pad(tok) >= 0 ? tfrt_tok_pad(tok) : tfrt_tok_bos(tok);
+    return id >= 0 ? id : tfrt_tok_eos(tok);
+}
+
+/* An encoder-decoder's prompt: the source text, then the decoder start. */
+static int encode_source(const TfrtTokenizer *tok, const GenOptions *gen, const char *weights,
+                         Session *s)
+{
+    const Node *in = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    char err[256];
+    if (tfrt_tok_encode_special(tok, gen->prompt, strlen(gen->prompt), 1, &ids, &n, err,
+                                sizeof err) != TFRT_OK) {
+        fprintf(stderr, "tfc: error: --prompt: %s\n", err);
+        return EXIT_INPUT;
+    }
+    in = &s->graph->nodes[s->graph->inputs[s->src]];
+    if (n == 0 || (int64_t)n > ir_dim_max(s->graph, in->shape.d[0])) {
+        fprintf(stderr, "tfc: error: the source text has %zu tokens; the model takes 1 to %lld\n",
+                n, (long long)ir_dim_max(s->graph, in->shape.d[0]));
+        free(ids);
+        return EXIT_INPUT;
+    }
+    int32_t *kept = tfc_alloc(n * sizeof *kept);
+    memcpy(kept, ids, n * sizeof *ids);
+    free(ids);
+    s->inputs[s->src] = kept;
+    s->lengths[in->shape.d[0].sym - 1] = (int)n;
+    s->tokens[0] = decoder_start(tok, weights);
+    s->n = 1;
+    strip_first = tfrt_tok_strips_first_space(tok);
+    if (s->tokens[0] < 0) {
+        fprintf(stderr, "tfc: error: the tokenizer has no token to start the decoder with\n");
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
 static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Session *s)
 {
     int32_t *ids = NULL;
     size_t n = 0;
     char err[256];
-    if (tfrt_tok_encode(tok, gen->prompt, strlen(gen->prompt), &ids, &n, err, sizeof err) != TFRT_OK) {
+    if (tfrt_tok_encode_special(tok, gen->prompt, strlen(gen->prompt), 1, &ids, &n, err,
+                                sizeof err) != TFRT_OK) {
         fprintf(stderr, "tfc: error: --prompt: %s\n", err);
         return EXIT_INPUT;
     }
@@ -182,11 +249,12 @@ static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Sessio
 }
 
 /* The input that generation extends: the one input over the output's
- * rows (a text prompt: the only input), or -1. */
+ * rows (a text prompt: the only input, or an encoder-decoder's decoder
+ * input beside its source), or -1. */
 static int generated_input(const Graph *g, const GenOptions *gen)
 {
     const Node *o = &g->nodes[g->output];
-    if (o->shape.ndim != 2 || !o->shape.d[0].sym || (gen->prompt && g->ninputs != 1))
+    if (o->shape.ndim != 2 || !o->shape.d[0].sym || (gen->prompt && g->ninputs > 2))
         return -1;
     int found = -1;
     for (int i = 0; i < g->ninputs; i++)
@@ -210,6 +278,16 @@ static int check_model(const Graph *g, const TfrtTokenizer *tok, const GenOption
     }
     s->sym = o->shape.d[0].sym;
     s->vocab = o->shape.d[1].n;
+    s->src = -1;
+    for (int i = 0; i < g->ninputs && g->ninputs == 2; i++)
+        if (i != s->input)
+            s->src = i;
+    if (gen->prompt && s->src >= 0 &&
+        g->nodes[g->inputs[s->src]].shape.d[0].sym == s->sym) {
+        fprintf(stderr, "tfc: error: --prompt: the model has two inputs over one length "
+                        "and is not an encoder-decoder\n");
+        return EXIT_USAGE;
+    }
     s->max_len = ir_dim_max(g, o->shape.d[0]);
     if (tok && tfrt_tok_vocab_size(tok) > s->vocab) {
         fprintf(stderr, "tfc: error: the tokenizer has %d tokens but the model only %lld logits\n",
@@ -294,14 +372,23 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
         fprintf(stderr, "tfc: error: %s\n", err);
         return EXIT_INPUT;
     }
-    Session s = {.n = 0};
+    const Node *o = &g->nodes[g->output];
+    if (tok && gen->prompt && (o->shape.ndim == 1 || !o->shape.d[0].sym ||
+                               o->shape.d[1].n < tfrt_tok_vocab_size(tok))) {
+        int rc = classify_text(g, opt, gen, tok);
+        tfrt_tok_free(tok);
+        return rc;
+    }
+    Session s = {.n = 0, .graph = g};
     int status = check_model(g, tok, gen, &s);
     if (!status) {
         s.tokens = calloc((size_t)s.max_len, sizeof *s.tokens);
         s.logits = malloc((size_t)s.max_len * (size_t)s.vocab * sizeof *s.logits);
         if (!s.tokens || !s.logits)
             error_plain("out of memory");
-        status = gen->prompt ? encode_prompt(tok, gen, &s) : ids_prompt(opt, &s);
+        status = !gen->prompt ? ids_prompt(opt, &s)
+               : s.src >= 0 ? encode_source(tok, gen, opt->weights, &s)
+               : encode_prompt(tok, gen, &s);
     }
     if (!status)
         status = run_load(g, opt, &s.L);

@@ -42,7 +42,10 @@ static const char usage[] =
     "\n"
     "Running (compiles with the system C compiler, $CC or cc, and runs in-process):\n"
     "  --run                 run the model\n"
-    "  --weights FILE        safetensors file with the model's weights\n"
+    "  --weights PATH        the weights: a safetensors file, a Hugging Face model folder\n"
+    "                        (model.safetensors or shards with model.safetensors.index.json;\n"
+    "                        its config.json sets the config values the model file reads\n"
+    "                        `from` it, -D still overrides) or a llama2.c checkpoint\n"
     "  --tokens 1,2,3        token ids of the model's input `tokens` (a decoder's tokens)\n"
     "  --src 1,2,3           token ids of the input `src` (an encoder's tokens)\n"
     "  --types 0,0,1         token type ids of the input `types` (BERT segments)\n"
@@ -55,9 +58,14 @@ static const char usage[] =
     "                        a time through the KV cache (the logits must not change)\n"
     "\n"
     "Generating text (with --run):\n"
-    "  --tokenizer PATH      tokenizer.json, a folder with vocab.json + merges.txt, or a\n"
-    "                        character vocabulary (.chars.json)\n"
-    "  -p, --prompt TEXT     the text to continue (generated text goes to stdout)\n"
+    "  --tokenizer PATH      tokenizer.json, tokenizer.bin (llama2.c), vocab.txt (BERT), a\n"
+    "                        folder with one of them or vocab.json + merges.txt, or a\n"
+    "                        character vocabulary (.chars.json); default: the weights\n"
+    "                        folder's tokenizer.json\n"
+    "  -p, --prompt TEXT     the text to continue (generated text goes to stdout); for an\n"
+    "                        encoder-decoder the source text (the target is generated); for\n"
+    "                        a classifier the text to label (label probabilities, or one tag\n"
+    "                        a word, go to stdout)\n"
     "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text.\n"
     "                        With --tokens and no --logits, generates from those ids and\n"
     "                        prints the new ids (an encoder-decoder: --src is encoded once\n"
@@ -73,6 +81,8 @@ static const char usage[] =
     "Tokenizer alone (no model file):\n"
     "  --tokenizer T --encode FILE    print the token ids of FILE's bytes, comma separated\n"
     "  --tokenizer T --decode 1,2,3   print the text of the ids\n"
+    "  --add-special         with --encode: the special tokens the tokenizer's post-processor\n"
+    "                        adds ([CLS] ... [SEP], <s>, </s>)\n"
     "\n"
     "  -h, --help            this text\n"
     "  --version             the version\n"
@@ -114,6 +124,7 @@ typedef struct {
     const char *encode;
     const char *decode;
     const char *run_only;  /* the first option given that only --run reads */
+    int add_special;
 } Options;
 
 /* Through error_status, so that a harness (tests/fuzz/fuzz_cli.c) can
@@ -149,7 +160,7 @@ static void add_define(Options *o, const char *arg)
         usage_error("-D expects NAME=VALUE, got '%s'", arg);
     if (o->ndefs == (int)(sizeof o->defs / sizeof o->defs[0]))
         usage_error("too many -D options (at most 64) at '%s'", arg);
-    o->defs[o->ndefs++] = (Define){tfc_strndup(arg, (size_t)(eq - arg)), eq + 1};
+    o->defs[o->ndefs++] = (Define){tfc_strndup(arg, (size_t)(eq - arg)), eq + 1, NULL};
 }
 
 /* The value of an option: the rest of "-Dx=1" or the next argument. */
@@ -213,6 +224,8 @@ static void check_modes(const Options *o)
         usage_error("--encode and --decode take no model file ('%s')", o->model);
     if (o->encode && o->decode)
         usage_error("%s", "--encode and --decode go one at a time");
+    if (o->add_special && !o->encode)
+        usage_error("%s", "--add-special goes with --encode");
     if (o->encode || o->decode)
         return;
     if (!o->run && o->run_only)
@@ -310,6 +323,8 @@ static void parse_args(Options *o, int argc, char **argv)
             o->encode = value(argc, argv, &i, "--encode");
         } else if (is_opt(a, "--decode")) {
             o->decode = value(argc, argv, &i, "--decode");
+        } else if (strcmp(a, "--add-special") == 0) {
+            o->add_special = 1;
         } else if (a[0] == '-' && a[1]) {
             usage_error("unknown option '%s'", a);
         } else if (o->model) {
@@ -330,7 +345,9 @@ static void parse_args(Options *o, int argc, char **argv)
     if (o->run && !o->tokens && !o->gen.prompt)
         usage_error("%s", "--run needs --tokens (token ids) or --prompt (text, with --tokenizer)");
     if (o->gen.prompt && !o->gen.tokenizer)
-        usage_error("%s", "--prompt needs --tokenizer PATH");
+        o->gen.tokenizer = ckpt_default_tokenizer(o->weights);
+    if (o->gen.prompt && !o->gen.tokenizer)
+        usage_error("%s", "--prompt needs --tokenizer PATH (or --weights FOLDER with a tokenizer.json)");
     if (o->run && (o->dump_ir || o->plan))
         usage_error("%s", "--run does not go with --dump-ir or --plan, which stop before running");
     if (o->prefix) {
@@ -520,10 +537,9 @@ static int write_plan(const Graph *g, const Options *o)
     return 0;
 }
 
-static Graph *compile(const Options *o)
+static Graph *compile(const Options *o, const Program *prog, const Define *defs, int ndefs)
 {
-    Program *prog = parse_file(o->model);
-    Graph *g = lower_program(prog, o->defs, o->ndefs);
+    Graph *g = lower_program(prog, defs, ndefs);
     if (o->seq)
         limit_length(g, o->seq);
     PassOptions po = o->passes;
@@ -538,8 +554,12 @@ int main(int argc, char **argv)
     parse_args(&o, argc, argv);
     check_output_paths(&o);
     if (o.encode || o.decode)
-        return tokenizer_main(o.gen.tokenizer, o.encode, o.decode);
-    Graph *g = compile(&o);
+        return tokenizer_main(o.gen.tokenizer, o.encode, o.decode, o.add_special);
+    Define *defs;
+    int ndefs;
+    ckpt_defines(o.weights, o.defs, o.ndefs, &defs, &ndefs);
+    Program *prog = parse_file(o.model);
+    Graph *g = compile(&o, prog, defs, ndefs);
     if (o.dump_ir)
         return 0;
     if (o.plan)
@@ -548,6 +568,7 @@ int main(int argc, char **argv)
         write_outputs(g, &o);
     if (!o.run)
         return 0;
+    ckpt_check_shapes(g, prog, defs, ndefs, o.weights);
     RunOptions ro = {.weights = o.weights, .threads = o.threads, .logits_path = o.logits,
                      .keep = o.keep, .prefill = o.prefill};
     if (o.gen.prompt)

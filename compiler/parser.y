@@ -31,7 +31,7 @@ static void yyerror(YYLTYPE *loc, void *scanner, ParseState *ps, const char *msg
 %token NEWLINE "end of line"
 %token KW_MODEL "model" KW_CONFIG "config" KW_CHECKPOINT "checkpoint"
 %token KW_PREFIX "prefix" KW_IGNORE "ignore" KW_INPUT "input" KW_PARAM "param"
-%token KW_REPEAT "repeat" KW_OUTPUT "output" KW_AT "at"
+%token KW_REPEAT "repeat" KW_OUTPUT "output" KW_AT "at" KW_FROM "from"
 %token KW_TRUE "true" KW_FALSE "false"
 %token IDENT "name" NUMBER "number" STRING "string" LE "<="
 %token ';' ";" '=' "=" ',' "," '(' "(" ')' ")" '[' "[" ']' "]" '{' "{" '}' "}"
@@ -58,7 +58,8 @@ sep: NEWLINE | ';' ;
 
 statement:
     "model" IDENT               { $$ = node(ps, AST_MODEL, @1); $$->name = $2->name; }
-  | "config" IDENT '=' expr     { $$ = node(ps, AST_CONFIG, @2); $$->name = $2->name; $$->lhs = $4; }
+  | "config" IDENT '=' expr from { $$ = node(ps, AST_CONFIG, @2); $$->name = $2->name; $$->lhs = $4;
+                                  $$->at = $5 ? $5->name : NULL; }
   | "checkpoint" "prefix" strings { $$ = $3; $$->kind = AST_PREFIX; }
   | "checkpoint" "ignore" strings { $$ = $3; $$->kind = AST_IGNORE; }
   | "input" IDENT '[' IDENT bound ']' flag
@@ -93,6 +94,13 @@ flag:
 at:
     %empty                      { $$ = NULL; }
   | "at" STRING                 { $$ = $2; }
+;
+
+/* from: the checkpoint configuration key of a config value, as in
+ * config dim = 768 from "n_embd" */
+from:
+    %empty                      { $$ = NULL; }
+  | "from" STRING               { $$ = $2; }
 ;
 
 /* targets: the names on the left of =, as in  q, k, v = split(qkv, 3) */

@@ -216,6 +216,8 @@ static Value parse_define(const Define *d)
     double v;
     int is_int;
     const char *bad = cli_number(d->value, -HUGE_VAL, HUGE_VAL, &v, &is_int);
+    if (bad && d->from)
+        error_plain("%s: \"%s\" is %s, not a number: %s", d->from, d->name, d->value, bad);
     if (bad)
         error_plain("-D %s=%s: the value must be a number: %s", d->name, d->value, bad);
     return sema_number(v, is_int && fits_integer(v));
@@ -249,9 +251,20 @@ void sema_config(Lowering *L, const Ast *stmt)
     if (v.kind != V_NUMBER && v.kind != V_BOOL)
         error_at(stmt->lhs->loc, "config '%s' must be a number, found %s",
                  stmt->name, sema_value_kind(v));
-    for (int i = 0; i < L->ndefs; i++)
-        if (strcmp(L->defs[i].name, stmt->name) == 0) {
+    const Define *stated = NULL;    /* the checkpoint's value, by its key */
+    for (int i = 0; stmt->at && i < L->ndefs; i++)
+        if (L->defs[i].from && strcmp(L->defs[i].name, stmt->at) == 0) {
             v = parse_define(&L->defs[i]);
+            stated = &L->defs[i];
+            L->def_used[i] = 1;
+        }
+    for (int i = 0; i < L->ndefs; i++)
+        if (!L->defs[i].from && strcmp(L->defs[i].name, stmt->name) == 0) {
+            Value d = parse_define(&L->defs[i]);
+            if (stated && d.number != v.number)
+                fprintf(stderr, "tfc: note: -D %s=%s overrides %s's \"%s\" = %s\n",
+                        stmt->name, L->defs[i].value, stated->from, stated->name, stated->value);
+            v = d;
             L->def_used[i] = 1;
         }
     sema_bind(L, stmt->name, v, stmt->loc);
@@ -269,7 +282,7 @@ void sema_config(Lowering *L, const Ast *stmt)
 void sema_check_defines(Lowering *L)
 {
     for (int i = 0; i < L->ndefs; i++) {
-        if (L->def_used[i])
+        if (L->def_used[i] || L->defs[i].from)
             continue;
         char list[512] = "";
         size_t len = 0;

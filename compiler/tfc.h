@@ -100,7 +100,8 @@ struct Ast {
                             operand in lhs; INPUT bound and REPEAT count
                             in rhs; ASSIGN value in rhs; INPUT flag (a
                             NAME such as padded, or NULL) in lhs */
-    const char *at;      /* ASSIGN/PARAM: checkpoint name after `at` */
+    const char *at;      /* ASSIGN/PARAM: checkpoint name after `at`;
+                            CONFIG: the checkpoint configuration key after `from` */
     const char *dim;     /* INPUT: the name of its length (seq) */
     AstList list;        /* CALL args, ASSIGN targets (NAMEs), PARAM shape,
                             PREFIX/IGNORE strings, REPEAT body */
@@ -297,10 +298,13 @@ int plan_verify(const Graph *g, char *err, size_t errlen);
 
 /* ---- sema.c / lower.c -------------------------------------------------- */
 
-/* A -D override from the command line. */
+/* A -D override from the command line, or (with `from`) a value the
+ * checkpoint states: then name is its key there ("n_embd") and `from`
+ * the file that says so ("gpt2/config.json"), for messages. */
 typedef struct {
     const char *name;
     const char *value;
+    const char *from;
 } Define;
 
 /* Lowers a parsed program to a graph, evaluating config (with overrides),
@@ -629,8 +633,29 @@ typedef struct {
 
 int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen);
 
-/* tokenize.c: --encode FILE / --decode IDS with a tokenizer alone */
-int tokenizer_main(const char *path, const char *encode, const char *decode);
+/* classify.c: --prompt for a classifier: label probabilities, or a tag a word */
+struct TfrtTokenizer;
+int classify_text(const Graph *g, const RunOptions *opt, const GenOptions *gen,
+                  const struct TfrtTokenizer *tok);
+
+/* tokenize.c: --encode FILE / --decode IDS with a tokenizer alone;
+ * add_special: the post-processor's special tokens around --encode's ids */
+int tokenizer_main(const char *path, const char *encode, const char *decode, int add_special);
+
+/* ---- checkpoint.c: what a checkpoint states -------------------------------- */
+
+/* defs, then the configuration the checkpoint at weights states (a
+ * folder's config.json, a llama2.c header) as Defines with `from` set, for
+ * `config NAME = ... from "key"`. */
+void ckpt_defines(const char *weights, const Define *defs, int ndefs, Define **out, int *nout);
+/* The folder's tokenizer.json (or tokenizer.bin, vocab.txt), or NULL. */
+const char *ckpt_default_tokenizer(const char *weights);
+/* A folder's config.json parsed (NULL when there is none); *path its path. */
+struct JsonValue *ckpt_config_json(const char *weights, const char **path);
+/* Exits with a message naming the -D or config.json key to change when a
+ * stored tensor's shape differs from the model's. */
+void ckpt_check_shapes(const Graph *g, const Program *prog, const Define *defs, int ndefs,
+                       const char *weights);
 
 extern const char tfc_runtime_header[];
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int encode_file(const TfrtTokenizer *tok, const char *path)
+static int encode_file(const TfrtTokenizer *tok, const char *path, int add_special)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
@@ -31,7 +31,7 @@ static int encode_file(const TfrtTokenizer *tok, const char *path)
     int32_t *ids;
     size_t n;
     char err[256];
-    int rc = tfrt_tok_encode(tok, text, len, &ids, &n, err, sizeof err);
+    int rc = tfrt_tok_encode_special(tok, text, len, add_special, &ids, &n, err, sizeof err);
     free(text);
     if (rc != TFRT_OK) {
         fprintf(stderr, "tfc: error: %s: %s\n", path, err);
@@ -66,7 +66,7 @@ static int decode_ids(const TfrtTokenizer *tok, const char *list)
     return fflush(stdout) ? EXIT_IO : 0;
 }
 
-int tokenizer_main(const char *path, const char *encode, const char *decode)
+int tokenizer_main(const char *path, const char *encode, const char *decode, int add_special)
 {
     TfrtTokenizer *tok;
     char err[512];
@@ -74,7 +74,7 @@ int tokenizer_main(const char *path, const char *encode, const char *decode)
         fprintf(stderr, "tfc: error: %s\n", err);
         return EXIT_INPUT;
     }
-    int status = encode ? encode_file(tok, encode) : decode_ids(tok, decode);
+    int status = encode ? encode_file(tok, encode, add_special) : decode_ids(tok, decode);
     tfrt_tok_free(tok);
     return status;
 }

@@ -8,8 +8,11 @@
  * float pointer.  F32 data is used in place (the file is mapped, so
  * nothing is copied); F16 and BF16 are widened into buffers the binding
  * owns.  Finally every tensor of the file must be accounted for: bound, or
- * matched by one of the model's ignore globs.  A file with a stray tensor
- * is usually a checkpoint for a different model, so it is an error.
+ * matched by one of the model's ignore globs, or a tied copy: a tensor
+ * that repeats a bound one byte for byte (converted GPT-2 files store
+ * lm_head.weight beside the wte.weight the model ties its head to).  A file
+ * with any other stray tensor is usually a checkpoint for a different
+ * model, so it is an error.
  */
 #include "tfrt.h"
 
@@ -224,7 +227,22 @@ static int ignore_matches(const TfrtNameMap *map, const char *glob, const char *
     return 0;
 }
 
-/* Every tensor of the file is bound or ignored on purpose. */
+/* A bound tensor that t repeats byte for byte (same dtype and shape). */
+static const TfrtTensor *tied_to(const TfrtSafetensors *st, const char *used,
+                                 const TfrtTensor *t)
+{
+    for (int i = 0; i < tfrt_st_count(st); i++) {
+        const TfrtTensor *u = tfrt_st_tensor(st, i);
+        int same = used[i] && u->dtype == t->dtype && u->ndim == t->ndim && u->nbytes == t->nbytes;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = u->shape[d] == t->shape[d];
+        if (same && (u->data == t->data || memcmp(u->data, t->data, t->nbytes) == 0))
+            return u;
+    }
+    return NULL;
+}
+
+/* Every tensor of the file is bound, ignored on purpose, or a tied copy. */
 static int check_unused(const TfrtSafetensors *st, const TfrtNameMap *map,
                         const char *used, char *err, size_t errlen)
 {
@@ -233,9 +251,10 @@ static int check_unused(const TfrtSafetensors *st, const TfrtNameMap *map,
         int ignored = 0;
         for (int g = 0; !used[i] && map && g < map->n_ignore && !ignored; g++)
             ignored = ignore_matches(map, map->ignore[g], name);
-        if (!used[i] && !ignored)
+        if (!used[i] && !ignored && !tied_to(st, used, tfrt_st_tensor(st, i)))
             return errf(err, errlen, TFRT_ERR_UNEXPECTED,
-                        "the file has tensor '%s', which the model does not use", name);
+                        "the file has tensor '%s', which the model does not use "
+                        "(nor is it a copy of a tensor the model uses)", name);
     }
     return TFRT_OK;
 }

@@ -17,6 +17,7 @@
  */
 #include "tfrt.h"
 #include "json.h"
+#include "safetensors_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,15 +29,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct TfrtSafetensors {
+/* One mapped file: a safetensors file (with its parsed header, which owns
+ * the tensor names) or a llama2.c checkpoint (no header). */
+typedef struct {
     const unsigned char *map;   /* the whole file, read-only */
     size_t map_size;
     int fd;                     /* kept open: tfrt_st_check_file asks it */
     struct timespec mtime;      /* at open */
-    JsonValue *header;          /* owns the tensor names */
-    TfrtTensor *tensors;        /* in header order */
-    int count;
+    JsonValue *header;
+} StFile;
+
+struct TfrtSafetensors {
+    StFile *files;              /* a folder's shards, or one file */
+    int n_files;
+    TfrtTensor *tensors;        /* in file and header order */
+    int count, cap;
     const TfrtTensor **by_name; /* the tensors sorted by name */
+    void **owned;               /* names and data made at open (llama2.c) */
+    int n_owned;
 };
 
 /* Dtype names as safetensors spells them, with element sizes.  Dtypes
@@ -243,7 +253,7 @@ static int check_names(const Ctx *c, TfrtSafetensors *st)
     for (int i = 1; i < st->count; i++) {
         const char *a = st->by_name[i - 1]->name;
         if (strcmp(a, st->by_name[i]->name) == 0)
-            return errf(c, TFRT_ERR_FORMAT, "tensor '%s' appears twice in the header", a);
+            return errf(c, TFRT_ERR_FORMAT, "tensor '%s' appears twice (in one header, or in two shards)", a);
     }
     return TFRT_OK;
 }
@@ -273,74 +283,112 @@ static int check_overlaps(const Ctx *c, TfrtSafetensors *st)
     return r;
 }
 
-/* Parses the header and fills st->tensors. */
-static int read_header(Ctx *c, TfrtSafetensors *st, size_t hlen)
+/* Room for one more tensor; NULL when out of memory. */
+static TfrtTensor *new_tensor(TfrtSafetensors *st)
+{
+    if (st->count == st->cap) {
+        int cap = st->cap ? 2 * st->cap : 64;
+        TfrtTensor *t;
+        if (cap > INT32_MAX / 2 || !(t = realloc(st->tensors, (size_t)cap * sizeof *t)))
+            return NULL;
+        st->tensors = t;
+        st->cap = cap;
+    }
+    memset(&st->tensors[st->count], 0, sizeof st->tensors[0]);
+    return &st->tensors[st->count++];
+}
+
+/* No two non-empty tensors of tensors[first, count) share a byte. */
+static int check_file_overlaps(const Ctx *c, TfrtSafetensors *st, int first)
+{
+    TfrtSafetensors view = *st;
+    view.tensors = st->tensors + first;
+    view.count = st->count - first;
+    return check_overlaps(c, &view);
+}
+
+/* Parses file f's header and appends its tensors. */
+static int read_header(Ctx *c, TfrtSafetensors *st, StFile *f, size_t hlen)
 {
     char jerr[128];
-    const unsigned char *data = st->map + 8 + hlen;
-    st->header = json_parse((const char *)st->map + 8, hlen, jerr, sizeof jerr);
-    if (!st->header)
+    const unsigned char *data = f->map + 8 + hlen;
+    int first = st->count;
+    f->header = json_parse((const char *)f->map + 8, hlen, jerr, sizeof jerr);
+    if (!f->header)
         return errf(c, TFRT_ERR_FORMAT, "header is not valid JSON (%s)", jerr);
-    if (st->header->type != JSON_OBJECT)
+    if (f->header->type != JSON_OBJECT)
         return errf(c, TFRT_ERR_FORMAT, "header is not a JSON object");
-    size_t n = st->header->u.object.count;
-    if (n > (size_t)INT32_MAX / 2)
+    size_t n = f->header->u.object.count;
+    if (n > (size_t)INT32_MAX / 4 - (size_t)st->count)
         return errf(c, TFRT_ERR_FORMAT, "header lists too many tensors");
-    st->tensors = calloc(n ? n : 1, sizeof(TfrtTensor));
-    st->by_name = malloc((n ? n : 1) * sizeof(st->by_name[0]));
-    if (!st->tensors || !st->by_name)
-        return errf(c, TFRT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const JsonMember *m = &st->header->u.object.members[i];
+        const JsonMember *m = &f->header->u.object.members[i];
+        TfrtTensor *t;
         int r;
         if (strcmp(m->key, "__metadata__") == 0 && m->key_len == 12)
             r = check_metadata(c, &m->value);
+        else if (!(t = new_tensor(st)))
+            r = errf(c, TFRT_ERR_NOMEM, "out of memory");
         else
-            r = check_entry(c, m, &st->tensors[st->count++], data);
+            r = check_entry(c, m, t, data);
         if (r)
             return r;
     }
-    int r = check_names(c, st);
-    return r ? r : check_overlaps(c, st);
+    return check_file_overlaps(c, st, first);
 }
 
-/* Maps the file at path into st->map.  The open does not block: a FIFO
- * or a device is refused by fstat, not waited on. */
-static int map_file(Ctx *c, TfrtSafetensors *st)
+/* Maps the file at path into f and keeps its descriptor.  The open does
+ * not block: a FIFO or device is refused by fstat before any read. */
+static int map_file(Ctx *c, StFile *f, size_t min_size)
 {
     struct stat sb;
     int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errf(c, TFRT_ERR_IO, "cannot open: %s", strerror(errno));
-    st->fd = fd;
+    f->fd = fd;   /* closed by tfrt_st_close, on success or not */
     if (fstat(fd, &sb) != 0)
         return errf(c, TFRT_ERR_IO, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode))
         return errf(c, TFRT_ERR_IO, "not a regular file");
-    if (sb.st_size < 8)
+    if ((uint64_t)sb.st_size < min_size)
         return errf(c, TFRT_ERR_FORMAT,
-                    "file is %lld bytes, too short for the 8-byte header length",
-                    (long long)sb.st_size);
+                    "file is %lld bytes, too short for the %zu-byte header",
+                    (long long)sb.st_size, min_size);
     if ((uint64_t)sb.st_size > SIZE_MAX)
         return errf(c, TFRT_ERR_IO, "file is too large to map");
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return errf(c, TFRT_ERR_IO, "cannot map: %s", strerror(errno));
-    st->map = m;
-    st->map_size = (size_t)sb.st_size;
-    st->mtime = sb.st_mtim;
+    f->map = m;
+    f->map_size = (size_t)sb.st_size;
+    f->mtime = sb.st_mtim;
     return TFRT_OK;
 }
 
 int tfrt_st_check_file(const TfrtSafetensors *st)
 {
-    struct stat sb;
     if (!st)
         return TFRT_ERR_ARG;
-    if (fstat(st->fd, &sb) != 0 || (uint64_t)sb.st_size != (uint64_t)st->map_size
-        || sb.st_mtim.tv_sec != st->mtime.tv_sec || sb.st_mtim.tv_nsec != st->mtime.tv_nsec)
-        return TFRT_ERR_IO;
+    for (int i = 0; i < st->n_files; i++) {
+        const StFile *f = &st->files[i];
+        struct stat sb;
+        if (fstat(f->fd, &sb) != 0 || (uint64_t)sb.st_size != (uint64_t)f->map_size
+            || sb.st_mtim.tv_sec != f->mtime.tv_sec || sb.st_mtim.tv_nsec != f->mtime.tv_nsec)
+            return TFRT_ERR_IO;
+    }
     return TFRT_OK;
+}
+
+/* A new file slot; NULL when out of memory. */
+static StFile *new_file(TfrtSafetensors *st)
+{
+    StFile *f = realloc(st->files, (size_t)(st->n_files + 1) * sizeof *f);
+    if (!f)
+        return NULL;
+    st->files = f;
+    memset(&f[st->n_files], 0, sizeof *f);
+    f[st->n_files].fd = -1;
+    return &f[st->n_files++];
 }
 
 static uint64_t read_u64_le(const unsigned char *p)
@@ -351,6 +399,85 @@ static uint64_t read_u64_le(const unsigned char *p)
     return v;
 }
 
+int st_add_file(TfrtSafetensors *st, const char *path, char *err, size_t errlen)
+{
+    Ctx c = { path, err, errlen, 0 };
+    StFile *f = new_file(st);
+    if (!f)
+        return errf(&c, TFRT_ERR_NOMEM, "out of memory");
+    int r = map_file(&c, f, 8);
+    if (r != TFRT_OK)
+        return r;
+    uint64_t hlen = read_u64_le(f->map);
+    if (hlen > f->map_size - 8)
+        return errf(&c, TFRT_ERR_FORMAT,
+                    "header length %llu runs past the end of the file (%zu bytes)",
+                    (unsigned long long)hlen, f->map_size);
+    c.data_size = f->map_size - 8 - (size_t)hlen;
+    return read_header(&c, st, f, (size_t)hlen);
+}
+
+int st_map_raw(TfrtSafetensors *st, const char *path, size_t min_size,
+               const unsigned char **map, size_t *size, char *err, size_t errlen)
+{
+    Ctx c = { path, err, errlen, 0 };
+    StFile *f = new_file(st);
+    if (!f)
+        return errf(&c, TFRT_ERR_NOMEM, "out of memory");
+    int r = map_file(&c, f, min_size);
+    if (r == TFRT_OK) {
+        *map = f->map;
+        *size = f->map_size;
+    }
+    return r;
+}
+
+int st_keep(TfrtSafetensors *st, void *p)
+{
+    void **o = realloc(st->owned, (size_t)(st->n_owned + 1) * sizeof *o);
+    if (!o) {
+        free(p);
+        return TFRT_ERR_NOMEM;
+    }
+    st->owned = o;
+    o[st->n_owned++] = p;
+    return TFRT_OK;
+}
+
+int st_add_tensor(TfrtSafetensors *st, const char *name, TfrtDtype dt, int ndim,
+                  const int64_t *shape, const void *data, size_t nbytes)
+{
+    size_t len = strlen(name);
+    char *copy = malloc(len + 1);
+    TfrtTensor *t;
+    if (!copy || st_keep(st, copy) || !(t = new_tensor(st)))
+        return TFRT_ERR_NOMEM;
+    memcpy(copy, name, len + 1);
+    t->name = copy;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->data = data;
+    t->nbytes = nbytes;
+    return TFRT_OK;
+}
+
+int st_finish(TfrtSafetensors *st, const char *path, char *err, size_t errlen)
+{
+    Ctx c = { path, err, errlen, 0 };
+    free(st->by_name);
+    st->by_name = malloc((size_t)(st->count ? st->count : 1) * sizeof(st->by_name[0]));
+    if (!st->by_name)
+        return errf(&c, TFRT_ERR_NOMEM, "out of memory");
+    return check_names(&c, st);
+}
+
+TfrtSafetensors *st_new(void)
+{
+    return calloc(1, sizeof(TfrtSafetensors));
+}
+
 int tfrt_st_open(TfrtSafetensors **out, const char *path, char *err, size_t errlen)
 {
     Ctx c = { path ? path : "(null)", err, errlen, 0 };
@@ -359,22 +486,12 @@ int tfrt_st_open(TfrtSafetensors **out, const char *path, char *err, size_t errl
     if (!out || !path)
         return errf(&c, TFRT_ERR_ARG, "no output pointer or path");
     *out = NULL;
-    TfrtSafetensors *st = calloc(1, sizeof *st);
+    TfrtSafetensors *st = st_new();
     if (!st)
         return errf(&c, TFRT_ERR_NOMEM, "out of memory");
-    st->fd = -1;
-    int r = map_file(&c, st);
-    if (r == TFRT_OK) {
-        uint64_t hlen = read_u64_le(st->map);
-        if (hlen > st->map_size - 8) {
-            r = errf(&c, TFRT_ERR_FORMAT,
-                     "header length %llu runs past the end of the file (%zu bytes)",
-                     (unsigned long long)hlen, st->map_size);
-        } else {
-            c.data_size = st->map_size - 8 - (size_t)hlen;
-            r = read_header(&c, st, (size_t)hlen);
-        }
-    }
+    int r = ckpt_open(st, path, err, errlen);
+    if (r == TFRT_OK)
+        r = st_finish(st, path, err, errlen);
     if (r != TFRT_OK) {
         tfrt_st_close(st);
         return r;
@@ -387,11 +504,17 @@ void tfrt_st_close(TfrtSafetensors *st)
 {
     if (!st)
         return;
-    if (st->map)
-        munmap((void *)st->map, st->map_size);
-    if (st->fd >= 0)
-        close(st->fd);
-    json_free(st->header);
+    for (int i = 0; i < st->n_files; i++) {
+        if (st->files[i].map)
+            munmap((void *)st->files[i].map, st->files[i].map_size);
+        if (st->files[i].fd >= 0)
+            close(st->files[i].fd);
+        json_free(st->files[i].header);
+    }
+    for (int i = 0; i < st->n_owned; i++)
+        free(st->owned[i]);
+    free(st->owned);
+    free(st->files);
     free(st->tensors);
     free(st->by_name);
     free(st);

@@ -282,7 +282,13 @@ typedef struct {
 typedef struct TfrtSafetensors TfrtSafetensors;
 
 /* Maps path and validates its header (length, JSON, dtypes, shapes,
- * offsets against the file size, no overlaps).  On failure returns a status
+ * offsets against the file size, no overlaps).  path may also be a Hugging
+ * Face model folder (model.safetensors, or the shards listed in
+ * model.safetensors.index.json, as one set of tensors) or a llama2.c
+ * checkpoint (legacy, or version 1 or 2: tensors named as in Meta's Llama
+ * code; version 2's int8 weights widened to F32).  A FIFO or other
+ * non-regular file is refused without blocking; a PyTorch pickle is
+ * refused with the command that converts it.  On failure returns a status
  * and writes "path: what is wrong" into err. */
 int tfrt_st_open(TfrtSafetensors **out, const char *path,
                  char *err, size_t errlen);
@@ -328,7 +334,8 @@ typedef struct {
  * misaligned F32 and F16/BF16 data are converted into memory the binding
  * owns (freed by tfrt_bindings_free).  Fails, naming the first bad tensor,
  * if one is missing, mis-shaped or of an unusable dtype, or if the file has
- * a tensor that no spec and no ignore pattern accounts for. */
+ * a tensor that no spec and no ignore pattern accounts for and that is not
+ * a byte-for-byte copy of a bound tensor (a tied head). */
 typedef struct TfrtBindings TfrtBindings;
 int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtWeightSpec *specs, int n_specs,

@@ -25,21 +25,42 @@
  *   tfrt_sampler_free(&s);
  *   tfrt_tok_free(tok);
  *
- * Tokenizers.  Two kinds are understood:
+ * Tokenizers.  These are understood:
  *
- *   - byte-level BPE as in GPT-2: a Hugging Face tokenizer.json whose model
- *     is "BPE" and whose pre-tokenizer is ByteLevel, or the pair
- *     vocab.json + merges.txt (GPT-2's own names: encoder.json + vocab.bpe).
- *     Any byte string can be encoded, valid UTF-8 or not, and decoding the
- *     ids gives back the same bytes.
+ *   - Hugging Face tokenizer.json with a BPE, WordPiece or Unigram model:
+ *     byte-level BPE (GPT-2: the ByteLevel pre-tokenizer), SentencePiece-
+ *     style BPE with <0xNN> byte fallback and the ▁ metaspace (Llama,
+ *     Mistral, TinyLlama: Prepend/Replace normalizers or the Metaspace
+ *     pre-tokenizer), WordPiece (BERT: BertNormalizer, BertPreTokenizer,
+ *     ## continuations) and Unigram (T5: Viterbi over piece scores, the
+ *     precompiled charsmap normalizer, WhitespaceSplit + Metaspace).  A
+ *     part of the file that would change the ids and is not implemented
+ *     is refused with a message naming it, never ignored.
+ *   - GPT-2's vocab.json + merges.txt (encoder.json + vocab.bpe);
+ *   - llama2.c's tokenizer.bin (pieces with scores, merged by score);
+ *   - BERT's vocab.txt (lower case unless a tokenizer_config.json beside it
+ *     says "do_lower_case": false);
  *   - characters: a JSON file {"type": "chars", "chars": ["\n", " ", ...]}
  *     where token id = index and each entry is one UTF-8 character.
  *
- * Added tokens (tokenizer.json's added_tokens; for vocab.json + merges.txt,
- * the vocabulary's "<|endoftext|>") are matched literally in the input
- * before pre-tokenization, the longest at the leftmost position first, so
- * text containing "<|endoftext|>" encodes to that one id.  Their lstrip /
- * rstrip / single_word flags are not applied.
+ * Added tokens (tokenizer.json's added_tokens; "<|endoftext|>" for
+ * vocab.json + merges.txt; [CLS] [SEP] ... for vocab.txt) are matched
+ * literally in the raw input before anything else, the longest at the
+ * leftmost position first (a trie: time linear in the text for a bounded
+ * token length, whatever their number), so text containing "<|endoftext|>"
+ * encodes to that one id.  lstrip / rstrip are applied; single_word is
+ * refused; normalized is not (every added token is matched in the raw
+ * text).
+ *
+ * Special tokens: tfrt_tok_encode gives the text's ids alone;
+ * tfrt_tok_encode_special adds what the post-processor says ([CLS] ...
+ * [SEP] for BERT, <s> in front for Llama, </s> behind for T5).  Decoding
+ * writes every token's text (▁ as a space, <0xNN> as its byte, ## joined
+ * to the word before) and drops the one space the encoder put in front of
+ * the first word, so decode(encode(x)) == x for every text the model can
+ * represent: any byte string for byte-level BPE, any UTF-8 for Llama's
+ * BPE with byte fallback, not text that WordPiece lower-cases or Unigram's
+ * normalizer changes.
  *
  * A loaded tokenizer is never changed by encoding or decoding: several
  * threads may share one.  All strings are byte strings with explicit
@@ -64,14 +85,15 @@ extern "C" {
 typedef struct TfrtTokenizer TfrtTokenizer;
 
 /* Loads a tokenizer from path, which is one of
- *   - a tokenizer.json file, or a character-vocabulary file (told apart by
- *     their contents);
- *   - a directory holding tokenizer.json, or vocab.json + merges.txt, or
- *     encoder.json + vocab.bpe (tried in that order).
- * On failure returns a TfrtStatus (TFRT_ERR_IO, TFRT_ERR_FORMAT,
- * TFRT_ERR_NOMEM) and writes "path: what is wrong" into err; unsupported
- * tokenizers (another model type, another pre-tokenizer, a normalizer, a
- * BPE without merges) are refused with TFRT_ERR_FORMAT. */
+ *   - a tokenizer.json, a character vocabulary, a tokenizer.bin or a
+ *     vocab.txt (told apart by their contents);
+ *   - a directory holding tokenizer.json, vocab.json + merges.txt,
+ *     encoder.json + vocab.bpe, tokenizer.bin or vocab.txt (tried in that
+ *     order).
+ * Only regular files are read (a FIFO is refused, not waited on), of at
+ * most 1 GiB.  On failure returns a TfrtStatus (TFRT_ERR_IO,
+ * TFRT_ERR_FORMAT, TFRT_ERR_NOMEM) and writes "path: what is wrong" into
+ * err; unsupported parts are refused with TFRT_ERR_FORMAT. */
 int tfrt_tok_load(TfrtTokenizer **out, const char *path,
                   char *err, size_t errlen);
 void tfrt_tok_free(TfrtTokenizer *tok);
@@ -85,8 +107,16 @@ void tfrt_tok_free(TfrtTokenizer *tok);
 int tfrt_tok_encode(const TfrtTokenizer *tok, const char *text, size_t len,
                     int32_t **ids, size_t *n, char *err, size_t errlen);
 
-/* The bytes of token id (not NUL-terminated) and their count in *len, or
- * NULL when id is not a token.  The bytes belong to the tokenizer. */
+/* The same, with the post-processor's special tokens around the text's ids
+ * when add_special is non-zero. */
+int tfrt_tok_encode_special(const TfrtTokenizer *tok, const char *text, size_t len,
+                            int add_special, int32_t **ids, size_t *n,
+                            char *err, size_t errlen);
+
+/* The text of token id (not NUL-terminated) and its byte count in *len,
+ * or NULL when id is not a token.  The bytes belong to the tokenizer.
+ * A word-initial token's text starts with its space (" the"); see
+ * tfrt_tok_strips_first_space. */
 const char *tfrt_tok_decode_token(const TfrtTokenizer *tok, int32_t id,
                                   size_t *len);
 
@@ -99,8 +129,19 @@ int tfrt_tok_decode(const TfrtTokenizer *tok, const int32_t *ids, size_t n,
 /* One more than the largest token id: the rows the model's logits have. */
 int tfrt_tok_vocab_size(const TfrtTokenizer *tok);
 
-/* The id of "<|endoftext|>", or -1 when the vocabulary has none. */
+/* End of text: "<|endoftext|>", else "</s>", else "[SEP]" (tokenizer.bin:
+ * id 2); -1 when the vocabulary has none. */
 int32_t tfrt_tok_eos(const TfrtTokenizer *tok);
+/* Start of text: the post-processor's first special token, else "<s>",
+ * "[CLS]" or "<|endoftext|>"; -1 when none. */
+int32_t tfrt_tok_bos(const TfrtTokenizer *tok);
+/* Padding: "<pad>" or "[PAD]"; -1 when none. */
+int32_t tfrt_tok_pad(const TfrtTokenizer *tok);
+/* 1 for an added special token ([CLS], <s>, <|endoftext|>). */
+int tfrt_tok_is_special(const TfrtTokenizer *tok, int32_t id);
+/* 1 when decoding drops the leading space of the first token's text (the
+ * one the encoder put in front of the text: ▁ models, WordPiece). */
+int tfrt_tok_strips_first_space(const TfrtTokenizer *tok);
 
 /* The id of the token whose bytes are exactly s[0..len), or -1. */
 int32_t tfrt_tok_find(const TfrtTokenizer *tok, const char *s, size_t len);

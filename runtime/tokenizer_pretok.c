@@ -1,5 +1,6 @@
 /*
- * tokenizer_pretok.c - GPT-2's pre-tokenizer, by hand.
+ * tokenizer_pretok.c - pre-tokenizers: GPT-2's pattern by hand, BERT's
+ * whitespace-and-punctuation split, whitespace split and Metaspace.
  *
  * Before BPE, GPT-2 cuts text into pieces with the regular expression
  *
@@ -17,56 +18,10 @@
  * Python's `regex` module, used by the original GPT-2 code, differs only in
  * counting U+0085 and U+001C..U+001F as space and U+FEFF as not.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "tokenizer_internal.h"
-
-int tfrt_utf8_decode(const uint8_t *s, size_t len, size_t i, uint32_t *cp)
-{
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    uint8_t b = s[i];
-    int n;
-    uint32_t c;
-
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if ((b & 0xE0) == 0xC0)      n = 2, c = b & 0x1F;
-    else if ((b & 0xF0) == 0xE0) n = 3, c = b & 0x0F;
-    else if ((b & 0xF8) == 0xF0) n = 4, c = b & 0x07;
-    else goto invalid;
-    if (len - i < (size_t)n)
-        goto invalid;
-    for (int k = 1; k < n; k++) {
-        if ((s[i + k] & 0xC0) != 0x80)
-            goto invalid;
-        c = (c << 6) | (s[i + k] & 0x3F);
-    }
-    /* overlong forms, UTF-16 surrogates and values past Unicode are not
-     * characters: their bytes stay single bytes */
-    if (c < min_cp[n] || (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
-        goto invalid;
-    *cp = c;
-    return n;
-invalid:
-    *cp = UTF8_INVALID;
-    return 1;
-}
-
-static int in_ranges(uint32_t cp, const uint32_t (*r)[2], size_t n)
-{
-    size_t lo = 0, hi = n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < r[mid][0])
-            hi = mid;
-        else if (cp > r[mid][1])
-            lo = mid + 1;
-        else
-            return 1;
-    }
-    return 0;
-}
 
 static int is_js_space(uint32_t cp)
 {
@@ -90,9 +45,9 @@ CharClass tfrt_char_class(uint32_t cp)
         return CC_OTHER;
     if (is_js_space(cp))
         return CC_SPACE;
-    if (in_ranges(cp, tfrt_uni_letters, tfrt_uni_letters_count))
+    if (tfrt_uni_in(cp, tfrt_uni_letters, tfrt_uni_letters_count))
         return CC_LETTER;
-    if (in_ranges(cp, tfrt_uni_numbers, tfrt_uni_numbers_count))
+    if (tfrt_uni_in(cp, tfrt_uni_numbers, tfrt_uni_numbers_count))
         return CC_NUMBER;
     return CC_OTHER;
 }
@@ -164,4 +119,166 @@ size_t tfrt_gpt2_piece_end(const uint8_t *s, size_t len, size_t i)
     if (cc != CC_SPACE)
         return run_end(s, len, i, cc);
     return space_end(s, len, i);
+}
+
+/* ---- the pre-tokenizer pipeline ------------------------------------------------ */
+
+/* Pieces as ranges of one buffer.  Each step reads one list and writes the
+ * next, since Metaspace rewrites bytes. */
+typedef struct {
+    Bytes buf;
+    size_t *off, *len;
+    size_t n, cap;
+} Pieces;
+
+static void pieces_free(Pieces *p)
+{
+    free(p->buf.b);
+    free(p->off);
+    free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+/* Appends s[0..n) as a new piece, or to the last one when `join`. */
+static int piece_add(Pieces *p, const uint8_t *s, size_t n, int join)
+{
+    if (join && p->n > 0) {
+        p->len[p->n - 1] += n;
+        return bytes_put(&p->buf, s, n);
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        size_t *o = realloc(p->off, cap * sizeof *o), *l;
+        if (!o)
+            return TFRT_ERR_NOMEM;
+        p->off = o;
+        if (!(l = realloc(p->len, cap * sizeof *l)))
+            return TFRT_ERR_NOMEM;
+        p->len = l;
+        p->cap = cap;
+    }
+    p->off[p->n] = p->buf.n;
+    p->len[p->n++] = n;
+    return bytes_put(&p->buf, s, n);
+}
+
+static const uint8_t METASPACE[3] = {0xE2, 0x96, 0x81};   /* U+2581 ▁ */
+
+/* GPT-2's pattern over one piece, with ByteLevel's add_prefix_space. */
+static int step_bytelevel(const PreStep *st, const uint8_t *s, size_t n, Pieces *out)
+{
+    Bytes tmp = {0};
+    int rc = TFRT_OK;
+
+    if (st->prepend && n > 0 && s[0] != ' ') {
+        if ((rc = bytes_put(&tmp, " ", 1)) || (rc = bytes_put(&tmp, s, n))) {
+            free(tmp.b);
+            return rc;
+        }
+        s = tmp.b;
+        n = tmp.n;
+    }
+    if (!st->use_regex)
+        rc = n ? piece_add(out, s, n, 0) : TFRT_OK;
+    for (size_t i = 0, j; st->use_regex && i < n && rc == TFRT_OK; i = j) {
+        j = tfrt_gpt2_piece_end(s, n, i);
+        rc = piece_add(out, s + i, j - i, 0);
+    }
+    free(tmp.b);
+    return rc;
+}
+
+/* Splits on whitespace (dropped); with `punct`, punctuation characters
+ * become pieces of their own (BERT).  Whitespace is JavaScript's \s, as
+ * for GPT-2's pattern: the JavaScript tokenizers we test against use it,
+ * and so does SentencePiece in effect (U+0085 is no space to it); Hugging
+ * Face's Rust library counts U+0085 and not U+FEFF. */
+static int step_split(const uint8_t *s, size_t n, int punct, Pieces *out)
+{
+    int in_word = 0, rc;
+
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = tfrt_utf8_decode(s, n, i, &cp);
+        if (tfrt_char_class(cp) == CC_SPACE) {
+            in_word = 0;
+        } else if (punct && tfrt_uni_is_bert_punct(cp)) {
+            if ((rc = piece_add(out, s + i, (size_t)k, 0)))
+                return rc;
+            in_word = 0;
+        } else {
+            if ((rc = piece_add(out, s + i, (size_t)k, in_word)))
+                return rc;
+            in_word = 1;
+        }
+        i += (size_t)k;
+    }
+    return TFRT_OK;
+}
+
+/* Metaspace: ' ' -> ▁, ▁ in front when the scheme says so, and with
+ * `split` a new piece at every ▁. */
+static int step_metaspace(const PreStep *st, const uint8_t *s, size_t n, int first,
+                          Pieces *out)
+{
+    int starts = n >= 3 && memcmp(s, METASPACE, 3) == 0;
+    int prepend, rc, any;
+
+    if (n == 0)
+        return TFRT_OK;
+    prepend = !starts && s[0] != ' ' &&
+              (st->prepend == PREPEND_ALWAYS || (st->prepend == PREPEND_FIRST && first));
+    if (prepend && (rc = piece_add(out, METASPACE, 3, 0)))
+        return rc;
+    any = prepend;
+    for (size_t i = 0; i < n;) {
+        int is_space = s[i] == ' ', is_meta = n - i >= 3 && memcmp(s + i, METASPACE, 3) == 0;
+        size_t k = is_space ? 1 : is_meta ? 3 : 1;
+        int join = any && !((is_space || is_meta) && st->split);
+        if ((rc = piece_add(out, is_space ? METASPACE : s + i, is_space ? 3 : k, join)))
+            return rc;
+        any = 1;
+        i += k;
+    }
+    return TFRT_OK;
+}
+
+static int apply_step(const PreStep *st, const uint8_t *s, size_t n, int first, Pieces *out)
+{
+    switch (st->kind) {
+    case PRE_BYTELEVEL:        return step_bytelevel(st, s, n, out);
+    case PRE_BERT:             return step_split(s, n, 1, out);
+    case PRE_WHITESPACE_SPLIT: return step_split(s, n, 0, out);
+    case PRE_METASPACE:        return step_metaspace(st, s, n, first, out);
+    }
+    return TFRT_ERR_ARG;
+}
+
+int tok_pretokenize(const TfrtTokenizer *t, const uint8_t *s, size_t n, int first,
+                    PieceFn fn, void *arg)
+{
+    Pieces a, b;
+    int rc = TFRT_OK;
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+
+    if (t->n_pre == 0)
+        return n ? fn(arg, s, n, 0) : TFRT_OK;
+    rc = piece_add(&a, s, n, 0);
+    for (int k = 0; k < t->n_pre && rc == TFRT_OK; k++) {
+        Pieces tmp;
+        b.buf.n = 0;
+        b.n = 0;
+        for (size_t i = 0; i < a.n && rc == TFRT_OK; i++)
+            if (a.len[i] > 0)
+                rc = apply_step(&t->pre[k], a.buf.b + a.off[i], a.len[i], first && i == 0, &b);
+        tmp = a, a = b, b = tmp;
+    }
+    for (size_t i = 0; i < a.n && rc == TFRT_OK; i++)
+        if (a.len[i] > 0)
+            rc = fn(arg, a.buf.b + a.off[i], a.len[i], 0);
+    pieces_free(&a);
+    pieces_free(&b);
+    return rc;
 }

@@ -2,14 +2,15 @@
 # Installs the Debian packages a make target needs, when any is missing.
 #   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler
 #   tools/deps.sh test    the above, CUnit, clang (libFuzzer), valgrind,
-#                         PyTorch and NumPy for the golden references,
-#                         librsvg for the plan pictures, Node.js and npm
-#                         for the tokenizer oracle
+#                         PyTorch and NumPy for the golden references, librsvg for the plan pictures,
+#                         SentencePiece, Node.js and npm for the tokenizer
+#                         oracles, and the oracles' npm packages (npm ci in
+#                         tests/tokenizer, from its package-lock.json)
 # Runs apt-get as root, or through sudo otherwise; does nothing (and needs
 # no network) when everything is already installed.
 set -e
 build="gcc make flex bison libopenblas-dev pkg-config"
-test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin"
+test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin sentencepiece"
 case "${1:-build}" in
   build) want=$build ;;
   test)  want=$test ;;
@@ -24,8 +25,19 @@ fi
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "tools/deps.sh: installing$missing" >&2
-if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
+if [ -n "$missing" ]; then
+  echo "tools/deps.sh: installing$missing" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
+fi
+# The tokenizer oracles: installed once, again when the lock file changes.
+if [ "${1:-build}" = test ]; then
+  dir=$(dirname "$0")/../tests/tokenizer
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "tools/deps.sh: npm ci in tests/tokenizer" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --silent) >&2
+  fi
+fi
+exit 0

@@ -13,74 +13,13 @@
 # default ../shared/data beside the repository.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$(pwd)
+. tests/tokenizer/lib.sh
+tok_setup || exit 2
 
-SHARED=${TFC_SHARED:-$ROOT/../shared}
-if [ -d "$SHARED/data/gpt2" ]; then DATA=$SHARED/data; else DATA=$SHARED; fi
-GPT2=$DATA/gpt2
-SHAKES=$DATA/tinyshakespeare.txt
-AWK=tests/tokenizer/awkward.txt
-for f in "$GPT2/encoder.json" "$GPT2/vocab.bpe" "$SHAKES"; do
-    [ -f "$f" ] || { echo "run.sh: missing $f (set TFC_SHARED)"; exit 2; }
-done
-
-# ---- build the driver --------------------------------------------------
-CC=${CC:-cc}
-if [ "${SAN:-0}" = 1 ]; then
-    B=build/san/tokenizer
-    SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-else
-    B=build/tokenizer
-    SANFLAGS=
-fi
-mkdir -p "$B"
-TOKCHECK=$B/tokcheck
-$CC -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wshadow \
-    -Wmissing-prototypes -Wstrict-prototypes -O2 -g $SANFLAGS -Iruntime \
-    -o "$TOKCHECK" tests/tokenizer/tokcheck.c runtime/tokenizer.c \
-    runtime/tokenizer_pretok.c runtime/unicode_tables.c runtime/json.c -lm \
-    || { echo "run.sh: cannot build tokcheck"; exit 2; }
-
-# ---- the oracle --------------------------------------------------------
-if [ ! -f tests/tokenizer/node_modules/gpt-3-encoder/Encoder.js ]; then
-    (cd tests/tokenizer && npm ci --no-audit --no-fund --silent) ||
-        { echo "run.sh: npm ci failed in tests/tokenizer"; exit 2; }
-fi
-
-TMP=$(mktemp -d) || exit 2
-trap 'rm -rf "$TMP"' EXIT INT TERM
 node tests/tokenizer/make_tokenizer_json.js "$GPT2" "$TMP" || exit 2
 mkdir "$TMP/hfnames"
 ln -s "$GPT2/encoder.json" "$TMP/hfnames/vocab.json"
 ln -s "$GPT2/vocab.bpe" "$TMP/hfnames/merges.txt"
-
-pass=0
-fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect_same NAME TOKENIZER FILE ORACLE_IDS
-expect_same() {
-    if "$TOKCHECK" encode "$2" "$3" > "$TMP/ours" 2> "$TMP/log" &&
-       cmp -s "$TMP/ours" "$4"; then
-        ok "$1"
-    else
-        cat "$TMP/log"
-        bad "$1: ids differ from gpt-3-encoder ($(cmp "$TMP/ours" "$4" 2>&1 | head -1))"
-    fi
-}
-
-# expect_roundtrip NAME TOKENIZER FILE: encode, decode through the ids file
-expect_roundtrip() {
-    if "$TOKCHECK" encode "$2" "$3" > "$TMP/ids" 2> "$TMP/log" &&
-       "$TOKCHECK" decode "$2" "$TMP/ids" "$TMP/back" 2>> "$TMP/log" &&
-       cmp -s "$TMP/back" "$3"; then
-        ok "$1"
-    else
-        cat "$TMP/log"
-        bad "$1: decode(encode(x)) != x"
-    fi
-}
 
 node tests/tokenizer/oracle.js "$SHAKES" > "$TMP/shakes.ids" || exit 2
 node tests/tokenizer/oracle.js "$AWK" > "$TMP/awk.ids" || exit 2

@@ -2,6 +2,8 @@
  * tokcheck - drives the runtime's tokenizer for tests/tokenizer/run.sh.
  *
  *   tokcheck encode TOKENIZER FILE        ids of FILE's bytes, comma-separated
+ *   tokcheck encode-special TOKENIZER FILE   the same with the post-processor's
+ *                                         special tokens
  *   tokcheck decode TOKENIZER IDS OUT     bytes of the ids in file IDS, to OUT
  *   tokcheck roundtrip TOKENIZER FILE     decode(encode(FILE)) == FILE?
  *
@@ -45,13 +47,15 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int add_special;
+
 static int encode_file(TfrtTokenizer *tok, const char *path, int32_t **ids, size_t *n)
 {
     char err[512];
     size_t len;
     char *text = read_all(path, &len);
     double t0 = now();
-    int rc = tfrt_tok_encode(tok, text, len, ids, n, err, sizeof err);
+    int rc = tfrt_tok_encode_special(tok, text, len, add_special, ids, n, err, sizeof err);
 
     if (rc)
         fprintf(stderr, "%s: %s\n", path, err);
@@ -159,7 +163,7 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc < 4 || (strcmp(argv[1], "decode") == 0 && argc < 5)) {
-        fprintf(stderr, "usage: tokcheck encode|roundtrip TOKENIZER FILE\n"
+        fprintf(stderr, "usage: tokcheck encode|encode-special|roundtrip TOKENIZER FILE\n"
                         "       tokcheck decode TOKENIZER IDS OUT\n");
         return 2;
     }
@@ -167,7 +171,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (strcmp(argv[1], "encode") == 0)
+    add_special = strcmp(argv[1], "encode-special") == 0;
+    if (strcmp(argv[1], "encode") == 0 || add_special)
         rc = cmd_encode(tok, argv[3]);
     else if (strcmp(argv[1], "decode") == 0)
         rc = cmd_decode(tok, argv[3], argv[4]);

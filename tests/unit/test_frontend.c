@@ -97,15 +97,15 @@ static void test_gpt_shapes(void)
 
 static void test_overrides(void)
 {
-    Define defs[] = {{"dim", "64"}, {"layers", "3"}};
+    Define defs[] = {{"dim", "64", NULL}, {"layers", "3", NULL}};
     Graph *g = lower_text(tiny_gpt, defs, 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     CU_ASSERT_EQUAL(count_op(g, OP_ATTENTION), 3);
     CU_ASSERT_EQUAL(find(g, "wte_weight")->shape.d[1].n, 64);
-    Define bad[] = {{"depth", "3"}};
+    Define bad[] = {{"depth", "3", NULL}};
     CU_ASSERT_PTR_NULL(lower_text(tiny_gpt, bad, 1));
     CU_ASSERT_PTR_NOT_NULL(strstr(diag_last_message(), "no configuration value 'depth'"));
-    Define nan[] = {{"dim", "lots"}};
+    Define nan[] = {{"dim", "lots", NULL}};
     CU_ASSERT_PTR_NULL(lower_text(tiny_gpt, nan, 1));
     CU_ASSERT_PTR_NOT_NULL(strstr(diag_last_message(), "must be a number"));
 }

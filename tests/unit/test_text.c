@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
@@ -382,15 +384,14 @@ static void expect_refusal(char *json, const char *why)
 
 static void test_bpe_refusals(void)
 {
-    expect_refusal(bpe_json("BPE", BYTELEVEL, "[]"), "no merges");
     expect_refusal(bpe_json("BPE", "{\"type\": \"Whitespace\"}", MERGES),
                    "unsupported pre_tokenizer \"Whitespace\"");
     expect_refusal(bpe_json("BPE", "{\"type\": \"Sequence\", \"pretokenizers\": ["
                             "{\"type\": \"Split\"}, " BYTELEVEL "]}", MERGES),
                    "unsupported pre_tokenizer");
-    expect_refusal(bpe_json("BPE", "null", MERGES), "no pre_tokenizer");
-    expect_refusal(bpe_json("WordPiece", BYTELEVEL, MERGES),
-                   "unsupported model type \"WordPiece\"");
+    expect_refusal(bpe_json("WordPiece", BYTELEVEL, MERGES), "model.unk_token is missing");
+    expect_refusal(bpe_json("Wordpiece", BYTELEVEL, MERGES),
+                   "unsupported model type \"Wordpiece\"");
     expect_refusal(bpe_json("BPE", BYTELEVEL, "[\"a z\", \"q r\"]"),
                    "merge 1: the merged token is not in the vocabulary");
     expect_refusal(bpe_json("BPE", BYTELEVEL, "[\"ab\"]"), "merge 1: expected");
@@ -398,8 +399,87 @@ static void test_bpe_refusals(void)
                           " \"merges\": [\"a a\"]}, \"normalizer\": {\"type\": \"NFC\"},"
                           " \"pre_tokenizer\": " BYTELEVEL "}"),
                    "unsupported normalizer \"NFC\"");
-    expect_refusal(strdup("[1, 2]"), "expected a JSON object");
+    expect_refusal(strdup("[1, 2]"), "not a tokenizer");
+    expect_refusal(strdup("{\"model\": 1}"), "no \"model\" object");
     expect_refusal(strdup("{\"model\": "), "tok.json");
+}
+
+/* Issue 11, defect 7: 20,000 added tokens and 128 KB of text took 12.5 s
+ * when each position was compared with every added token; the trie makes
+ * it proportional to the text. */
+static void test_many_added_tokens(void)
+{
+    enum { N = 20000 };
+    size_t cap = (size_t)N * 80 + 4096, n = 0, len;
+    char *json = malloc(cap), *text = malloc(1 << 17), err[256];
+    const char *path;
+    TfrtTokenizer *tok;
+    int32_t *ids;
+    size_t count;
+    struct timespec t0, t1;
+
+    CU_ASSERT_FATAL(json && text);
+    n += (size_t)snprintf(json + n, cap - n, "{\"model\": {\"type\": \"WordPiece\", \"unk_token\":"
+                          " \"[UNK]\", \"vocab\": {\"[UNK]\": 0, \"x\": 1, \"y\": 2}},"
+                          " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},"
+                          " \"added_tokens\": [");
+    for (int k = 0; k < N; k++)
+        n += (size_t)snprintf(json + n, cap - n, "%s{\"id\": %d, \"content\": \"<t%05d>\"}",
+                              k ? ", " : "", 3 + k, k);
+    snprintf(json + n, cap - n, "]}");
+    path = write_file("many.json", json);
+    CU_ASSERT_EQUAL_FATAL(tfrt_tok_load(&tok, path, err, sizeof err), TFRT_OK);
+    unlink(path);
+    expect_ids(tok, "x<t00007>y", 10, (const int32_t[]){1, 10, 2}, 3);
+    expect_ids(tok, "<t1999><t19999>", 15, (const int32_t[]){0, 0, 0, 3 + 19999}, 4);
+    for (len = 0; len + 16 < (1 << 17);)
+        len += (size_t)sprintf(text + len, "x <t%05d> y ", (int)(len % N));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(tfrt_tok_encode(tok, text, len, &ids, &count, err, sizeof err), TFRT_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CU_ASSERT(count > 20000);
+    /* generous for sanitizer builds; it takes milliseconds */
+    CU_ASSERT((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9 < 3.0);
+    free(ids);
+    tfrt_tok_free(tok);
+    free(json);
+    free(text);
+}
+
+/* Issue 11, defect 9: an empty token (in the vocabulary, or added) is
+ * defined behaviour: it loads, never matches, and decodes to nothing. */
+static void test_empty_tokens(void)
+{
+    const char *path = write_file("empty.json",
+        "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\":"
+        " {\"\": 0, \"[UNK]\": 1, \"a\": 2}}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},"
+        " \"added_tokens\": [{\"id\": 0, \"content\": \"\"}]}");
+    TfrtTokenizer *tok;
+    char err[256], *out;
+    size_t len;
+
+    CU_ASSERT_EQUAL_FATAL(tfrt_tok_load(&tok, path, err, sizeof err), TFRT_OK);
+    unlink(path);
+    expect_ids(tok, "a a", 3, (const int32_t[]){2, 2}, 2);
+    CU_ASSERT_EQUAL(tfrt_tok_decode(tok, (const int32_t[]){0, 0, 2}, 3, &out, &len, err,
+                                    sizeof err), TFRT_OK);
+    CU_ASSERT_EQUAL(len, 3);   /* "" " " " a": WordPiece joins words with a space */
+    free(out);
+    CU_ASSERT_EQUAL(tfrt_tok_find(tok, "", 0), 0);
+    tfrt_tok_free(tok);
+}
+
+/* Issue 11, defect 3: a FIFO is refused at once, not waited on. */
+static void test_fifo_refused(void)
+{
+    char path[512], err[256];
+    TfrtTokenizer *tok;
+
+    snprintf(path, sizeof path, "%s/fifo.json", tmpdir);
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    CU_ASSERT_EQUAL(tfrt_tok_load(&tok, path, err, sizeof err), TFRT_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+    unlink(path);
 }
 
 static void test_load_errors(void)
@@ -498,6 +578,9 @@ void register_text_tests(void)
         {"load errors", test_load_errors},
         {"vocab.json + merges.txt", test_vocab_merges_dir},
         {"character vocabulary", test_chars},
+        {"20,000 added tokens, in linear time", test_many_added_tokens},
+        {"empty tokens", test_empty_tokens},
+        {"a FIFO is refused", test_fifo_refused},
     };
     CU_pSuite s = CU_add_suite("sampler", NULL, NULL);
 
