@@ -8,7 +8,7 @@ Rounds are interleaved (every engine once, then every engine again...) and
 each figure is the median over rounds, so that a machine shared with other
 work slows every engine alike.  Knobs (environment):
 
-  BENCH_ROUNDS    rounds (default 3)
+  BENCH_ROUNDS    rounds (default 5)
   BENCH_QUICK=1   one round, Llama 15M and GPT-2 at T = 1, 64 only
   BENCH_SHAPES    comma list of llama-15M, llama-110M, gpt2-small (default all)
   BENCH_THREADS   thread counts of the Llama rows (default 1,2)
@@ -64,7 +64,7 @@ class Context(object):
         self.out = os.path.abspath(a.out)
         self.python = a.python
         quick = os.environ.get("BENCH_QUICK") == "1"
-        self.rounds = env_int("BENCH_ROUNDS", 1 if quick else 3)
+        self.rounds = env_int("BENCH_ROUNDS", 1 if quick else 5)
         self.repeats = 3
         self.seed = env_int("BENCH_SEED", 1)
         self.prompt_len = env_int("BENCH_PROMPT", 128)
@@ -84,6 +84,7 @@ class Context(object):
                      % (models.LLAMA_COMMON["ctx"], IDS_CHECKED))
         os.makedirs(os.path.join(self.out, "bin"), exist_ok=True)
         self.missing = {}
+        self.load = []   # load averages seen at the starts of rounds
 
     def bin(self, name):
         return os.path.join(self.out, "bin", name)
@@ -169,8 +170,10 @@ def run_engine(ctx, eng, run):
         return None, "unreadable output (%s)" % e
 
 
-def bandwidth(ctx, threads):
-    r = subprocess.run([ctx.bin("bw"), str(threads)], capture_output=True, text=True)
+def bandwidth(ctx, threads, mib=None):
+    """Best read GB/s over a 2 GiB buffer, or over mib MiB."""
+    r = subprocess.run([ctx.bin("bw"), str(threads)] + ([str(mib)] if mib else []),
+                       capture_output=True, text=True)
     if r.returncode:
         sys.exit("bench: bandwidth probe failed: " + r.stderr)
     return E.last_json(r.stdout)["best_gb_s"]
@@ -208,10 +211,14 @@ def llama_rows(ctx, shape, failures):
     for e in live:  # every file once, before any timing
         e.command(ctx, E.Run(files, 1, prompt, ctx.decode))
     res = {(e.name, t): [] for e in live for t in ctx.threads}
-    ids, errors, bw = {}, {}, {t: [] for t in ctx.threads}
+    ids, errors = {}, {}
+    bw = {(t, size): [] for t in ctx.threads for size in ("dram", "weights")}
+    weights_mib = -(-models.weight_bytes(cfg) // (1 << 20))
     for rnd in range(ctx.rounds):
+        ctx.load.append(os.getloadavg()[0])
         for t in ctx.threads:
-            bw[t].append(bandwidth(ctx, t))
+            bw[(t, "dram")].append(bandwidth(ctx, t))
+            bw[(t, "weights")].append(bandwidth(ctx, t, weights_mib))
             for e in live:
                 print("bench: %s round %d/%d, %d thread(s): %s" % (shape, rnd + 1, ctx.rounds, t, e.name),
                       file=sys.stderr, flush=True)
@@ -256,19 +263,30 @@ def print_llama_table(ctx, shape, cfg, rows, skipped, errors, res, ids, bw, fail
             verdict = check_ids(ids, e, base_name, t, shape, failures)
             print("%-22s %3d %12s %12s %9s %9s  %s" % (e.name, t, fmt(pf), fmt(dec), fmt(rpf, "%.2f"),
                                                      fmt(rdec, "%.2f"), verdict))
-    base = [(t, med([r["decode_tps"] for r in res.get(("tfc", t), [])])) for t in ctx.threads]
-    for t, dec in base:
-        b = med(bw[t])
-        if dec is not None:
-            got = wb * dec / 1e9
-            print("tfc decode, %d thread(s): %.2f GB/s of weights = %.0f%% of the measured read "
-                  "bandwidth (%.2f GB/s, %d thread(s), 2 GiB buffer)" % (t, got, 100 * got / b, b, t))
+    for t in ctx.threads:
+        dec = med([r["decode_tps"] for r in res.get(("tfc", t), [])])
+        if dec is None:
+            continue
+        got, b, bw_ws = wb * dec / 1e9, med(bw[(t, "dram")]), med(bw[(t, "weights")])
+        print("tfc decode, %d thread(s): %.2f GB/s of weights read = %.0f%% of the measured memory "
+              "read bandwidth (%.2f GB/s over 2 GiB), %.0f%% of the read bandwidth over a buffer "
+              "the weights' size (%.2f GB/s)" % (t, got, 100 * got / b, b, 100 * got / bw_ws, bw_ws))
+    print_load(ctx)
+
+
+def print_load(ctx):
+    if ctx.load:
+        print("load average (1 min) at the rounds' starts: %s on %d cores"
+              % (", ".join("%.1f" % x for x in ctx.load), os.cpu_count() or 0))
+    ctx.load = []
 
 
 def check_ids(ids, e, base_name, t, shape, failures):
     mine, ref = ids.get((e.name, t)), ids.get((base_name, t))
     if e.name == base_name:
         return ",".join(map(str, mine[:6])) + ",..."
+    if ref is None and e.group == "int8":  # no tfc int8 row: where int8 parts from float32
+        base_name, ref = "tfc", ids.get(("tfc", t))
     if mine is None or ref is None:
         return "-"
     same = sum(1 for _ in iter_prefix(mine, ref))
@@ -306,6 +324,7 @@ def latency_rows(ctx, shape, failures):
     last = ctx.latency_t[-1]
     logits = {e.name: os.path.join(files.dir, "logits-%s.f32" % e.name) for e in live}
     for rnd in range(ctx.rounds):
+        ctx.load.append(os.getloadavg()[0])
         for e in live:
             print("bench: %s round %d/%d: %s" % (shape, rnd + 1, ctx.rounds, e.name), file=sys.stderr, flush=True)
             per_t = [[t] for t in ctx.latency_t] if e.name == "tfc" else [list(ctx.latency_t)]
@@ -349,6 +368,7 @@ def latency_rows(ctx, shape, failures):
                   % (last, diff, "within" if ok else "BEYOND", 1e-4 * scale))
             if not ok:
                 failures.append("%s: tfc's logits differ from onnxruntime's by %.3g" % (shape, diff))
+    print_load(ctx)
 
 
 # ---------------------------------------------------------------- main
