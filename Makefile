@@ -208,10 +208,12 @@ fuzz: fuzz-build
 demo: all
 	tools/demo.sh $(TFC)
 
-# Decoding speed with and without the KV cache, beside PyTorch; the
-# header's memory figures against measured use.
+# Speed beside llama.cpp, llama2.c, PyTorch and ONNX Runtime on the same
+# random weights (docs/benchmarks.md: LLAMA_CPP_DIR, LLAMA2C_DIR, BENCH_*);
+# the header's memory figures against measured use.
 bench: test-deps all
-	tools/bench.sh $(TFC)
+	tools/bench/setup.sh build/bench/node
+	$(PYTHON) tools/bench/bench.py --tfc $(TFC) --python $(PYTHON)
 	tools/memcheck.sh $(TFC)
 
 # ---- install -------------------------------------------------------------
