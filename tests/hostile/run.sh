@@ -157,8 +157,8 @@ EOF
 mkfifo "$run/fifo"
 try 3 "fifo: not a regular file" "FIFO" -- lm.model --weights fifo --run --tokens 1,2 &&
     pass "a FIFO as --weights: refused at once"
-try 3 "not a regular file" "folder" -- lm.model --weights . --run --tokens 1,2 &&
-    pass "a folder as --weights: refused"
+try 3 "no model.safetensors" "folder" -- lm.model --weights . --run --tokens 1,2 &&
+    pass "a folder without a checkpoint as --weights: refused"
 rm -f "$run/fifo"
 
 # ---- output files --------------------------------------------------------------
