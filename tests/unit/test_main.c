@@ -14,6 +14,7 @@ int main(void)
         return 2;
     }
     register_kernel_tests();
+    register_pool_tests();
     register_safetensors_tests();
     register_frontend_tests();
     register_verify_tests();

@@ -9,5 +9,6 @@ void register_safetensors_tests(void);   /* test_safetensors.c: also JSON, bindi
 void register_frontend_tests(void);      /* test_frontend.c */
 void register_verify_tests(void);        /* test_verify.c */
 void register_text_tests(void);          /* test_text.c: samplers, tokenizers */
+void register_pool_tests(void);          /* test_pool.c */
 
 #endif
