@@ -44,7 +44,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
-           tests/unit/test_linear.c \
+           tests/unit/test_linear.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
            tests/unit/test_verify.c tests/unit/test_text.c
 

@@ -180,21 +180,26 @@ void tfrt_tanh(float *y, const float *x, size_t count);
  * gcc and clang -O2 vectorize a loop over them.  They follow the algorithm
  * of the vectorized array versions (runtime/vmath.h); results may differ
  * from those in the last bits (FMA contraction).  Accuracy against libm in
- * double, measured by tests/unit/test_vmath.c over a dense sweep of
- * float32 inputs (every 4099th bit pattern, and steps of 2^-12 over
- * [-20, 20]), in units of float32 rounding (ulp of the exact result):
+ * double, measured by tests/unit/test_vmath.c over every 4099th float32
+ * bit pattern and steps of 2^-12 over [-20, 20], in ulps of the exact
+ * result (largest measured error in brackets):
  *
- *   tfrt_exp1        2 ulp; 0 below e^-104, inf above 88.72; denormal
- *                    results within 1 ulp of the smallest denormal
- *   tfrt_tanh1       3 ulp
- *   tfrt_silu1       3 ulp     x e^x / (1 + e^x), -0 for x < -88.7
- *   tfrt_gelu1       4 ulp     erf form, accurate also in the tail x << 0
- *   tfrt_gelu_tanh1  4 ulp for |x| <= 10: computed as x / (1 + e^(-2u)),
- *                    equal to 0.5 x (1 + tanh u) without its cancellation
+ *   tfrt_exp1        2 ulp (1.1); 0 below -104, inf above 88.73
+ *   tfrt_sigmoid1    3 ulp (2.5)
+ *   tfrt_tanh1       2 ulp (1.2)
+ *   tfrt_silu1       4 ulp (3.1)
+ *   tfrt_gelu1       6 ulp (5.9), erf form, the tail x << 0 included
+ *   tfrt_gelu_tanh1  16 ulp (14) for x >= -3; below, 16 + 6 |u| ulp, the
+ *                    rounding of u amplified by e^(2u), while |y| < 4e-3
+ *                    (0.5 x (1 + tanh u) computed as x sigmoid(2u), which
+ *                    is the same function without the cancellation)
  *
- * ("ulp" above where the result is a normal float; below 1e-37 the error is
- * under 2e-44 absolute.)  NaN gives NaN; +-inf give the limits of the
- * formulas (gelu(-inf) is NaN, as 0.5 x (1 + erf) is). */
+ * Results below 1e-36 (1.2e-38 for exp, sigmoid, tanh and gelu_tanh), where
+ * an intermediate is denormal, are within 3e-43 absolute.  NaN gives NaN;
+ * +-inf give the formulas' limits (gelu(-inf) is NaN, as 0.5 x (1 + erf)
+ * is).  gcc -O2 vectorizes a loop over them when its trip count is a
+ * known multiple of 4 (it leaves other loops scalar at -O2); clang -O2
+ * vectorizes any. */
 /* Inlined even where the compiler judges them big (gelu is), since a call
  * in the loop would keep it scalar. */
 #if defined(__GNUC__)
