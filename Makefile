@@ -54,7 +54,7 @@ FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
 .PHONY: all deps test-deps test unit-test error-test golden-test fuzz \
-        demo bench install clean
+        demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
 
@@ -150,6 +150,14 @@ demo: all
 bench: test-deps all
 	tools/bench.sh $(TFC)
 	tools/memcheck.sh $(TFC)
+
+# Kernel throughput beside DRAM bandwidth and OpenBLAS in the same run
+# (tools/kernel_bench.c); KERNEL_BENCH_ARGS="gemv -t 1,2 -r 9" picks parts.
+$(B)/kernel_bench: tools/kernel_bench.c $(B)/libtfrt.a
+	$(CC) $(ALL_CFLAGS) -Iruntime $(LDFLAGS) -o $@ $< $(B)/libtfrt.a $(BLAS_LIBS) -lm
+
+kernel-bench: deps $(B)/kernel_bench
+	$(B)/kernel_bench $(KERNEL_BENCH_ARGS)
 
 # ---- install -------------------------------------------------------------
 

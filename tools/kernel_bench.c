@@ -1,0 +1,501 @@
+/*
+ * kernel_bench.c - throughput of the runtime's kernels, each beside a
+ * reference measured in the same run.
+ *
+ *   kernel_bench [gemv] [gemm] [model] [-t 1,2] [-r REPS]
+ *
+ * gemv   tfrt_linear at n = 1 (GB/s of weights) on Llama-110M and GPT-2
+ *        shapes, weights cycled through a 1 GiB set so that they come from
+ *        DRAM, beside the DRAM read bandwidth of a plain AVX sum over the
+ *        same set (measured right before, every repetition) and OpenBLAS
+ *        sgemv on one thread.
+ * gemm   tfrt_linear at n = 64, 128, 256 (GFLOPS), and one OpenBLAS sgemm
+ *        call on the whole matrix with OpenBLAS's own threads.
+ * model  the kernel calls of a Llama-110M prefill of 128 tokens and of a
+ *        GPT-2 small forward pass without cache at T = 64 and 256
+ *        (random weights; norms, linear layers, attention, logits), as the
+ *        generated code would make them: tokens/s and ms.
+ *
+ * Every figure is the median of REPS (default 9) repetitions; the machine
+ * may be shared, so compare figures of one run, and ratios.  OpenBLAS's
+ * core (kernel family) is printed: OPENBLAS_CORETYPE changes it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "tfrt.h"
+#include "cpu.h"
+
+#if TFRT_X86
+#include <immintrin.h>
+#endif
+
+enum { MAX_REPS = 99 };
+static int reps = 9;
+static int thread_counts[4] = {1, 2}, n_thread_counts = 2;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *fill(size_t n, uint32_t seed)
+{
+    float *p = malloc(sizeof(float) * n);
+    if (!p) {
+        fprintf(stderr, "kernel_bench: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)((seed >> 8) / 8388608.0 - 1.0) * 0.05f;
+    }
+    return p;
+}
+
+/* ---- DRAM read bandwidth ---------------------------------------------------------- */
+
+#if TFRT_X86
+static TFRT_AVX512 float sum_avx512(const float *p, size_t n)
+{
+    __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a = _mm512_add_ps(a, _mm512_loadu_ps(p + i));
+        b = _mm512_add_ps(b, _mm512_loadu_ps(p + i + 16));
+        c = _mm512_add_ps(c, _mm512_loadu_ps(p + i + 32));
+        d = _mm512_add_ps(d, _mm512_loadu_ps(p + i + 48));
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
+    for (; i < n; i++)
+        s += p[i];
+    return s;
+}
+
+static TFRT_AVX2 float sum_avx2(const float *p, size_t n)
+{
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
+        c = _mm256_add_ps(c, _mm256_loadu_ps(p + i + 16));
+        d = _mm256_add_ps(d, _mm256_loadu_ps(p + i + 24));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+    for (; i < n; i++)
+        s += p[i];
+    return s;
+}
+#endif
+
+static float sum_floats(const float *p, size_t n)
+{
+#if TFRT_X86
+    if (tfrt_cpu_isa() == TFRT_ISA_AVX512)
+        return sum_avx512(p, n);
+    if (tfrt_cpu_isa() == TFRT_ISA_AVX2)
+        return sum_avx2(p, n);
+#endif
+    float s[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int u = 0; u < 16; u++)
+            s[u] += p[i + u];
+    for (; i < n; i++)
+        s[0] += p[i];
+    float t = 0;
+    for (int u = 0; u < 16; u++)
+        t += s[u];
+    return t;
+}
+
+typedef struct {
+    const float *p;
+    size_t n;
+    int parts;
+    float sum[64];
+} SumJob;
+
+static void sum_task(void *arg, int task, int thread)
+{
+    SumJob *j = arg;
+    (void)thread;
+    size_t per = j->n / (size_t)j->parts;
+    j->sum[task] = sum_floats(j->p + per * (size_t)task, per);
+}
+
+/* GB/s of reading n floats at p with the pool's threads. */
+static double read_bandwidth(TfrtPool *pool, const float *p, size_t n)
+{
+    SumJob j = {.p = p, .n = n, .parts = 8 * tfrt_pool_threads(pool)};
+    double t = now();
+    tfrt_pool_run(pool, sum_task, &j, j.parts);
+    t = now() - t;
+    volatile float keep = j.sum[0];
+    (void)keep;
+    return 4.0 * (double)n / t / 1e9;
+}
+
+/* ---- GEMV -------------------------------------------------------------------------- */
+
+static const size_t SET_FLOATS = (size_t)1 << 28;          /* 1 GiB */
+
+typedef struct {
+    const char *name;
+    int in, out, layout;
+} Shape;
+
+static void bench_gemv(void)
+{
+    static const Shape shapes[] = {
+        {"llama 768x768", 768, 768, TFRT_W_OUT_IN},
+        {"llama w1 2048x768", 768, 2048, TFRT_W_OUT_IN},
+        {"llama w2 768x2048", 2048, 768, TFRT_W_OUT_IN},
+        {"llama cls 32000x768", 768, 32000, TFRT_W_OUT_IN},
+        {"gpt2 c_attn 768->2304", 768, 2304, TFRT_W_IN_OUT},
+        {"gpt2 c_fc 768->3072", 768, 3072, TFRT_W_IN_OUT},
+        {"gpt2 proj 3072->768", 3072, 768, TFRT_W_IN_OUT},
+    };
+    float *set = fill(SET_FLOATS, 1);
+    float *x = fill(4096, 2), *y = fill(32000, 3);
+    printf("\nGEMV, n = 1: GB/s of weights streamed from a 1 GiB set (medians of %d)\n", reps);
+    printf("%-24s %3s %9s %9s %6s %11s\n", "shape", "thr", "tfrt", "DRAM", "ratio", "sgemv 1T");
+    openblas_set_num_threads(1);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ti = 0; ti < n_thread_counts; ti++) {
+            const Shape *sh = &shapes[s];
+            TfrtPool *pool;
+            if (tfrt_pool_create(&pool, thread_counts[ti]) != TFRT_OK)
+                exit(1);
+            size_t size = (size_t)sh->in * sh->out, copies = SET_FLOATS / size, next = 0;
+            int calls = copies < 64 ? (int)copies : 64;
+            double gb = 4.0 * (double)size * calls / 1e9;
+            double ours[MAX_REPS], dram[MAX_REPS], ratio[MAX_REPS], blas[MAX_REPS];
+            for (int r = 0; r < reps; r++) {
+                dram[r] = read_bandwidth(pool, set, SET_FLOATS);
+                double t = now();
+                for (int c = 0; c < calls; c++) {
+                    const float *w = set + size * (next++ % copies);
+                    TfrtLinear op = {.in = sh->in, .out = sh->out, .layout = sh->layout,
+                                     .parts = 1, .w = {w}, .rows = {sh->out},
+                                     .ldw = {sh->layout == TFRT_W_OUT_IN ? sh->in : sh->out},
+                                     .x_stride = sh->in, .y_stride = sh->out};
+                    tfrt_linear(pool, &op, y, x, 1, NULL, 0, NULL);
+                }
+                ours[r] = gb / (now() - t);
+                ratio[r] = ours[r] / dram[r];
+                t = now();
+                for (int c = 0; c < calls; c++) {
+                    const float *w = set + size * (next++ % copies);
+                    if (sh->layout == TFRT_W_OUT_IN)
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, sh->out, sh->in, 1.0f, w,
+                                    sh->in, x, 1, 0.0f, y, 1);
+                    else
+                        cblas_sgemv(CblasRowMajor, CblasTrans, sh->in, sh->out, 1.0f, w,
+                                    sh->out, x, 1, 0.0f, y, 1);
+                }
+                blas[r] = gb / (now() - t);
+            }
+            printf("%-24s %3d %9.1f %9.1f %6.2f %11.1f\n", sh->name, thread_counts[ti],
+                   median(ours, reps), median(dram, reps), median(ratio, reps),
+                   median(blas, reps));
+            fflush(stdout);
+            tfrt_pool_destroy(pool);
+        }
+    free(set); free(x); free(y);
+}
+
+/* ---- GEMM ---------------------------------------------------------------------------- */
+
+static void bench_gemm(void)
+{
+    static const Shape shapes[] = {
+        {"768x768", 768, 768, TFRT_W_OUT_IN},
+        {"2048x768 (w1)", 768, 2048, TFRT_W_OUT_IN},
+        {"768x2048 (w2)", 2048, 768, TFRT_W_OUT_IN},
+        {"768->3072 (c_fc)", 768, 3072, TFRT_W_IN_OUT},
+    };
+    static const int ns[] = {64, 128, 256};
+    printf("\nGEMM: GFLOPS of tfrt_linear (sgemm per column block on the pool) and of one\n"
+           "sgemm call with OpenBLAS's own threads (medians of %d)\n", reps);
+    printf("%-18s %4s %3s %9s %12s\n", "shape", "n", "thr", "tfrt", "sgemm");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (int ti = 0; ti < n_thread_counts; ti++) {
+                const Shape *sh = &shapes[s];
+                int n = ns[k], threads = thread_counts[ti];
+                float *w = fill((size_t)sh->in * sh->out, 4), *x = fill((size_t)n * sh->in, 5);
+                float *y = fill((size_t)n * sh->out, 6);
+                TfrtPool *pool;
+                if (tfrt_pool_create(&pool, threads) != TFRT_OK)
+                    exit(1);
+                TfrtLinear op = {.in = sh->in, .out = sh->out, .layout = sh->layout,
+                                 .parts = 1, .w = {w}, .rows = {sh->out},
+                                 .ldw = {sh->layout == TFRT_W_OUT_IN ? sh->in : sh->out},
+                                 .x_stride = sh->in, .y_stride = sh->out};
+                double flop = 2.0 * n * sh->in * sh->out, ours[MAX_REPS], blas[MAX_REPS];
+                int calls = 5;
+                for (int r = 0; r < reps; r++) {
+                    double t = now();
+                    for (int c = 0; c < calls; c++)
+                        tfrt_linear(pool, &op, y, x, n, NULL, 0, NULL);
+                    ours[r] = flop * calls / (now() - t) / 1e9;
+                    openblas_set_num_threads(threads);
+                    t = now();
+                    for (int c = 0; c < calls; c++)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                                    sh->layout == TFRT_W_OUT_IN ? CblasTrans : CblasNoTrans, n,
+                                    sh->out, sh->in, 1.0f, x, sh->in, w, op.ldw[0], 0.0f, y,
+                                    sh->out);
+                    blas[r] = flop * calls / (now() - t) / 1e9;
+                    openblas_set_num_threads(1);
+                }
+                printf("%-18s %4d %3d %9.1f %12.1f\n", sh->name, n, threads,
+                       median(ours, reps), median(blas, reps));
+                fflush(stdout);
+                tfrt_pool_destroy(pool);
+                free(w); free(x); free(y);
+            }
+}
+
+/* ---- whole forward passes ------------------------------------------------------------- */
+
+typedef struct {
+    int dim, layers, heads, kv_heads, ffn, vocab;
+    int llama;                  /* 1: rmsnorm, rope, SwiGLU, OUT_IN; 0: GPT-2 */
+} Model;
+
+typedef struct {
+    float *qkv, *o, *gate_up, *down, *qkv_b, *o_b, *up_b, *down_b, *norm;
+} Layer;
+
+static void layer_alloc(Layer *l, const Model *m, uint32_t seed)
+{
+    int d = m->dim, kv = m->dim / m->heads * m->kv_heads;
+    l->qkv = fill((size_t)d * (d + 2 * kv), seed);
+    l->o = fill((size_t)d * d, seed + 1);
+    l->gate_up = fill((size_t)d * m->ffn * (m->llama ? 2 : 1), seed + 2);
+    l->down = fill((size_t)m->ffn * d, seed + 3);
+    l->qkv_b = fill((size_t)d + 2 * kv, seed + 4);
+    l->o_b = fill((size_t)d, seed + 5);
+    l->up_b = fill((size_t)m->ffn, seed + 6);
+    l->down_b = fill((size_t)d, seed + 7);
+    l->norm = fill((size_t)d, seed + 8);
+}
+
+static void layer_free(Layer *l)
+{
+    free(l->qkv); free(l->o); free(l->gate_up); free(l->down);
+    free(l->qkv_b); free(l->o_b); free(l->up_b); free(l->down_b); free(l->norm);
+}
+
+/* One forward pass of T tokens without cache (the prefill, for Llama:
+ * k and v go to a cache, logits of the last token only). */
+static void forward(TfrtPool *pool, const Model *m, Layer *layers, const float *head,
+                    float *x, float *buf, float *qkv, float *att, float *ffn, float *scratch,
+                    float *cache, float *logits, const int32_t *pos, int T)
+{
+    int d = m->dim, hd = d / m->heads, kv = hd * m->kv_heads, qkv_w = d + 2 * kv;
+    for (int li = 0; li < m->layers; li++) {
+        Layer *l = &layers[li];
+        float *kc = cache + (size_t)li * 2 * T * kv, *vc = kc + (size_t)T * kv;
+        if (m->llama)
+            tfrt_rmsnorm(buf, x, l->norm, T, d, 1e-5f);
+        else
+            tfrt_layernorm(buf, x, l->norm, l->o_b, T, d, 1e-5f);
+        TfrtLinear a = {.in = d, .out = qkv_w, .x_stride = d, .y_stride = qkv_w};
+        if (m->llama) {
+            a.layout = TFRT_W_OUT_IN;
+            a.parts = 3;
+            for (int p = 0; p < 3; p++) {
+                a.w[p] = l->qkv + (size_t)(p == 0 ? 0 : d + (p - 1) * kv) * d;
+                a.rows[p] = p == 0 ? d : kv;
+                a.ldw[p] = d;
+            }
+            a.rope_heads[0] = m->heads;
+            a.rope_heads[1] = m->kv_heads;
+            a.rope_theta = 10000.0f;
+            a.cache[1] = kc;
+            a.cache[2] = vc;
+        } else {
+            a.layout = TFRT_W_IN_OUT;
+            a.parts = 1;
+            a.w[0] = l->qkv;
+            a.rows[0] = qkv_w;
+            a.ldw[0] = qkv_w;
+            a.bias[0] = l->qkv_b;
+        }
+        tfrt_linear(pool, &a, qkv, buf, T, pos, 0, NULL);
+        TfrtAttention at = {.n_q = T, .n_kv = T, .heads = m->heads, .kv_heads = m->kv_heads,
+                            .head_dim = hd, .q_stride = qkv_w, .kv_stride = qkv_w,
+                            .out_stride = d, .scale = 0.125f, .causal = 1, .kv_len = T};
+        tfrt_attention(pool, &at, att, qkv, qkv + d, qkv + d + kv);
+        TfrtLinear o = {.in = d, .out = d, .layout = a.layout, .parts = 1, .w = {l->o},
+                        .rows = {d}, .ldw = {d}, .bias = {m->llama ? NULL : l->o_b},
+                        .x_stride = d, .y_stride = d, .residual = x, .residual_stride = d};
+        tfrt_linear(pool, &o, x, att, T, NULL, 0, NULL);
+        if (m->llama)
+            tfrt_rmsnorm(buf, x, l->norm, T, d, 1e-5f);
+        else
+            tfrt_layernorm(buf, x, l->norm, l->o_b, T, d, 1e-5f);
+        TfrtLinear up = {.in = d, .out = m->ffn, .x_stride = d, .y_stride = m->ffn};
+        if (m->llama) {
+            up.layout = TFRT_W_OUT_IN;
+            up.parts = 2;
+            up.glu = 1;
+            up.act = TFRT_ACT_SILU;
+            up.w[0] = l->gate_up;
+            up.w[1] = l->gate_up + (size_t)m->ffn * d;
+            up.rows[0] = up.rows[1] = m->ffn;
+            up.ldw[0] = up.ldw[1] = d;
+        } else {
+            up.layout = TFRT_W_IN_OUT;
+            up.parts = 1;
+            up.act = TFRT_ACT_GELU_TANH;
+            up.w[0] = l->gate_up;
+            up.rows[0] = m->ffn;
+            up.ldw[0] = m->ffn;
+            up.bias[0] = l->up_b;
+        }
+        tfrt_linear(pool, &up, ffn, buf, T, NULL, 0, scratch);
+        TfrtLinear down = {.in = m->ffn, .out = d, .layout = up.layout, .parts = 1,
+                           .w = {l->down}, .rows = {d}, .ldw = {m->llama ? m->ffn : d},
+                           .bias = {m->llama ? NULL : l->down_b}, .x_stride = m->ffn,
+                           .y_stride = d, .residual = x, .residual_stride = d};
+        tfrt_linear(pool, &down, x, ffn, T, NULL, 0, NULL);
+    }
+    int rows = m->llama ? 1 : T;
+    const float *last = x + (size_t)(T - rows) * d;
+    if (m->llama)
+        tfrt_rmsnorm(buf, last, layers[0].norm, rows, d, 1e-5f);
+    else
+        tfrt_layernorm(buf, last, layers[0].norm, layers[0].o_b, rows, d, 1e-5f);
+    TfrtLinear lm = {.in = d, .out = m->vocab, .layout = TFRT_W_OUT_IN, .parts = 1,
+                     .w = {head}, .rows = {m->vocab}, .ldw = {d}, .x_stride = d,
+                     .y_stride = m->vocab};
+    tfrt_linear(pool, &lm, logits, buf, rows, NULL, 0, NULL);
+}
+
+/* Median seconds of one forward pass of T tokens. */
+static double time_model(const Model *m, int T, int threads)
+{
+    Layer *layers = calloc((size_t)m->layers, sizeof *layers);
+    for (int l = 0; l < m->layers; l++)
+        layer_alloc(&layers[l], m, 100u + 10u * (uint32_t)l);
+    int d = m->dim, kv = d / m->heads * m->kv_heads;
+    float *head = fill((size_t)m->vocab * d, 7), *x0 = fill((size_t)T * d, 8);
+    float *x = fill((size_t)T * d, 8), *buf = fill((size_t)T * d, 9);
+    float *qkv = fill((size_t)T * (d + 2 * kv), 10), *att = fill((size_t)T * d, 11);
+    float *ffn = fill((size_t)T * m->ffn, 12), *scratch = fill((size_t)T * m->ffn, 13);
+    float *cache = fill((size_t)m->layers * 2 * T * kv, 14);
+    float *logits = fill((size_t)T * m->vocab, 15);
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)T);
+    tfrt_positions(pos, 0, T);
+    TfrtPool *pool;
+    if (tfrt_pool_create(&pool, threads) != TFRT_OK)
+        exit(1);
+    double times[MAX_REPS];
+    for (int r = 0; r < reps; r++) {
+        memcpy(x, x0, sizeof(float) * (size_t)T * d);
+        double t = now();
+        forward(pool, m, layers, head, x, buf, qkv, att, ffn, scratch, cache, logits, pos, T);
+        times[r] = now() - t;
+    }
+    tfrt_pool_destroy(pool);
+    for (int l = 0; l < m->layers; l++)
+        layer_free(&layers[l]);
+    free(layers); free(head); free(x0); free(x); free(buf); free(qkv); free(att);
+    free(ffn); free(scratch); free(cache); free(logits); free(pos);
+    return median(times, reps);
+}
+
+static void bench_models(void)
+{
+    static const Model llama = {768, 12, 12, 12, 2048, 32000, 1};
+    static const Model gpt2 = {768, 12, 12, 12, 3072, 50257, 0};
+    printf("\nForward passes of the kernel calls (random weights, medians of %d)\n", reps);
+    for (int ti = 0; ti < n_thread_counts; ti++) {
+        int th = thread_counts[ti];
+        double t = time_model(&llama, 128, th);
+        printf("Llama-110M prefill, 128 tokens, %d thread%s: %7.1f ms  %7.1f tokens/s\n", th,
+               th > 1 ? "s" : " ", 1e3 * t, 128 / t);
+        fflush(stdout);
+    }
+    for (int ti = 0; ti < n_thread_counts; ti++)
+        for (int T = 64; T <= 256; T *= 4) {
+            int th = thread_counts[ti];
+            double t = time_model(&gpt2, T, th);
+            printf("GPT-2 small, no cache, T = %3d, %d thread%s: %7.1f ms (logits of every "
+                   "position)\n", T, th, th > 1 ? "s" : " ", 1e3 * t);
+            fflush(stdout);
+        }
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    int gemv = 0, gemm = 0, model = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "gemv") == 0)
+            gemv = 1;
+        else if (strcmp(argv[i], "gemm") == 0)
+            gemm = 1;
+        else if (strcmp(argv[i], "model") == 0)
+            model = 1;
+        else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
+            n_thread_counts = 0;
+            for (char *s = argv[++i]; *s && n_thread_counts < 4;) {
+                thread_counts[n_thread_counts++] = (int)strtol(s, &s, 10);
+                s += *s == ',';
+            }
+        } else {
+            fprintf(stderr, "usage: kernel_bench [gemv] [gemm] [model] [-t 1,2] [-r REPS]\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || reps > MAX_REPS) {
+        fprintf(stderr, "kernel_bench: -r must be in 1..%d\n", MAX_REPS);
+        return 2;
+    }
+    for (int i = 0; i < n_thread_counts; i++)
+        if (thread_counts[i] < 1 || thread_counts[i] > 64) {
+            fprintf(stderr, "kernel_bench: thread counts must be in 1..64\n");
+            return 2;
+        }
+    if (!gemv && !gemm && !model)
+        gemv = gemm = model = 1;
+    printf("tfrt kernels: isa %s (detected %s); OpenBLAS %s, core %s\n", tfrt_isa(),
+           tfrt_isa_name(tfrt_cpu_detected_isa()), openblas_get_config(),
+           openblas_get_corename());
+    if (gemv)
+        bench_gemv();
+    if (gemm)
+        bench_gemm();
+    if (model)
+        bench_models();
+    return 0;
+}
