@@ -33,7 +33,7 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
-              runtime/gemv.c runtime/linear.c runtime/attention.c \
+              runtime/gemv.c runtime/packed.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/sample.c

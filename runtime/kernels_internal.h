@@ -33,4 +33,16 @@ enum { TFRT_GEMV_MAX_N = 4 };
 void tfrt_gemv(int isa, int layout, float *y, size_t y_stride, const float *w, size_t ldw,
                const float *x, size_t x_stride, int in, int cols, int n);
 
+/* Products from packed weights (packed.c).  P points at the first panel
+ * of a part's columns [c, c + cols), c a multiple of TFRT_PANEL; y (n,
+ * cols) rows y_stride apart; x (n, in) rows x_stride apart.
+ * tfrt_packed_gemv writes y = x . W, any n (in groups of
+ * TFRT_GEMV_MAX_N).  tfrt_packed_gemm adds x . W onto y and returns 1,
+ * or returns 0 without touching y when isa has no such kernel. */
+enum { TFRT_PANEL = 32 };
+void tfrt_packed_gemv(int isa, float *y, size_t y_stride, const float *P, int in, int cols,
+                      const float *x, size_t x_stride, int n);
+int tfrt_packed_gemm(int isa, float *y, size_t y_stride, const float *P, int in, int cols,
+                     const float *x, size_t x_stride, int n);
+
 #endif

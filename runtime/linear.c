@@ -132,8 +132,12 @@ static void gemv_block(const LinearJob *j, int u, int c0, int cols, int i0, int 
         int p = u + q;
         float (*dst)[GEMV_BLOCK] = q == 0 ? z : up;
         size_t at = op->layout == TFRT_W_OUT_IN ? (size_t)c0 * op->ldw[p] : (size_t)c0;
-        tfrt_gemv(j->isa, op->layout, dst[0], GEMV_BLOCK, op->w[p] + at, (size_t)op->ldw[p],
-                  x, (size_t)op->x_stride, op->in, cols, g);
+        if (op->packed[p])
+            tfrt_packed_gemv(j->isa, dst[0], GEMV_BLOCK, op->packed[p] + (size_t)c0 * op->in,
+                             op->in, cols, x, (size_t)op->x_stride, g);
+        else
+            tfrt_gemv(j->isa, op->layout, dst[0], GEMV_BLOCK, op->w[p] + at,
+                      (size_t)op->ldw[p], x, (size_t)op->x_stride, op->in, cols, g);
         if (op->bias[p])
             for (int i = 0; i < g; i++)
                 add_to(dst[i], op->bias[p] + c0, cols);
@@ -161,11 +165,16 @@ static void gemv_task(void *arg, int task, int thread)
 /* ---- the sgemm path ------------------------------------------------------------------------ */
 
 /* dst (n, cols) rows ld apart = init + x W_p[:, c0:c0+cols], init being
- * dst's current contents (beta = 1). */
+ * dst's current contents (beta = 1): the packed GEMM where there is one,
+ * else sgemm. */
 static void sgemm_block(const LinearJob *j, int p, int c0, int cols, float *dst, int ld)
 {
     const TfrtLinear *op = j->op;
     if (op->in <= 0)
+        return;
+    if (op->packed[p] && tfrt_packed_gemm(j->isa, dst, (size_t)ld,
+                                          op->packed[p] + (size_t)c0 * op->in, op->in, cols,
+                                          j->x, (size_t)op->x_stride, j->n))
         return;
     if (op->layout == TFRT_W_OUT_IN)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, cols, op->in, 1.0f, j->x,

@@ -145,7 +145,20 @@ typedef struct {
     float rope_theta;
     int rope_interleaved;                   /* as tfrt_rope */
     float *cache[TFRT_MAX_PARTS];           /* NULL: no copy */
+    const float *packed[TFRT_MAX_PARTS];    /* NULL, or set by tfrt_linear_pack */
 } TfrtLinear;
+
+/* Packing a linear layer's weights once, at open, into the layout its
+ * kernels read fastest: panels of 32 output columns, each k-major and
+ * contiguous, whatever the stored layout.  tfrt_linear_packed_floats says
+ * how many floats the packed parts take (dst should be 64-byte aligned);
+ * tfrt_linear_pack writes them to dst and points op->packed[p] at each
+ * part.  w stays in place and valid: tfrt_linear reads the packed copy
+ * where it has a kernel for it (decode at every ISA level; prompts on
+ * AVX-512, where this beats sgemm, which repacks on every call) and w
+ * elsewhere, with the same results up to float rounding. */
+size_t tfrt_linear_packed_floats(const TfrtLinear *op);
+void tfrt_linear_pack(TfrtLinear *op, float *dst);
 
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row

@@ -5,7 +5,7 @@
  * Every case runs at every instruction-set level this machine has
  * (tfrt_cpu_force_isa), on a NULL pool and on pools of 1, 2 and 3
  * threads, for n = 1..5 (the GEMV path, in groups of four) and n = 17 (the
- * sgemm path).  Shapes are odd on purpose: in and rows not multiples of a
+ * sgemm path, or the packed GEMM), with the weights as stored and packed.  Shapes are odd on purpose: in and rows not multiples of a
  * vector, single rows, weight rows wider than `in` (OUT_IN, ldw > in) and
  * column ranges of a wider tensor (IN_OUT), strided x, y and residual.
  * Padding that must not be read holds NaN; padding that must not be
@@ -269,27 +269,36 @@ static int check_run(Built *b, const Case *c, TfrtPool *pool, int n, const char 
     return ok;
 }
 
-static const int n_values[] = {1, 2, 3, 4, 5, 17};
+static const int n_values[] = {1, 2, 3, 4, 5, 17, 23, 30};    /* at most 30 (build) */
 
-/* One case at every ISA, pool size and n. */
+/* One case at every ISA, pool size and n, with the weights as stored and
+ * packed (tfrt_linear_pack). */
 static void check_case(const Case *c, TfrtPool *const *pools, int n_pools)
 {
     Built b;
-    build(&b, c, 17, 1000u + (uint32_t)c->in * 7u + (uint32_t)c->rows[0]);
+    build(&b, c, 30, 1000u + (uint32_t)c->in * 7u + (uint32_t)c->rows[0]);
+    void *packed = NULL;
+    size_t floats = tfrt_linear_packed_floats(&b.op);
+    CU_ASSERT_FATAL(posix_memalign(&packed, 64, sizeof(float) * (floats ? floats : 1)) == 0);
     int ok = 1;
-    for (int isa = 0; isa <= (int)tfrt_cpu_detected_isa(); isa++) {
-        tfrt_cpu_force_isa(isa);
-        for (int pi = 0; pi < n_pools; pi++)
-            for (size_t k = 0; k < sizeof n_values / sizeof n_values[0]; k++) {
-                char what[96];
-                snprintf(what, sizeof what, "isa %s, %d threads, in %d, layout %d, act %d%s",
-                         tfrt_isa_name((TfrtIsa)isa), tfrt_pool_threads(pools[pi]), c->in,
-                         c->layout, c->act, c->glu ? ", glu" : "");
-                ok &= check_run(&b, c, pools[pi], n_values[k], what);
-            }
+    for (int pack = 0; pack < 2; pack++) {
+        if (pack)
+            tfrt_linear_pack(&b.op, packed);
+        for (int isa = 0; isa <= (int)tfrt_cpu_detected_isa(); isa++) {
+            tfrt_cpu_force_isa(isa);
+            for (int pi = 0; pi < n_pools; pi++)
+                for (size_t k = 0; k < sizeof n_values / sizeof n_values[0]; k++) {
+                    char what[128];
+                    snprintf(what, sizeof what, "isa %s, %d threads, in %d, layout %d, act %d%s%s",
+                             tfrt_isa_name((TfrtIsa)isa), tfrt_pool_threads(pools[pi]), c->in,
+                             c->layout, c->act, c->glu ? ", glu" : "", pack ? ", packed" : "");
+                    ok &= check_run(&b, c, pools[pi], n_values[k], what);
+                }
+        }
     }
     tfrt_cpu_force_isa(-1);
     CU_ASSERT(ok);
+    free(packed);
     unbuild(&b);
 }
 
