@@ -10,11 +10,12 @@
  *     vectors in IN_OUT), so the loop never waits on an FMA latency;
  *   - one pass over the weights for up to TFRT_GEMV_MAX_N rows of x;
  *   - software prefetch a fixed distance ahead: the next group of rows in
- *     OUT_IN, PREFETCH_ROWS rows ahead in IN_OUT, whose short strided
- *     pieces the hardware prefetcher follows badly.
+ *     OUT_IN, PREFETCH_ROWS rows ahead in IN_OUT, whose runs the hardware
+ *     prefetcher follows badly.
  *
  * Both layouts read contiguous runs: OUT_IN walks R_OI rows side by side
- * along `in`; IN_OUT walks a strip of columns down the rows.  Tails (in or
+ * along `in`; IN_OUT takes four rows at a time, each a run of the block's
+ * columns, into y kept in L1 (packed weights, packed.c, read better still).  Tails (in or
  * cols not a multiple of the vector width) use masked loads, so no element
  * is read outside the matrix.  The plain C version is the reference the
  * tests compare the others with, and the fallback on CPUs without AVX2.
@@ -31,7 +32,7 @@
 
 enum {
     R_OI = 4,                   /* OUT_IN weight rows per pass */
-    PREFETCH_ROWS = 8           /* IN_OUT: rows of the strip ahead */
+    PREFETCH_ROWS = 8           /* IN_OUT: rows ahead */
 };
 
 /* ---- plain C ------------------------------------------------------------------ */
@@ -160,51 +161,50 @@ static TFRT_AVX512 void gemv_oi_avx512(float *y, size_t y_stride, const float *w
     }
 }
 
-/* A strip of V vectors of columns (the last masked by `last`) against n x
- * rows, down all `in` rows of W. */
-ALWAYS_INLINE TFRT_AVX512 void io_strip_avx512(float *y, size_t y_stride, const float *w,
-                                               size_t ldw, const float *x, size_t x_stride,
-                                               int in, int V, int n, __mmask16 last)
+/* IN_OUT: y rows start at zero and take in four rows of W at a time,
+ * each a contiguous run of cols floats, so memory is read in runs as long
+ * as the block is wide; y (a few KiB) stays in L1.  Rows PREFETCH_ROWS
+ * ahead are prefetched a cache line per 16 columns. */
+ALWAYS_INLINE TFRT_AVX512 void io_rows_avx512(float *y, size_t y_stride, const float *w,
+                                              size_t ldw, const float *x, size_t x_stride,
+                                              int k, int R, int cols, int n)
 {
-    __m512 acc[16][TFRT_GEMV_MAX_N];
-    for (int v = 0; v < V; v++)
+    __m512 xb[4][TFRT_GEMV_MAX_N];
+    for (int r = 0; r < R; r++)
         for (int i = 0; i < n; i++)
-            acc[v][i] = _mm512_setzero_ps();
-    for (int k = 0; k < in; k++) {
-        const float *wk = w + (size_t)k * ldw;
-        if (k + PREFETCH_ROWS < in)
-            for (int v = 0; v < V; v++)
-                _mm_prefetch((const char *)(wk + (size_t)PREFETCH_ROWS * ldw + 16 * v),
+            xb[r][i] = _mm512_set1_ps(x[(size_t)i * x_stride + k + r]);
+    const float *wk = w + (size_t)k * ldw;
+    for (int c = 0; c < cols; c += 16) {
+        __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
+        __m512 wv[4];
+        for (int r = 0; r < R; r++) {
+            if (R == 4)
+                _mm_prefetch((const char *)(wk + (size_t)(PREFETCH_ROWS + r) * ldw + c),
                              _MM_HINT_T0);
-        __m512 xb[TFRT_GEMV_MAX_N];
-        for (int i = 0; i < n; i++)
-            xb[i] = _mm512_set1_ps(x[(size_t)i * x_stride + k]);
-        for (int v = 0; v < V; v++) {
-            __m512 wv = v < V - 1 ? _mm512_loadu_ps(wk + 16 * v)
-                                  : _mm512_maskz_loadu_ps(last, wk + 16 * v);
-            for (int i = 0; i < n; i++)
-                acc[v][i] = _mm512_fmadd_ps(wv, xb[i], acc[v][i]);
+            wv[r] = _mm512_maskz_loadu_ps(m, wk + (size_t)r * ldw + c);
+        }
+        for (int i = 0; i < n; i++) {
+            float *yi = y + (size_t)i * y_stride + c;
+            __m512 acc = _mm512_maskz_loadu_ps(m, yi);
+            for (int r = 0; r < R; r++)
+                acc = _mm512_fmadd_ps(wv[r], xb[r][i], acc);
+            _mm512_mask_storeu_ps(yi, m, acc);
         }
     }
-    for (int i = 0; i < n; i++)
-        for (int v = 0; v < V; v++)
-            _mm512_mask_storeu_ps(y + (size_t)i * y_stride + 16 * v,
-                                  v < V - 1 ? (__mmask16)0xffff : last, acc[v][i]);
 }
 
-/* Strips of 16 / n vectors (16 accumulators), then single vectors. */
 ALWAYS_INLINE TFRT_AVX512 void gemv_io_avx512_n(float *y, size_t y_stride, const float *w,
                                                 size_t ldw, const float *x, size_t x_stride,
                                                 int in, int cols, int n)
 {
-    const int V = 16 / n;
-    int c = 0;
-    for (; c + 16 * V <= cols; c += 16 * V)
-        io_strip_avx512(y + c, y_stride, w + c, ldw, x, x_stride, in, V, n, 0xffff);
-    for (; c < cols; c += 16) {
-        __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-        io_strip_avx512(y + c, y_stride, w + c, ldw, x, x_stride, in, 1, n, m);
-    }
+    for (int i = 0; i < n; i++)
+        memset(y + (size_t)i * y_stride, 0, sizeof(float) * (size_t)cols);
+    int k = 0;
+    /* the prefetched rows must exist: the last rows go without */
+    for (; k + 4 + PREFETCH_ROWS <= in; k += 4)
+        io_rows_avx512(y, y_stride, w, ldw, x, x_stride, k, 4, cols, n);
+    for (; k < in; k++)
+        io_rows_avx512(y, y_stride, w, ldw, x, x_stride, k, 1, cols, n);
 }
 
 static TFRT_AVX512 void gemv_io_avx512(float *y, size_t y_stride, const float *w, size_t ldw,
@@ -297,53 +297,46 @@ static TFRT_AVX2 void gemv_oi_avx2(float *y, size_t y_stride, const float *w, si
     }
 }
 
-/* AVX2 has 16 registers: strips of 12 / n vectors leave room for x and w. */
-ALWAYS_INLINE TFRT_AVX2 void io_strip_avx2(float *y, size_t y_stride, const float *w,
-                                           size_t ldw, const float *x, size_t x_stride,
-                                           int in, int V, int n, int last)
+/* As io_rows_avx512, eight columns at a time. */
+ALWAYS_INLINE TFRT_AVX2 void io_rows_avx2(float *y, size_t y_stride, const float *w, size_t ldw,
+                                          const float *x, size_t x_stride, int k, int R,
+                                          int cols, int n)
 {
-    __m256 acc[12][TFRT_GEMV_MAX_N];
-    __m256i m = mask_avx2(last);
-    for (int v = 0; v < V; v++)
+    __m256 xb[4][TFRT_GEMV_MAX_N];
+    for (int r = 0; r < R; r++)
         for (int i = 0; i < n; i++)
-            acc[v][i] = _mm256_setzero_ps();
-    for (int k = 0; k < in; k++) {
-        const float *wk = w + (size_t)k * ldw;
-        if (k + PREFETCH_ROWS < in)
-            for (int v = 0; v < V; v += 2)
-                _mm_prefetch((const char *)(wk + (size_t)PREFETCH_ROWS * ldw + 8 * v),
+            xb[r][i] = _mm256_set1_ps(x[(size_t)i * x_stride + k + r]);
+    const float *wk = w + (size_t)k * ldw;
+    for (int c = 0; c < cols; c += 8) {
+        __m256i m = mask_avx2(cols - c);
+        __m256 wv[4];
+        for (int r = 0; r < R; r++) {
+            if (R == 4 && c % 16 == 0)
+                _mm_prefetch((const char *)(wk + (size_t)(PREFETCH_ROWS + r) * ldw + c),
                              _MM_HINT_T0);
-        __m256 xb[TFRT_GEMV_MAX_N];
-        for (int i = 0; i < n; i++)
-            xb[i] = _mm256_set1_ps(x[(size_t)i * x_stride + k]);
-        for (int v = 0; v < V; v++) {
-            __m256 wv = v < V - 1 ? _mm256_loadu_ps(wk + 8 * v)
-                                  : _mm256_maskload_ps(wk + 8 * v, m);
-            for (int i = 0; i < n; i++)
-                acc[v][i] = _mm256_fmadd_ps(wv, xb[i], acc[v][i]);
+            wv[r] = _mm256_maskload_ps(wk + (size_t)r * ldw + c, m);
+        }
+        for (int i = 0; i < n; i++) {
+            float *yi = y + (size_t)i * y_stride + c;
+            __m256 acc = _mm256_maskload_ps(yi, m);
+            for (int r = 0; r < R; r++)
+                acc = _mm256_fmadd_ps(wv[r], xb[r][i], acc);
+            _mm256_maskstore_ps(yi, m, acc);
         }
     }
-    for (int i = 0; i < n; i++)
-        for (int v = 0; v < V; v++) {
-            float *yv = y + (size_t)i * y_stride + 8 * v;
-            if (v < V - 1)
-                _mm256_storeu_ps(yv, acc[v][i]);
-            else
-                _mm256_maskstore_ps(yv, m, acc[v][i]);
-        }
 }
 
 ALWAYS_INLINE TFRT_AVX2 void gemv_io_avx2_n(float *y, size_t y_stride, const float *w,
                                             size_t ldw, const float *x, size_t x_stride,
                                             int in, int cols, int n)
 {
-    const int V = 12 / n;
-    int c = 0;
-    for (; c + 8 * V <= cols; c += 8 * V)
-        io_strip_avx2(y + c, y_stride, w + c, ldw, x, x_stride, in, V, n, 8);
-    for (; c < cols; c += 8)
-        io_strip_avx2(y + c, y_stride, w + c, ldw, x, x_stride, in, 1, n,
-                      cols - c < 8 ? cols - c : 8);
+    for (int i = 0; i < n; i++)
+        memset(y + (size_t)i * y_stride, 0, sizeof(float) * (size_t)cols);
+    int k = 0;
+    for (; k + 4 + PREFETCH_ROWS <= in; k += 4)
+        io_rows_avx2(y, y_stride, w, ldw, x, x_stride, k, 4, cols, n);
+    for (; k < in; k++)
+        io_rows_avx2(y, y_stride, w, ldw, x, x_stride, k, 1, cols, n);
 }
 
 static TFRT_AVX2 void gemv_io_avx2(float *y, size_t y_stride, const float *w, size_t ldw,

@@ -38,6 +38,9 @@ enum {
     TASKS_PER_THREAD = 4        /* blocks per thread, for balance */
 };
 
+/* sgemm packs x again for every block it is called on: one block per
+ * thread there, when the pool has more than one. */
+
 /* ---- planning the blocks ------------------------------------------------------------ */
 
 typedef struct {
@@ -63,22 +66,23 @@ static int part_column(const TfrtLinear *op, int p)
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-/* Blocks of about cols / (threads * TASKS_PER_THREAD) columns, a multiple
- * of 64 (whole cache lines and SIMD strips), at most `most`. */
-static int block_width(int cols, int threads, int most)
+/* Blocks of about cols / tasks columns, a multiple of 64 (whole cache
+ * lines, SIMD strips, packed panels), at most `most`. */
+static int block_width(int cols, int tasks, int most)
 {
-    int w = round_up((cols + threads * TASKS_PER_THREAD - 1) / (threads * TASKS_PER_THREAD), 64);
+    int w = round_up((cols + tasks - 1) / tasks, 64);
     w = w < 64 ? 64 : w;
     return w > most ? most : w;
 }
 
-static void plan_blocks(LinearJob *j, int threads, int most)
+/* Cuts every unit (part, or glu pair) into about `tasks` blocks. */
+static void plan_blocks(LinearJob *j, int tasks, int most)
 {
     const TfrtLinear *op = j->op;
     j->units = op->glu ? 1 : op->parts;
     j->first_task[0] = 0;
     for (int u = 0; u < j->units; u++) {
-        j->width[u] = block_width(op->rows[u], threads, most);
+        j->width[u] = block_width(op->rows[u], tasks, most);
         j->first_task[u + 1] = j->first_task[u] + (op->rows[u] + j->width[u] - 1) / j->width[u];
     }
 }
@@ -298,12 +302,16 @@ void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y, const float *x,
                    .isa = (int)tfrt_cpu_isa()};
     int needs_temp = (op->act != TFRT_ACT_NONE || op->glu) && op->residual == y;
     if (n <= TFRT_GEMV_MAX_N || needs_temp) {
-        plan_blocks(&j, threads, GEMV_BLOCK);
+        /* Unpacked IN_OUT reads a run of the block's width per row: one
+         * wide block per thread reads memory best. */
+        int runs = op->layout == TFRT_W_IN_OUT && !op->packed[0];
+        plan_blocks(&j, runs ? threads : threads * TASKS_PER_THREAD, GEMV_BLOCK);
         tfrt_pool_run(pool, gemv_task, &j, j.first_task[j.units]);
     } else {
         if (pool)
             pthread_once(&blas_once, blas_single_thread);
-        plan_blocks(&j, threads, 1 << 30);
+        int packed = op->packed[0] && j.isa == TFRT_ISA_AVX512;
+        plan_blocks(&j, packed ? threads * TASKS_PER_THREAD : threads, 1 << 30);
         tfrt_pool_run(pool, sgemm_task, &j, j.first_task[j.units]);
     }
     if (has_row_work(op)) {

@@ -99,60 +99,58 @@ static void gemv_c(float *y, size_t y_stride, const float *P, int in, int cols,
 
 /* ---- GEMV: AVX-512 ------------------------------------------------------------------------------ */
 
-/* One panel against n rows of x; U k-steps in flight, each with its own
- * accumulators (U * 2 * n <= 16). */
-ALWAYS_INLINE TFRT_AVX512 void panel_avx512(float *y, size_t y_stride, const float *P, int in,
-                                            __mmask16 m0, __mmask16 m1, const float *x,
-                                            size_t x_stride, int n, int U)
-{
-    __m512 acc[4][TFRT_GEMV_MAX_N][2];
-    for (int u = 0; u < U; u++)
-        for (int i = 0; i < n; i++)
-            acc[u][i][0] = acc[u][i][1] = _mm512_setzero_ps();
-    int k = 0;
-    for (; k + U <= in; k += U)
-        for (int u = 0; u < U; u++) {
-            const float *pk = P + (size_t)(k + u) * TFRT_PANEL;
-            if (u == 0 && k + PREFETCH / TFRT_PANEL < in)
-                _mm_prefetch((const char *)(pk + PREFETCH), _MM_HINT_T0);
-            __m512 b0 = _mm512_loadu_ps(pk), b1 = _mm512_loadu_ps(pk + 16);
-            for (int i = 0; i < n; i++) {
-                __m512 a = _mm512_set1_ps(x[(size_t)i * x_stride + k + u]);
-                acc[u][i][0] = _mm512_fmadd_ps(a, b0, acc[u][i][0]);
-                acc[u][i][1] = _mm512_fmadd_ps(a, b1, acc[u][i][1]);
-            }
-        }
-    for (; k < in; k++) {
-        const float *pk = P + (size_t)k * TFRT_PANEL;
-        __m512 b0 = _mm512_loadu_ps(pk), b1 = _mm512_loadu_ps(pk + 16);
-        for (int i = 0; i < n; i++) {
-            __m512 a = _mm512_set1_ps(x[(size_t)i * x_stride + k]);
-            acc[0][i][0] = _mm512_fmadd_ps(a, b0, acc[0][i][0]);
-            acc[0][i][1] = _mm512_fmadd_ps(a, b1, acc[0][i][1]);
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        for (int u = 1; u < U; u++) {
-            acc[0][i][0] = _mm512_add_ps(acc[0][i][0], acc[u][i][0]);
-            acc[0][i][1] = _mm512_add_ps(acc[0][i][1], acc[u][i][1]);
-        }
-        _mm512_mask_storeu_ps(y + (size_t)i * y_stride, m0, acc[0][i][0]);
-        _mm512_mask_storeu_ps(y + (size_t)i * y_stride + 16, m1, acc[0][i][1]);
-    }
-}
-
 static inline TFRT_AVX512 __mmask16 lanes16(int count)
 {
     return count >= 16 ? (__mmask16)0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
 }
 
+/* NP panels side by side (NP memory streams, which keep more of DRAM's
+ * bandwidth busy than one) against n rows of x; NP * n * 2 <= 16
+ * accumulators.  cols: the columns of y these panels fill. */
+ALWAYS_INLINE TFRT_AVX512 void panels_avx512(float *y, size_t y_stride, const float *P, int in,
+                                             int cols, const float *x, size_t x_stride, int n,
+                                             int NP)
+{
+    __m512 acc[4][TFRT_GEMV_MAX_N][2];
+    for (int p = 0; p < NP; p++)
+        for (int i = 0; i < n; i++)
+            acc[p][i][0] = acc[p][i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < in; k++) {
+        __m512 a[TFRT_GEMV_MAX_N];
+        for (int i = 0; i < n; i++)
+            a[i] = _mm512_set1_ps(x[(size_t)i * x_stride + k]);
+        for (int p = 0; p < NP; p++) {
+            const float *pk = P + ((size_t)p * in + k) * TFRT_PANEL;
+            if (k + PREFETCH / TFRT_PANEL < in) {
+                _mm_prefetch((const char *)(pk + PREFETCH), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pk + PREFETCH + 16), _MM_HINT_T0);
+            }
+            __m512 b0 = _mm512_loadu_ps(pk), b1 = _mm512_loadu_ps(pk + 16);
+            for (int i = 0; i < n; i++) {
+                acc[p][i][0] = _mm512_fmadd_ps(a[i], b0, acc[p][i][0]);
+                acc[p][i][1] = _mm512_fmadd_ps(a[i], b1, acc[p][i][1]);
+            }
+        }
+    }
+    for (int p = 0; p < NP; p++)
+        for (int i = 0; i < n; i++) {
+            float *yp = y + (size_t)i * y_stride + p * TFRT_PANEL;
+            int left = cols - p * TFRT_PANEL;
+            _mm512_mask_storeu_ps(yp, lanes16(left), acc[p][i][0]);
+            _mm512_mask_storeu_ps(yp + 16, lanes16(left - 16), acc[p][i][1]);
+        }
+}
+
 ALWAYS_INLINE TFRT_AVX512 void gemv_avx512_n(float *y, size_t y_stride, const float *P, int in,
                                              int cols, const float *x, size_t x_stride, int n)
 {
-    const int U = n == 1 ? 4 : n == 2 ? 2 : 1;
-    for (int c0 = 0; c0 < cols; c0 += TFRT_PANEL)
-        panel_avx512(y + c0, y_stride, P + (size_t)c0 * in, in, lanes16(cols - c0),
-                     lanes16(cols - c0 - 16), x, x_stride, n, U);
+    const int NP = n == 1 ? 4 : n == 2 ? 2 : 1;
+    int c0 = 0;
+    for (; c0 + NP * TFRT_PANEL <= cols; c0 += NP * TFRT_PANEL)
+        panels_avx512(y + c0, y_stride, P + (size_t)c0 * in, in, NP * TFRT_PANEL, x, x_stride,
+                      n, NP);
+    for (; c0 < cols; c0 += TFRT_PANEL)
+        panels_avx512(y + c0, y_stride, P + (size_t)c0 * in, in, cols - c0, x, x_stride, n, 1);
 }
 
 static TFRT_AVX512 void gemv_avx512(float *y, size_t y_stride, const float *P, int in, int cols,
@@ -183,8 +181,10 @@ ALWAYS_INLINE TFRT_AVX2 void panel_avx2(float *y, size_t y_stride, const float *
     for (; k + U <= in; k += U)
         for (int u = 0; u < U; u++) {
             const float *pk = P + (size_t)(k + u) * TFRT_PANEL;
-            if (u == 0 && k + PREFETCH / TFRT_PANEL < in)
+            if (k + PREFETCH / TFRT_PANEL < in) {
                 _mm_prefetch((const char *)(pk + PREFETCH), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pk + PREFETCH + 16), _MM_HINT_T0);
+            }
             for (int i = 0; i < n; i++) {
                 __m256 a = _mm256_set1_ps(x[(size_t)i * x_stride + k + u]);
                 for (int v = 0; v < 4; v++)

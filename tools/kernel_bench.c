@@ -74,18 +74,28 @@ static float *fill(size_t n, uint32_t seed)
 /* ---- DRAM read bandwidth ---------------------------------------------------------- */
 
 #if TFRT_X86
+/* Four streams a quarter of the range apart, each prefetched 2 KiB ahead:
+ * the best plain read this file found, so that ratios against it are not
+ * flattered by a weak reference. */
 static TFRT_AVX512 float sum_avx512(const float *p, size_t n)
 {
     __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
+    size_t q = n / 4 / 16 * 16, i = 0;
+    const float *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
+    for (; i + 16 <= q; i += 16) {
+        if (i + 512 < q) {
+            _mm_prefetch((const char *)(p + i + 512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p1 + i + 512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p2 + i + 512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(p3 + i + 512), _MM_HINT_T0);
+        }
         a = _mm512_add_ps(a, _mm512_loadu_ps(p + i));
-        b = _mm512_add_ps(b, _mm512_loadu_ps(p + i + 16));
-        c = _mm512_add_ps(c, _mm512_loadu_ps(p + i + 32));
-        d = _mm512_add_ps(d, _mm512_loadu_ps(p + i + 48));
+        b = _mm512_add_ps(b, _mm512_loadu_ps(p1 + i));
+        c = _mm512_add_ps(c, _mm512_loadu_ps(p2 + i));
+        d = _mm512_add_ps(d, _mm512_loadu_ps(p3 + i));
     }
     float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
-    for (; i < n; i++)
+    for (i = 4 * q; i < n; i++)
         s += p[i];
     return s;
 }
@@ -180,7 +190,8 @@ static void bench_gemv(void)
     float *set = fill(SET_FLOATS, 1);
     float *x = fill(4096, 2), *y = fill(32000, 3);
     printf("\nGEMV, n = 1: GB/s of weights streamed from a 1 GiB set (medians of %d)\n", reps);
-    printf("%-24s %3s %9s %9s %6s %11s\n", "shape", "thr", "tfrt", "DRAM", "ratio", "sgemv 1T");
+    printf("%-24s %3s %9s %9s %6s %9s %6s %11s\n", "shape", "thr", "tfrt", "DRAM", "ratio",
+           "packed", "ratio", "sgemv 1T");
     openblas_set_num_threads(1);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ti = 0; ti < n_thread_counts; ti++) {
@@ -192,6 +203,7 @@ static void bench_gemv(void)
             int calls = copies < 64 ? (int)copies : 64;
             double gb = 4.0 * (double)size * calls / 1e9;
             double ours[MAX_REPS], dram[MAX_REPS], ratio[MAX_REPS], blas[MAX_REPS];
+            double packed[MAX_REPS], pratio[MAX_REPS];
             for (int r = 0; r < reps; r++) {
                 dram[r] = read_bandwidth(pool, set, SET_FLOATS);
                 double t = now();
@@ -205,6 +217,20 @@ static void bench_gemv(void)
                 }
                 ours[r] = gb / (now() - t);
                 ratio[r] = ours[r] / dram[r];
+                /* Timing only reads memory, so each copy in the set stands
+                 * in for its packed form: the sizes match, every shape's
+                 * out being a multiple of 32. */
+                t = now();
+                for (int c = 0; c < calls; c++) {
+                    const float *w = set + size * (next++ % copies);
+                    TfrtLinear op = {.in = sh->in, .out = sh->out, .layout = sh->layout,
+                                     .parts = 1, .w = {w}, .rows = {sh->out},
+                                     .ldw = {sh->layout == TFRT_W_OUT_IN ? sh->in : sh->out},
+                                     .x_stride = sh->in, .y_stride = sh->out, .packed = {w}};
+                    tfrt_linear(pool, &op, y, x, 1, NULL, 0, NULL);
+                }
+                packed[r] = gb / (now() - t);
+                pratio[r] = packed[r] / dram[r];
                 t = now();
                 for (int c = 0; c < calls; c++) {
                     const float *w = set + size * (next++ % copies);
@@ -217,9 +243,9 @@ static void bench_gemv(void)
                 }
                 blas[r] = gb / (now() - t);
             }
-            printf("%-24s %3d %9.1f %9.1f %6.2f %11.1f\n", sh->name, thread_counts[ti],
-                   median(ours, reps), median(dram, reps), median(ratio, reps),
-                   median(blas, reps));
+            printf("%-24s %3d %9.1f %9.1f %6.2f %9.1f %6.2f %11.1f\n", sh->name,
+                   thread_counts[ti], median(ours, reps), median(dram, reps), median(ratio, reps),
+                   median(packed, reps), median(pratio, reps), median(blas, reps));
             fflush(stdout);
             tfrt_pool_destroy(pool);
         }
@@ -237,9 +263,10 @@ static void bench_gemm(void)
         {"768->3072 (c_fc)", 768, 3072, TFRT_W_IN_OUT},
     };
     static const int ns[] = {64, 128, 256};
-    printf("\nGEMM: GFLOPS of tfrt_linear (sgemm per column block on the pool) and of one\n"
-           "sgemm call with OpenBLAS's own threads (medians of %d)\n", reps);
-    printf("%-18s %4s %3s %9s %12s\n", "shape", "n", "thr", "tfrt", "sgemm");
+    printf("\nGEMM: GFLOPS of tfrt_linear (sgemm per column block on the pool; packed: own\n"
+           "GEMM on packed weights) and of one sgemm call with OpenBLAS's own threads\n"
+           "(medians of %d)\n", reps);
+    printf("%-18s %4s %3s %9s %9s %12s\n", "shape", "n", "thr", "tfrt", "packed", "sgemm");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
             for (int ti = 0; ti < n_thread_counts; ti++) {
@@ -254,13 +281,23 @@ static void bench_gemm(void)
                                  .parts = 1, .w = {w}, .rows = {sh->out},
                                  .ldw = {sh->layout == TFRT_W_OUT_IN ? sh->in : sh->out},
                                  .x_stride = sh->in, .y_stride = sh->out};
+                TfrtLinear pk = op;
+                void *buf = NULL;
+                if (posix_memalign(&buf, 64, sizeof(float) * tfrt_linear_packed_floats(&pk)))
+                    exit(1);
+                tfrt_linear_pack(&pk, buf);
                 double flop = 2.0 * n * sh->in * sh->out, ours[MAX_REPS], blas[MAX_REPS];
+                double packed[MAX_REPS];
                 int calls = 5;
                 for (int r = 0; r < reps; r++) {
                     double t = now();
                     for (int c = 0; c < calls; c++)
                         tfrt_linear(pool, &op, y, x, n, NULL, 0, NULL);
                     ours[r] = flop * calls / (now() - t) / 1e9;
+                    t = now();
+                    for (int c = 0; c < calls; c++)
+                        tfrt_linear(pool, &pk, y, x, n, NULL, 0, NULL);
+                    packed[r] = flop * calls / (now() - t) / 1e9;
                     openblas_set_num_threads(threads);
                     t = now();
                     for (int c = 0; c < calls; c++)
@@ -271,11 +308,11 @@ static void bench_gemm(void)
                     blas[r] = flop * calls / (now() - t) / 1e9;
                     openblas_set_num_threads(1);
                 }
-                printf("%-18s %4d %3d %9.1f %12.1f\n", sh->name, n, threads,
-                       median(ours, reps), median(blas, reps));
+                printf("%-18s %4d %3d %9.1f %9.1f %12.1f\n", sh->name, n, threads,
+                       median(ours, reps), median(packed, reps), median(blas, reps));
                 fflush(stdout);
                 tfrt_pool_destroy(pool);
-                free(w); free(x); free(y);
+                free(w); free(x); free(y); free(buf);
             }
 }
 
@@ -286,147 +323,177 @@ typedef struct {
     int llama;                  /* 1: rmsnorm, rope, SwiGLU, OUT_IN; 0: GPT-2 */
 } Model;
 
+/* A layer's weights and its four linear operations, built once (and
+ * packed, as generated code would at open). */
 typedef struct {
-    float *qkv, *o, *gate_up, *down, *qkv_b, *o_b, *up_b, *down_b, *norm;
+    float *w[4], *bias[4], *norm, *beta;
+    TfrtLinear qkv, o, up, down;
+    float *kc, *vc;             /* this layer's cache */
 } Layer;
 
-static void layer_alloc(Layer *l, const Model *m, uint32_t seed)
+static void pack_op(TfrtLinear *op, float **buf)
 {
-    int d = m->dim, kv = m->dim / m->heads * m->kv_heads;
-    l->qkv = fill((size_t)d * (d + 2 * kv), seed);
-    l->o = fill((size_t)d * d, seed + 1);
-    l->gate_up = fill((size_t)d * m->ffn * (m->llama ? 2 : 1), seed + 2);
-    l->down = fill((size_t)m->ffn * d, seed + 3);
-    l->qkv_b = fill((size_t)d + 2 * kv, seed + 4);
-    l->o_b = fill((size_t)d, seed + 5);
-    l->up_b = fill((size_t)m->ffn, seed + 6);
-    l->down_b = fill((size_t)d, seed + 7);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, sizeof(float) * tfrt_linear_packed_floats(op)))
+        exit(1);
+    tfrt_linear_pack(op, p);
+    *buf = p;
+}
+
+static void layer_init(Layer *l, const Model *m, int T, uint32_t seed, int packed,
+                       float **packs)
+{
+    int d = m->dim, kv = d / m->heads * m->kv_heads, f = m->ffn;
+    int layout = m->llama ? TFRT_W_OUT_IN : TFRT_W_IN_OUT;
+    l->w[0] = fill((size_t)d * (d + 2 * kv), seed);
+    l->w[1] = fill((size_t)d * d, seed + 1);
+    l->w[2] = fill((size_t)d * f * (m->llama ? 2 : 1), seed + 2);
+    l->w[3] = fill((size_t)f * d, seed + 3);
+    l->bias[0] = m->llama ? NULL : fill((size_t)d + 2 * kv, seed + 4);
+    l->bias[1] = m->llama ? NULL : fill((size_t)d, seed + 5);
+    l->bias[2] = m->llama ? NULL : fill((size_t)f, seed + 6);
+    l->bias[3] = m->llama ? NULL : fill((size_t)d, seed + 7);
     l->norm = fill((size_t)d, seed + 8);
+    l->beta = fill((size_t)d, seed + 9);
+    l->kc = fill((size_t)T * kv, seed + 10);
+    l->vc = fill((size_t)T * kv, seed + 11);
+    TfrtLinear *a = &l->qkv;
+    *a = (TfrtLinear){.in = d, .out = d + 2 * kv, .layout = layout, .x_stride = d,
+                      .y_stride = d + 2 * kv};
+    if (m->llama) {
+        a->parts = 3;
+        for (int p = 0; p < 3; p++) {
+            a->w[p] = l->w[0] + (size_t)(p == 0 ? 0 : d + (p - 1) * kv) * d;
+            a->rows[p] = p == 0 ? d : kv;
+            a->ldw[p] = d;
+        }
+        a->rope_heads[0] = m->heads;
+        a->rope_heads[1] = m->kv_heads;
+        a->rope_theta = 10000.0f;
+        a->cache[1] = l->kc;
+        a->cache[2] = l->vc;
+    } else {
+        a->parts = 1;
+        a->w[0] = l->w[0];
+        a->rows[0] = a->ldw[0] = d + 2 * kv;
+        a->bias[0] = l->bias[0];
+    }
+    l->o = (TfrtLinear){.in = d, .out = d, .layout = layout, .parts = 1, .w = {l->w[1]},
+                        .rows = {d}, .ldw = {d}, .bias = {l->bias[1]}, .x_stride = d,
+                        .y_stride = d, .residual_stride = d};
+    TfrtLinear *up = &l->up;
+    *up = (TfrtLinear){.in = d, .out = f, .layout = layout, .x_stride = d, .y_stride = f};
+    if (m->llama) {
+        up->parts = 2;
+        up->glu = 1;
+        up->act = TFRT_ACT_SILU;
+        up->w[0] = l->w[2];
+        up->w[1] = l->w[2] + (size_t)f * d;
+        up->rows[0] = up->rows[1] = f;
+        up->ldw[0] = up->ldw[1] = d;
+    } else {
+        up->parts = 1;
+        up->act = TFRT_ACT_GELU_TANH;
+        up->w[0] = l->w[2];
+        up->rows[0] = up->ldw[0] = f;
+        up->bias[0] = l->bias[2];
+    }
+    l->down = (TfrtLinear){.in = f, .out = d, .layout = layout, .parts = 1, .w = {l->w[3]},
+                           .rows = {d}, .ldw = {m->llama ? f : d}, .bias = {l->bias[3]},
+                           .x_stride = f, .y_stride = d, .residual_stride = d};
+    if (packed) {
+        pack_op(&l->qkv, &packs[0]);
+        pack_op(&l->o, &packs[1]);
+        pack_op(&l->up, &packs[2]);
+        pack_op(&l->down, &packs[3]);
+    }
 }
 
 static void layer_free(Layer *l)
 {
-    free(l->qkv); free(l->o); free(l->gate_up); free(l->down);
-    free(l->qkv_b); free(l->o_b); free(l->up_b); free(l->down_b); free(l->norm);
+    for (int i = 0; i < 4; i++) {
+        free(l->w[i]);
+        free(l->bias[i]);
+    }
+    free(l->norm); free(l->beta); free(l->kc); free(l->vc);
 }
 
-/* One forward pass of T tokens without cache (the prefill, for Llama:
- * k and v go to a cache, logits of the last token only). */
-static void forward(TfrtPool *pool, const Model *m, Layer *layers, const float *head,
-                    float *x, float *buf, float *qkv, float *att, float *ffn, float *scratch,
-                    float *cache, float *logits, const int32_t *pos, int T)
+typedef struct {
+    float *x, *buf, *qkv, *att, *ffn, *scratch, *logits;
+    int32_t *pos;
+} Buffers;
+
+static void norm(const Model *m, const Layer *l, float *y, const float *x, int rows)
+{
+    if (m->llama)
+        tfrt_rmsnorm(y, x, l->norm, rows, m->dim, 1e-5f);
+    else
+        tfrt_layernorm(y, x, l->norm, l->beta, rows, m->dim, 1e-5f);
+}
+
+/* One forward pass of T tokens without cache (for Llama, the prefill: k
+ * and v go to the cache, logits of the last token only). */
+static void forward(TfrtPool *pool, const Model *m, Layer *layers, const TfrtLinear *lm,
+                    Buffers *b, int T)
 {
     int d = m->dim, hd = d / m->heads, kv = hd * m->kv_heads, qkv_w = d + 2 * kv;
     for (int li = 0; li < m->layers; li++) {
         Layer *l = &layers[li];
-        float *kc = cache + (size_t)li * 2 * T * kv, *vc = kc + (size_t)T * kv;
-        if (m->llama)
-            tfrt_rmsnorm(buf, x, l->norm, T, d, 1e-5f);
-        else
-            tfrt_layernorm(buf, x, l->norm, l->o_b, T, d, 1e-5f);
-        TfrtLinear a = {.in = d, .out = qkv_w, .x_stride = d, .y_stride = qkv_w};
-        if (m->llama) {
-            a.layout = TFRT_W_OUT_IN;
-            a.parts = 3;
-            for (int p = 0; p < 3; p++) {
-                a.w[p] = l->qkv + (size_t)(p == 0 ? 0 : d + (p - 1) * kv) * d;
-                a.rows[p] = p == 0 ? d : kv;
-                a.ldw[p] = d;
-            }
-            a.rope_heads[0] = m->heads;
-            a.rope_heads[1] = m->kv_heads;
-            a.rope_theta = 10000.0f;
-            a.cache[1] = kc;
-            a.cache[2] = vc;
-        } else {
-            a.layout = TFRT_W_IN_OUT;
-            a.parts = 1;
-            a.w[0] = l->qkv;
-            a.rows[0] = qkv_w;
-            a.ldw[0] = qkv_w;
-            a.bias[0] = l->qkv_b;
-        }
-        tfrt_linear(pool, &a, qkv, buf, T, pos, 0, NULL);
+        norm(m, l, b->buf, b->x, T);
+        tfrt_linear(pool, &l->qkv, b->qkv, b->buf, T, b->pos, 0, NULL);
         TfrtAttention at = {.n_q = T, .n_kv = T, .heads = m->heads, .kv_heads = m->kv_heads,
                             .head_dim = hd, .q_stride = qkv_w, .kv_stride = qkv_w,
                             .out_stride = d, .scale = 0.125f, .causal = 1, .kv_len = T};
-        tfrt_attention(pool, &at, att, qkv, qkv + d, qkv + d + kv);
-        TfrtLinear o = {.in = d, .out = d, .layout = a.layout, .parts = 1, .w = {l->o},
-                        .rows = {d}, .ldw = {d}, .bias = {m->llama ? NULL : l->o_b},
-                        .x_stride = d, .y_stride = d, .residual = x, .residual_stride = d};
-        tfrt_linear(pool, &o, x, att, T, NULL, 0, NULL);
-        if (m->llama)
-            tfrt_rmsnorm(buf, x, l->norm, T, d, 1e-5f);
-        else
-            tfrt_layernorm(buf, x, l->norm, l->o_b, T, d, 1e-5f);
-        TfrtLinear up = {.in = d, .out = m->ffn, .x_stride = d, .y_stride = m->ffn};
-        if (m->llama) {
-            up.layout = TFRT_W_OUT_IN;
-            up.parts = 2;
-            up.glu = 1;
-            up.act = TFRT_ACT_SILU;
-            up.w[0] = l->gate_up;
-            up.w[1] = l->gate_up + (size_t)m->ffn * d;
-            up.rows[0] = up.rows[1] = m->ffn;
-            up.ldw[0] = up.ldw[1] = d;
-        } else {
-            up.layout = TFRT_W_IN_OUT;
-            up.parts = 1;
-            up.act = TFRT_ACT_GELU_TANH;
-            up.w[0] = l->gate_up;
-            up.rows[0] = m->ffn;
-            up.ldw[0] = m->ffn;
-            up.bias[0] = l->up_b;
-        }
-        tfrt_linear(pool, &up, ffn, buf, T, NULL, 0, scratch);
-        TfrtLinear down = {.in = m->ffn, .out = d, .layout = up.layout, .parts = 1,
-                           .w = {l->down}, .rows = {d}, .ldw = {m->llama ? m->ffn : d},
-                           .bias = {m->llama ? NULL : l->down_b}, .x_stride = m->ffn,
-                           .y_stride = d, .residual = x, .residual_stride = d};
-        tfrt_linear(pool, &down, x, ffn, T, NULL, 0, NULL);
+        tfrt_attention(pool, &at, b->att, b->qkv, b->qkv + d, b->qkv + d + kv);
+        l->o.residual = b->x;
+        tfrt_linear(pool, &l->o, b->x, b->att, T, NULL, 0, NULL);
+        norm(m, l, b->buf, b->x, T);
+        tfrt_linear(pool, &l->up, b->ffn, b->buf, T, NULL, 0, b->scratch);
+        l->down.residual = b->x;
+        tfrt_linear(pool, &l->down, b->x, b->ffn, T, NULL, 0, NULL);
     }
     int rows = m->llama ? 1 : T;
-    const float *last = x + (size_t)(T - rows) * d;
-    if (m->llama)
-        tfrt_rmsnorm(buf, last, layers[0].norm, rows, d, 1e-5f);
-    else
-        tfrt_layernorm(buf, last, layers[0].norm, layers[0].o_b, rows, d, 1e-5f);
-    TfrtLinear lm = {.in = d, .out = m->vocab, .layout = TFRT_W_OUT_IN, .parts = 1,
-                     .w = {head}, .rows = {m->vocab}, .ldw = {d}, .x_stride = d,
-                     .y_stride = m->vocab};
-    tfrt_linear(pool, &lm, logits, buf, rows, NULL, 0, NULL);
+    norm(m, &layers[0], b->buf, b->x + (size_t)(T - rows) * d, rows);
+    tfrt_linear(pool, lm, b->logits, b->buf, rows, NULL, 0, NULL);
 }
 
 /* Median seconds of one forward pass of T tokens. */
-static double time_model(const Model *m, int T, int threads)
+static double time_model(const Model *m, int T, int threads, int packed)
 {
     Layer *layers = calloc((size_t)m->layers, sizeof *layers);
+    float **packs = calloc((size_t)m->layers * 4 + 1, sizeof *packs);
     for (int l = 0; l < m->layers; l++)
-        layer_alloc(&layers[l], m, 100u + 10u * (uint32_t)l);
+        layer_init(&layers[l], m, T, 100u + 20u * (uint32_t)l, packed, packs + 4 * l);
     int d = m->dim, kv = d / m->heads * m->kv_heads;
     float *head = fill((size_t)m->vocab * d, 7), *x0 = fill((size_t)T * d, 8);
-    float *x = fill((size_t)T * d, 8), *buf = fill((size_t)T * d, 9);
-    float *qkv = fill((size_t)T * (d + 2 * kv), 10), *att = fill((size_t)T * d, 11);
-    float *ffn = fill((size_t)T * m->ffn, 12), *scratch = fill((size_t)T * m->ffn, 13);
-    float *cache = fill((size_t)m->layers * 2 * T * kv, 14);
-    float *logits = fill((size_t)T * m->vocab, 15);
-    int32_t *pos = malloc(sizeof(int32_t) * (size_t)T);
-    tfrt_positions(pos, 0, T);
+    TfrtLinear lm = {.in = d, .out = m->vocab, .layout = TFRT_W_OUT_IN, .parts = 1,
+                     .w = {head}, .rows = {m->vocab}, .ldw = {d}, .x_stride = d,
+                     .y_stride = m->vocab};
+    if (packed)
+        pack_op(&lm, &packs[4 * m->layers]);
+    Buffers b = {.x = fill((size_t)T * d, 8), .buf = fill((size_t)T * d, 9),
+                 .qkv = fill((size_t)T * (d + 2 * kv), 10), .att = fill((size_t)T * d, 11),
+                 .ffn = fill((size_t)T * m->ffn, 12), .scratch = fill((size_t)T * m->ffn, 13),
+                 .logits = fill((size_t)T * m->vocab, 15),
+                 .pos = malloc(sizeof(int32_t) * (size_t)T)};
+    tfrt_positions(b.pos, 0, T);
     TfrtPool *pool;
     if (tfrt_pool_create(&pool, threads) != TFRT_OK)
         exit(1);
     double times[MAX_REPS];
     for (int r = 0; r < reps; r++) {
-        memcpy(x, x0, sizeof(float) * (size_t)T * d);
+        memcpy(b.x, x0, sizeof(float) * (size_t)T * d);
         double t = now();
-        forward(pool, m, layers, head, x, buf, qkv, att, ffn, scratch, cache, logits, pos, T);
+        forward(pool, m, layers, &lm, &b, T);
         times[r] = now() - t;
     }
     tfrt_pool_destroy(pool);
     for (int l = 0; l < m->layers; l++)
         layer_free(&layers[l]);
-    free(layers); free(head); free(x0); free(x); free(buf); free(qkv); free(att);
-    free(ffn); free(scratch); free(cache); free(logits); free(pos);
+    for (int i = 0; i <= 4 * m->layers; i++)
+        free(packs[i]);
+    free(packs); free(layers); free(head); free(x0); free(b.x); free(b.buf); free(b.qkv);
+    free(b.att); free(b.ffn); free(b.scratch); free(b.logits); free(b.pos);
     return median(times, reps);
 }
 
@@ -434,22 +501,26 @@ static void bench_models(void)
 {
     static const Model llama = {768, 12, 12, 12, 2048, 32000, 1};
     static const Model gpt2 = {768, 12, 12, 12, 3072, 50257, 0};
-    printf("\nForward passes of the kernel calls (random weights, medians of %d)\n", reps);
-    for (int ti = 0; ti < n_thread_counts; ti++) {
-        int th = thread_counts[ti];
-        double t = time_model(&llama, 128, th);
-        printf("Llama-110M prefill, 128 tokens, %d thread%s: %7.1f ms  %7.1f tokens/s\n", th,
-               th > 1 ? "s" : " ", 1e3 * t, 128 / t);
-        fflush(stdout);
-    }
+    printf("\nForward passes of the kernel calls (random weights, medians of %d);\n"
+           "packed: weights packed once beforehand (tfrt_linear_pack)\n", reps);
     for (int ti = 0; ti < n_thread_counts; ti++)
-        for (int T = 64; T <= 256; T *= 4) {
+        for (int packed = 0; packed < 2; packed++) {
             int th = thread_counts[ti];
-            double t = time_model(&gpt2, T, th);
-            printf("GPT-2 small, no cache, T = %3d, %d thread%s: %7.1f ms (logits of every "
-                   "position)\n", T, th, th > 1 ? "s" : " ", 1e3 * t);
+            double t = time_model(&llama, 128, th, packed);
+            printf("Llama-110M prefill, 128 tokens, %d thread%s%s: %7.1f ms  %7.1f tokens/s\n",
+                   th, th > 1 ? "s" : " ", packed ? ", packed" : "        ", 1e3 * t, 128 / t);
             fflush(stdout);
         }
+    for (int ti = 0; ti < n_thread_counts; ti++)
+        for (int T = 64; T <= 256; T *= 4)
+            for (int packed = 0; packed < 2; packed++) {
+                int th = thread_counts[ti];
+                double t = time_model(&gpt2, T, th, packed);
+                printf("GPT-2 small, no cache, T = %3d, %d thread%s%s: %7.1f ms\n", T, th,
+                       th > 1 ? "s" : " ", packed ? ", packed" : "        ", 1e3 * t);
+                fflush(stdout);
+            }
+    printf("(GPT-2: logits of every position, as a full forward pass gives them)\n");
 }
 
 /* ---- main -------------------------------------------------------------------------------- */
