@@ -32,7 +32,8 @@ int tfrt_cpu_has_avx_vnni(void);
 void tfrt_cpu_force_isa(int isa);
 const char *tfrt_isa_name(TfrtIsa isa);
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* TFRT_NO_SIMD builds the C versions only, as on a host that is not x86. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(TFRT_NO_SIMD)
 #define TFRT_X86 1
 #define TFRT_AVX2 __attribute__((target("avx2,fma")))
 #define TFRT_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
