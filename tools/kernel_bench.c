@@ -2,7 +2,7 @@
  * kernel_bench.c - throughput of the runtime's kernels, each beside a
  * reference measured in the same run.
  *
- *   kernel_bench [gemv] [gemm] [model] [-t 1,2] [-r REPS]
+ *   kernel_bench [gemv] [gemm] [model] [pool] [-t 1,2] [-r REPS]
  *
  * gemv   tfrt_linear at n = 1 (GB/s of weights) on Llama-110M and GPT-2
  *        shapes, weights cycled through a 1 GiB set so that they come from
@@ -14,7 +14,9 @@
  * model  the kernel calls of a Llama-110M prefill of 128 tokens and of a
  *        GPT-2 small forward pass without cache at T = 64 and 256
  *        (random weights; norms, linear layers, attention, logits), as the
- *        generated code would make them: tokens/s and ms.
+ *        generated code would make them: tokens/s and ms; and Llama-110M
+ *        decoding steps at positions 128..159 from a filled cache.
+ * pool   the cost of handing a job to the pool's threads.
  *
  * Every figure is the median of REPS (default 9) repetitions; the machine
  * may be shared, so compare figures of one run, and ratios.  OpenBLAS's
@@ -457,8 +459,38 @@ static void forward(TfrtPool *pool, const Model *m, Layer *layers, const TfrtLin
     tfrt_linear(pool, lm, b->logits, b->buf, rows, NULL, 0, NULL);
 }
 
-/* Median seconds of one forward pass of T tokens. */
-static double time_model(const Model *m, int T, int threads, int packed)
+/* One decoding step at position `at` (Llama): the cache holds rows
+ * [0, at) already; logits of the new token. */
+static void step(TfrtPool *pool, const Model *m, Layer *layers, const TfrtLinear *lm,
+                 Buffers *b, int at)
+{
+    int d = m->dim, hd = d / m->heads, kv = hd * m->kv_heads;
+    int32_t pos = at;
+    for (int li = 0; li < m->layers; li++) {
+        Layer *l = &layers[li];
+        norm(m, l, b->buf, b->x, 1);
+        tfrt_linear(pool, &l->qkv, b->qkv, b->buf, 1, &pos, at, NULL);
+        TfrtAttention att = {.n_q = 1, .n_kv = at + 1, .heads = m->heads,
+                             .kv_heads = m->kv_heads, .head_dim = hd, .q_stride = d + 2 * kv,
+                             .kv_stride = kv, .out_stride = d, .scale = 0.125f, .causal = 1,
+                             .q_pos0 = at, .kv_len = at + 1};
+        tfrt_attention(pool, &att, b->att, b->qkv, l->kc, l->vc);
+        l->o.residual = b->x;
+        tfrt_linear(pool, &l->o, b->x, b->att, 1, NULL, 0, NULL);
+        norm(m, l, b->buf, b->x, 1);
+        tfrt_linear(pool, &l->up, b->ffn, b->buf, 1, NULL, 0, b->scratch);
+        l->down.residual = b->x;
+        tfrt_linear(pool, &l->down, b->x, b->ffn, 1, NULL, 0, NULL);
+    }
+    norm(m, &layers[0], b->buf, b->x, 1);
+    tfrt_linear(pool, lm, b->logits, b->buf, 1, NULL, 0, NULL);
+}
+
+enum { STEP_FROM = 128, STEPS = 32 };
+
+/* Median seconds of one forward pass of T tokens, or with steps, of one
+ * decoding step (positions STEP_FROM ..; T must exceed them). */
+static double time_model(const Model *m, int T, int threads, int packed, int steps)
 {
     Layer *layers = calloc((size_t)m->layers, sizeof *layers);
     float **packs = calloc((size_t)m->layers * 4 + 1, sizeof *packs);
@@ -484,8 +516,12 @@ static double time_model(const Model *m, int T, int threads, int packed)
     for (int r = 0; r < reps; r++) {
         memcpy(b.x, x0, sizeof(float) * (size_t)T * d);
         double t = now();
-        forward(pool, m, layers, &lm, &b, T);
-        times[r] = now() - t;
+        if (steps)
+            for (int i = 0; i < STEPS; i++)
+                step(pool, m, layers, &lm, &b, STEP_FROM + i);
+        else
+            forward(pool, m, layers, &lm, &b, T);
+        times[r] = (now() - t) / (steps ? STEPS : 1);
     }
     tfrt_pool_destroy(pool);
     for (int l = 0; l < m->layers; l++)
@@ -506,16 +542,25 @@ static void bench_models(void)
     for (int ti = 0; ti < n_thread_counts; ti++)
         for (int packed = 0; packed < 2; packed++) {
             int th = thread_counts[ti];
-            double t = time_model(&llama, 128, th, packed);
+            double t = time_model(&llama, 128, th, packed, 0);
             printf("Llama-110M prefill, 128 tokens, %d thread%s%s: %7.1f ms  %7.1f tokens/s\n",
                    th, th > 1 ? "s" : " ", packed ? ", packed" : "        ", 1e3 * t, 128 / t);
+            fflush(stdout);
+        }
+    for (int ti = 0; ti < n_thread_counts; ti++)
+        for (int packed = 0; packed < 2; packed++) {
+            int th = thread_counts[ti];
+            double t = time_model(&llama, STEP_FROM + STEPS, th, packed, 1);
+            printf("Llama-110M decoding at %d..%d, %d thread%s%s: %6.2f ms  %6.1f tokens/s\n",
+                   STEP_FROM, STEP_FROM + STEPS - 1, th, th > 1 ? "s" : " ",
+                   packed ? ", packed" : "        ", 1e3 * t, 1 / t);
             fflush(stdout);
         }
     for (int ti = 0; ti < n_thread_counts; ti++)
         for (int T = 64; T <= 256; T *= 4)
             for (int packed = 0; packed < 2; packed++) {
                 int th = thread_counts[ti];
-                double t = time_model(&gpt2, T, th, packed);
+                double t = time_model(&gpt2, T, th, packed, 0);
                 printf("GPT-2 small, no cache, T = %3d, %d thread%s%s: %7.1f ms\n", T, th,
                        th > 1 ? "s" : " ", packed ? ", packed" : "        ", 1e3 * t);
                 fflush(stdout);
@@ -523,11 +568,46 @@ static void bench_models(void)
     printf("(GPT-2: logits of every position, as a full forward pass gives them)\n");
 }
 
+/* ---- the pool's handoff ---------------------------------------------------------------- */
+
+static void nothing(void *arg, int task, int thread)
+{
+    (void)arg; (void)task; (void)thread;
+}
+
+/* Microseconds per tfrt_pool_run of `threads` empty tasks, back to back
+ * (workers spinning), and after a 5 ms pause (workers asleep). */
+static void bench_pool(void)
+{
+    printf("\nPool handoff: microseconds per job of one empty task per thread\n");
+    for (int ti = 0; ti < n_thread_counts; ti++) {
+        int th = thread_counts[ti];
+        TfrtPool *pool;
+        if (tfrt_pool_create(&pool, th) != TFRT_OK)
+            exit(1);
+        double awake[MAX_REPS], asleep[MAX_REPS];
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            for (int i = 0; i < 1000; i++)
+                tfrt_pool_run(pool, nothing, NULL, th);
+            awake[r] = (now() - t) * 1e3;
+            struct timespec pause = {0, 5 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            t = now();
+            tfrt_pool_run(pool, nothing, NULL, th);
+            asleep[r] = (now() - t) * 1e6;
+        }
+        printf("%d thread%s: %6.2f us awake, %6.1f us waking from sleep\n", th,
+               th > 1 ? "s" : " ", median(awake, reps), median(asleep, reps));
+        tfrt_pool_destroy(pool);
+    }
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    int gemv = 0, gemm = 0, model = 0;
+    int gemv = 0, gemm = 0, model = 0, pool = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "gemv") == 0)
             gemv = 1;
@@ -535,6 +615,8 @@ int main(int argc, char **argv)
             gemm = 1;
         else if (strcmp(argv[i], "model") == 0)
             model = 1;
+        else if (strcmp(argv[i], "pool") == 0)
+            pool = 1;
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
@@ -544,7 +626,7 @@ int main(int argc, char **argv)
                 s += *s == ',';
             }
         } else {
-            fprintf(stderr, "usage: kernel_bench [gemv] [gemm] [model] [-t 1,2] [-r REPS]\n");
+            fprintf(stderr, "usage: kernel_bench [gemv] [gemm] [model] [pool] [-t 1,2] [-r REPS]\n");
             return 2;
         }
     }
@@ -557,8 +639,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "kernel_bench: thread counts must be in 1..64\n");
             return 2;
         }
-    if (!gemv && !gemm && !model)
-        gemv = gemm = model = 1;
+    if (!gemv && !gemm && !model && !pool)
+        gemv = gemm = model = pool = 1;
     printf("tfrt kernels: isa %s (detected %s); OpenBLAS %s, core %s\n", tfrt_isa(),
            tfrt_isa_name(tfrt_cpu_detected_isa()), openblas_get_config(),
            openblas_get_corename());
@@ -568,5 +650,7 @@ int main(int argc, char **argv)
         bench_gemm();
     if (model)
         bench_models();
+    if (pool)
+        bench_pool();
     return 0;
 }
