@@ -34,7 +34,8 @@ endif
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
-RUNTIME_SRC = runtime/status.c runtime/pool.c runtime/kernels.c runtime/linear.c runtime/attention.c \
+RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
+              runtime/gemv.c runtime/packed.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
@@ -49,7 +50,8 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
-UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c \
+UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
+           tests/unit/test_linear.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
            tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_hardening.c
 
@@ -59,7 +61,7 @@ FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
 .PHONY: all deps test-deps test unit-test error-test golden-test fuzz fuzz-build \
-        demo bench install clean
+        demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
 
@@ -215,6 +217,14 @@ bench: test-deps all
 	tools/bench/setup.sh build/bench/node
 	$(PYTHON) tools/bench/bench.py --tfc $(TFC) --python $(PYTHON)
 	tools/memcheck.sh $(TFC)
+
+# Kernel throughput beside DRAM bandwidth and OpenBLAS in the same run
+# (tools/kernel_bench.c); KERNEL_BENCH_ARGS="gemv -t 1,2 -r 9" picks parts.
+$(B)/kernel_bench: tools/kernel_bench.c $(B)/libtfrt.a
+	$(CC) $(ALL_CFLAGS) -Iruntime $(LDFLAGS) -o $@ $< $(B)/libtfrt.a $(BLAS_LIBS) -lm
+
+kernel-bench: deps $(B)/kernel_bench
+	$(B)/kernel_bench $(KERNEL_BENCH_ARGS)
 
 # ---- install -------------------------------------------------------------
 

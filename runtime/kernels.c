@@ -8,6 +8,7 @@
  * reference (tests/unit/test_kernels.c).
  */
 #include "tfrt.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -72,56 +73,6 @@ void tfrt_softmax(float *x, int n, int dim)
         for (int j = 0; j < dim; j++)
             r[j] *= inv;
     }
-}
-
-/* ---- activations ---------------------------------------------------------- */
-
-/* gelu(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)): torch's default. */
-void tfrt_gelu(float *y, const float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
-
-/* GPT-2's "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-void tfrt_gelu_tanh(float *y, const float *x, size_t count)
-{
-    const float k = 0.7978845608028654f;        /* sqrt(2/pi) */
-    for (size_t i = 0; i < count; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-    }
-}
-
-float tfrt_gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-
-float tfrt_gelu_tanh1(float x)
-{
-    const float k = 0.7978845608028654f;        /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-float tfrt_silu1(float x) { return x / (1.0f + expf(-x)); }
-
-float tfrt_tanh1(float x) { return tanhf(x); }
-
-void tfrt_relu(float *y, const float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-
-/* x * sigmoid(x) = x / (1 + e^-x); for x << 0, e^-x = inf gives -0. */
-void tfrt_silu(float *y, const float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        y[i] = x[i] / (1.0f + expf(-x[i]));
-}
-
-void tfrt_tanh(float *y, const float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        y[i] = tanhf(x[i]);
 }
 
 /* ---- elementwise ---------------------------------------------------------- */
@@ -210,26 +161,52 @@ void tfrt_sinusoidal(float *y, const int32_t *pos, int n, int dim)
 
 /* ---- rotary position embedding ---------------------------------------------- */
 
-/* y (n, heads*hd) = x rotated pairwise by pos[i] * f_j.  f_j and the angle
- * are float32, as torch computes inv_freq = 1 / theta^(2j/hd) and
- * freqs = pos * inv_freq; the rotation follows a cos - b sin, a sin + b cos. */
+/* Angles of pairs [j0, j0+count) at position pos.  f_j and the angle are
+ * float32, as torch computes inv_freq = 1 / theta^(2j/hd) and freqs =
+ * pos * inv_freq. */
+void tfrt_rope_angles(float *cos_t, float *sin_t, int32_t pos, int j0, int count,
+                      int head_dim, float theta)
+{
+    float p = (float)pos;
+    for (int j = j0; j < j0 + count; j++) {
+        float f = 1.0f / powf(theta, (float)(2 * j) / (float)head_dim);
+        float angle = p * f;
+        cos_t[j - j0] = cosf(angle);
+        sin_t[j - j0] = sinf(angle);
+    }
+}
+
+/* Rotates pairs [j0, j0+count) of `heads` heads of one row in place:
+ * (a, b) -> (a cos - b sin, a sin + b cos). */
+void tfrt_rope_heads(float *row, int heads, int head_dim, int j0, int count,
+                     const float *cos_t, const float *sin_t, int interleaved)
+{
+    /* stride between the two members of a pair, and between pairs */
+    int step = interleaved ? 1 : head_dim / 2, pair = interleaved ? 2 : 1;
+    for (int h = 0; h < heads; h++)
+        for (int j = j0; j < j0 + count; j++) {
+            float *at = row + (size_t)h * head_dim + (size_t)j * pair;
+            float a = at[0], b = at[step], c = cos_t[j - j0], s = sin_t[j - j0];
+            at[0] = a * c - b * s;
+            at[step] = a * s + b * c;
+        }
+}
+
+/* y (n, heads*hd) = x rotated pairwise by pos[i] * f_j, a row at a time,
+ * the angles in blocks of TFRT_ROPE_BLOCK pairs. */
 void tfrt_rope(float *y, const float *x, const int32_t *pos, int n,
                int heads, int head_dim, float theta, int interleaved)
 {
-    int half = head_dim / 2;
-    /* stride between the two members of a pair, and between pairs */
-    int step = interleaved ? 1 : half, pair = interleaved ? 2 : 1;
+    float c[TFRT_ROPE_BLOCK], s[TFRT_ROPE_BLOCK];
+    size_t width = (size_t)heads * head_dim;
     for (int i = 0; i < n; i++) {
-        float p = (float)pos[i];
-        for (int j = 0; j < half; j++) {
-            float f = 1.0f / powf(theta, (float)(2 * j) / (float)head_dim);
-            float angle = p * f, c = cosf(angle), s = sinf(angle);
-            for (int h = 0; h < heads; h++) {
-                size_t at = (size_t)i * heads * head_dim + (size_t)h * head_dim + (size_t)j * pair;
-                float a = x[at], b = x[at + step];
-                y[at] = a * c - b * s;
-                y[at + step] = a * s + b * c;
-            }
+        float *row = y + (size_t)i * width;
+        if (row != x + (size_t)i * width)
+            memmove(row, x + (size_t)i * width, sizeof(float) * width);
+        for (int j0 = 0; j0 < head_dim / 2; j0 += TFRT_ROPE_BLOCK) {
+            int count = head_dim / 2 - j0 < TFRT_ROPE_BLOCK ? head_dim / 2 - j0 : TFRT_ROPE_BLOCK;
+            tfrt_rope_angles(c, s, pos[i], j0, count, head_dim, theta);
+            tfrt_rope_heads(row, heads, head_dim, j0, count, c, s, interleaved);
         }
     }
 }

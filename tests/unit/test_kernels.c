@@ -19,6 +19,7 @@
 #include <CUnit/CUnit.h>
 
 #include "tfrt.h"
+#include "cpu.h"
 #include "tests.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -526,7 +527,8 @@ static void ref_attention(const TfrtAttention *a, double *out, const float *q,
 }
 
 /* Runs tfrt_attention on q, k, v as column ranges of one fused (rows,
- * q + 2 kv columns) matrix, with out rows wider than needed; checks the
+ * q + 2 kv columns) matrix, with out rows wider than needed, at every ISA
+ * level and on a NULL pool and pools of 1, 2 and 3 threads; checks the
  * result and that the padding columns were left alone. */
 static void check_attention(TfrtAttention a, uint32_t seed)
 {
@@ -537,18 +539,33 @@ static void check_attention(TfrtAttention a, uint32_t seed)
     float *qkv = rand_floats((size_t)rows * fused, seed);
     float *out = malloc(sizeof(float) * (size_t)a.n_q * a.out_stride);
     double *ref = calloc((size_t)a.n_q * a.out_stride, sizeof(double));
-    for (int i = 0; i < a.n_q * a.out_stride; i++)
-        out[i] = 1234.0f;
-    tfrt_attention(NULL, &a, out, qkv, qkv + qcols, qkv + qcols + kvcols);
     ref_attention(&a, ref, qkv, qkv + qcols, qkv + qcols + kvcols);
+    TfrtPool *pools[4] = {NULL};
+    for (int t = 1; t <= 3; t++)
+        CU_ASSERT_EQUAL_FATAL(tfrt_pool_create(&pools[t], t), TFRT_OK);
     int ok = 1, pad_ok = 1;
-    for (int i = 0; i < a.n_q; i++) {
-        for (int c = 0; c < qcols; c++)
-            if (!(fabs(out[i * a.out_stride + c] - ref[i * a.out_stride + c]) <= 2e-5))
-                ok = 0;
-        for (int c = qcols; c < a.out_stride; c++)
-            pad_ok &= out[i * a.out_stride + c] == 1234.0f;
-    }
+    for (int isa = 0; isa <= (int)tfrt_cpu_detected_isa(); isa++)
+        for (int p = 0; p < 4; p++) {
+            tfrt_cpu_force_isa(isa);
+            for (int i = 0; i < a.n_q * a.out_stride; i++)
+                out[i] = 1234.0f;
+            tfrt_attention(pools[p], &a, out, qkv, qkv + qcols, qkv + qcols + kvcols);
+            for (int i = 0; i < a.n_q; i++) {
+                for (int c = 0; c < qcols; c++)
+                    if (!(fabs(out[i * a.out_stride + c] - ref[i * a.out_stride + c]) <= 2e-5)) {
+                        if (ok)
+                            fprintf(stderr, "\n  attention: isa %d, pool %d, row %d col %d: "
+                                    "%g, want %g\n", isa, p, i, c, out[i * a.out_stride + c],
+                                    ref[i * a.out_stride + c]);
+                        ok = 0;
+                    }
+                for (int c = qcols; c < a.out_stride; c++)
+                    pad_ok &= out[i * a.out_stride + c] == 1234.0f;
+            }
+        }
+    tfrt_cpu_force_isa(-1);
+    for (int t = 1; t <= 3; t++)
+        tfrt_pool_destroy(pools[t]);
     CU_ASSERT(ok);
     CU_ASSERT(pad_ok);
     free(qkv); free(out); free(ref);
@@ -574,6 +591,12 @@ static void test_attention(void)
     check_attention(attn(2, 10, 2, 1, 8, 1, 3, 4), 15);      /* both limits */
     check_attention(attn(150, 150, 2, 1, 64, 1, 0, 150), 16); /* many blocks */
     check_attention(attn(1, 200, 3, 3, 5, 0, 0, 200), 17);   /* odd head_dim */
+    /* Decoding steps: one query row at the end of a long cache. */
+    check_attention(attn(1, 300, 8, 2, 16, 1, 299, 300), 24);   /* GQA, group 4 */
+    check_attention(attn(1, 130, 12, 1, 8, 1, 129, 130), 25);   /* MQA: heads split */
+    check_attention(attn(1, 70, 32, 2, 8, 1, 69, 70), 26);      /* group 16 > 8 */
+    check_attention(attn(3, 90, 20, 4, 24, 1, 87, 90), 27);     /* a few rows */
+    check_attention(attn(40, 40, 6, 3, 33, 1, 0, 40), 28);      /* row blocks, hd 33 */
     /* T5 relative-position bias, bidirectional and causal */
     float *bias = rand_floats(32 * 4, 18);
     TfrtAttention t5 = attn(9, 9, 4, 4, 8, 0, 0, 9);

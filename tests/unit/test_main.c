@@ -14,6 +14,9 @@ int main(void)
         return 2;
     }
     register_kernel_tests();
+    register_pool_tests();
+    register_linear_tests();
+    register_vmath_tests();
     register_safetensors_tests();
     register_frontend_tests();
     register_verify_tests();

@@ -134,7 +134,7 @@ static void test_plan_no_overlap(void)
 static Graph *planned_gpt(int cached)
 {
     Graph *g = lower_program(parse_file("models/gpt2.model"),
-                             (Define[]){{"layers", "2"}, {"dim", "64"}, {"heads", "4"}, {"vocab", "100"}, {"ctx", "32"}}, 5);
+                             (Define[]){{"layers", "2", NULL}, {"dim", "64", NULL}, {"heads", "4", NULL}, {"vocab", "100", NULL}, {"ctx", "32", NULL}}, 5);
     pass_dce(g);
     pass_partition(g);
     if (cached)

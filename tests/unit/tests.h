@@ -10,5 +10,8 @@ void register_frontend_tests(void);      /* test_frontend.c */
 void register_verify_tests(void);        /* test_verify.c */
 void register_text_tests(void);          /* test_text.c: samplers, tokenizers */
 void register_hardening_tests(void);     /* test_hardening.c: hostile input */
+void register_pool_tests(void);          /* test_pool.c */
+void register_linear_tests(void);        /* test_linear.c: tfrt_linear, GEMV */
+void register_vmath_tests(void);         /* test_vmath.c: exp, tanh, GELUs vs libm */
 
 #endif
