@@ -302,6 +302,8 @@ static TfrtTensor *new_tensor(TfrtSafetensors *st)
 static int check_file_overlaps(const Ctx *c, TfrtSafetensors *st, int first)
 {
     TfrtSafetensors view = *st;
+    if (st->count == first)
+        return TFRT_OK; /* a file with no tensors; st->tensors may still be NULL */
     view.tensors = st->tensors + first;
     view.count = st->count - first;
     return check_overlaps(c, &view);
