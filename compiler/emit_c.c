@@ -153,7 +153,12 @@ static void emit_memory(const Emitter *e, FILE *out)
                  " *             with `tfc --seq N` for a build planned for N tokens);\n"
                  " *   KV cache  %s_kv_cache_bytes(ctx) for a context of ctx tokens (0: this\n"
                  " *             build has no cache).\n"
-                 " * The caller's inputs and output buffers come on top. */\n", U, P, U, P);
+                 " * The caller's inputs and output buffers come on top.  On a CPU where\n"
+                 " * packing pays (tfrt_linear_pack_pays), open also copies the linear\n"
+                 " * layers' weights into %s_PACKED_BYTES of panels and releases the\n"
+                 " * file's pages of those weights, so that one copy stays resident. */\n",
+            U, P, U, P, U);
+    fprintf(out, "#define %s_PACKED_BYTES %lldLL\n", U, (long long)kprog_packed_bytes(g));
     fprintf(out, "#define %s_KV_BYTES_PER_TOKEN %lldLL\n", U, (long long)kv);
     fprintf(out, "static inline size_t %s_kv_cache_bytes(int ctx)\n{\n"
                  "    return ctx > 0 ? (size_t)ctx * %s_KV_BYTES_PER_TOKEN : 0;\n}\n", P, U);
@@ -308,6 +313,29 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
 
 /* ---- source: weights and open/close ----------------------------------- */
 
+/* The weight parts of the linear layers, which open packs when that pays
+ * on the CPU it runs on. */
+static void emit_packed_parts(const Emitter *e)
+{
+    const Graph *g = e->g;
+    FILE *out = e->out;
+    int n;
+    KPackedPart *parts = kprog_packed_parts(g, &n);
+    if (!n)
+        return;
+    fprintf(out, "/* The weight parts of the linear layers: {weight, first element, in, rows,\n"
+                 " * ldw, layout}.  open packs them into the panels the kernels read fastest\n"
+                 " * when that pays on this CPU (tfrt_pack_weights), and each call passes\n"
+                 " * its parts' copies as .packed (NULL: the kernels read the weight). */\n");
+    fprintf(out, "static const TfrtPackedPart packed_parts[] = {\n");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "    {offsetof(Weights, %s), %lld, %lld, %lld, %lld, %s},   /* %d */\n",
+                g->nodes[parts[i].weight].name, (long long)parts[i].first, (long long)parts[i].in,
+                (long long)parts[i].rows, (long long)parts[i].ldw,
+                parts[i].layout ? "TFRT_W_IN_OUT" : "TFRT_W_OUT_IN", i);
+    fprintf(out, "};\n\n");
+}
+
 static void emit_weights(const Emitter *e)
 {
     const Graph *g = e->g;
@@ -322,6 +350,11 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
     fprintf(out, "    TfrtPool *pool;         /* the threads kernels run on */\n");
     fprintf(out, "    %s_trace_fn trace_fn;   /* PREFIX_set_trace */\n    void *trace_arg;\n", e->P);
+    int npacked;
+    kprog_packed_parts(g, &npacked);
+    if (npacked)
+        fprintf(out, "    const float *packed[%d];   /* packed_parts[i] packed, or NULL */\n"
+                     "    float *packed_data;     /* their memory (tfrt_pack_weights) */\n", npacked);
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -361,6 +394,7 @@ static void emit_weights(const Emitter *e)
                 (long long)n->attr.weight.first);   /* first: > 0 in a view */
     }
     fprintf(out, "};\n\n");
+    emit_packed_parts(e);
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
     for (int i = 0; i < g->nprefixes; i++)
         fprintf(out, ", \"%s\"", g->prefixes[i]);
@@ -422,6 +456,11 @@ static void emit_open_ex(const Emitter *e)
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
                  "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                  "                               &names, &m->w, err, errlen);\n");
+    int npacked;
+    kprog_packed_parts(e->g, &npacked);
+    if (npacked)
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_pack_weights(m->file, &m->w, packed_parts, %d, m->packed,\n"
+                     "                               &m->packed_data);\n", npacked);
     fprintf(out, "    m->arena = o.arena;\n    m->own_arena = !o.arena;\n");
     fprintf(out, "    if (rc == TFRT_OK && !o.arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             U, U);
@@ -439,7 +478,10 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
-    fprintf(out, "    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n");
+    int npacked;
+    kprog_packed_parts(e->g, &npacked);
+    fprintf(out, "%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",
+            npacked ? "    free(m->packed_data);\n" : "");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    if (m->own_cache)\n        free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"

@@ -219,6 +219,7 @@ static const char *scalar(const Graph *g, KType type, const KValue *v, const cha
     case KT_FLOAT: return emit_float(v->f);
     case KT_PTR: return pointer(g, v->p);
     case KT_POOL: return "m->pool";
+    case KT_PACKED: return v->i.c ? tfc_format("m->packed[%lld]", (long long)v->i.c - 1) : "NULL";
     case KT_STRUCT: break;
     }
     return "?";
@@ -227,7 +228,7 @@ static const char *scalar(const Graph *g, KType type, const KValue *v, const cha
 static int is_zero(KType type, const KValue *v)
 {
     return (type == KT_INT && kint_is_const(v->i) && !v->i.c) || (type == KT_FLOAT && v->f == 0.0f)
-           || (type == KT_PTR && v->p.node < 0);
+           || (type == KT_PTR && v->p.node < 0) || (type == KT_PACKED && !v->i.c);
 }
 
 /* &(Type){.field = value, ...}: the fields that are not zero, arrays up

@@ -16,6 +16,7 @@
 #include "tfrt.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- the runtime functions a program calls ------------------------------- */
@@ -49,11 +50,12 @@ static const KField linear_fields[] = {
     FIELD(TfrtLinear, rope_theta, KT_FLOAT, 1, NULL),
     FIELD(TfrtLinear, rope_interleaved, KT_INT, 1, NULL),
     FIELD(TfrtLinear, cache, KT_PTR, TFRT_MAX_PARTS, NULL),
+    FIELD(TfrtLinear, packed, KT_PACKED, TFRT_MAX_PARTS, NULL),
 };
 enum {
     L_IN, L_OUT, L_LAYOUT, L_PARTS, L_W, L_ROWS, L_LDW, L_BIAS, L_ACT, L_GLU, L_X_STRIDE,
     L_Y_STRIDE, L_RESIDUAL, L_RESIDUAL_STRIDE, L_ROPE_HEADS, L_ROPE_THETA, L_ROPE_INTERLEAVED,
-    L_CACHE, L_COUNT_
+    L_CACHE, L_PACKED, L_COUNT_
 };
 _Static_assert(sizeof linear_fields / sizeof *linear_fields == L_COUNT_, "TfrtLinear fields");
 _Static_assert(MAX_PARTS == TFRT_MAX_PARTS, "parts of a stacked weight");
@@ -296,33 +298,44 @@ static void emit_node(KProgram *kp, int id)
 /* ---- linear layers ---------------------------------------------------------- */
 
 /* Part p of matmul id: its weight and bias pointers, rows and row stride. */
-static void linear_part(const KProgram *kp, const Node *m, int p, int64_t first, int64_t rows,
-                        KValue *op)
+/* Where part p of matmul m reads its weight: node *wnode, *elem elements
+ * on, rows ldw apart; *bias likewise (node -1: none). */
+static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int *wnode,
+                        int64_t *elem, int64_t *ldw, KRef *bias)
 {
-    const Graph *g = kp->g;
     const Node *w = &g->nodes[m->in[1]];
     const Node *b = m->in[2] >= 0 ? &g->nodes[m->in[2]] : NULL;
     int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
     int64_t in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
-    KRef wp, bp = ref(-1);
-    int64_t ldw;
+    *bias = ref(-1);
     if (w->op == OP_CONCAT) {   /* one stored tensor a part */
-        int wi = w->in[p];
-        wp = ref(wi);
-        ldw = in_out ? cols(g, wi) : in;
+        *wnode = w->in[p];
+        *elem = 0;
+        *ldw = in_out ? cols(g, w->in[p]) : in;
         if (b)
-            bp = ref(b->in[p]);
+            *bias = ref(b->in[p]);
     } else {                    /* column ranges of one stored tensor */
-        wp = ref_at(m->in[1], in_out ? first : first * in);
-        ldw = in_out ? w->shape.d[1].n : in;
+        *wnode = m->in[1];
+        *elem = in_out ? first : first * in;
+        *ldw = in_out ? w->shape.d[1].n : in;
         if (b)
-            bp = ref_at(m->in[2], first);
+            *bias = ref_at(m->in[2], first);
     }
+}
+
+static void linear_part(const KProgram *kp, const Node *m, int p, int64_t first, int64_t rows,
+                        KValue *op)
+{
+    int wnode;
+    int64_t elem, ldw;
+    KRef bp;
+    weight_part(kp->g, m, p, first, &wnode, &elem, &ldw, &bp);
     const KStruct *st = &linear_struct;
-    field(op, st, L_W, p)->p = wp;
+    field(op, st, L_W, p)->p = ref_at(wnode, elem);
     field(op, st, L_BIAS, p)->p = bp;
     field(op, st, L_ROWS, p)->i = kconst(rows);
     field(op, st, L_LDW, p)->i = kconst(ldw);
+    field(op, st, L_PACKED, p)->i = kconst(kp->packed_first[m - kp->g->nodes] + p + 1);
 }
 
 /* The parts of matmul id: its epilogue's parts, a stacked weight's
@@ -576,6 +589,68 @@ int kprog_has_last_row(const Graph *g)
     return o->op == OP_MATMUL && o->shape.ndim == 2 && o->shape.d[0].sym;
 }
 
+/* Packed parts before each matmul node; the total. */
+static int count_packed(const Graph *g, int *first)
+{
+    int n = 0;
+    for (int i = 0; i < g->count; i++) {
+        const Node *m = &g->nodes[i];
+        if (first)
+            first[i] = n;
+        if (!m->dead && m->op == OP_MATMUL) {
+            int64_t rows[MAX_PARTS];
+            n += linear_parts(g, m, rows);
+        }
+    }
+    return n;
+}
+
+KPackedPart *kprog_packed_parts(const Graph *g, int *count)
+{
+    int n = count_packed(g, NULL), at = 0;
+    KPackedPart *parts = tfc_alloc((size_t)(n ? n : 1) * sizeof *parts);
+    for (int i = 0; i < g->count; i++) {
+        const Node *m = &g->nodes[i];
+        if (m->dead || m->op != OP_MATMUL)
+            continue;
+        int64_t rows[MAX_PARTS], first = 0;
+        int np = linear_parts(g, m, rows);
+        const Node *w = &g->nodes[m->in[1]];
+        int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
+        for (int p = 0; p < np; p++) {
+            KPackedPart *pt = &parts[at++];
+            KRef bias;
+            weight_part(g, m, p, first, &pt->weight, &pt->first, &pt->ldw, &bias);
+            pt->in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
+            pt->rows = rows[p];
+            pt->layout = m->attr.matmul.layout;
+            first += rows[p];
+        }
+    }
+    *count = n;
+    return parts;
+}
+
+int64_t kprog_packed_bytes(const Graph *g)
+{
+    int n;
+    KPackedPart *parts = kprog_packed_parts(g, &n);
+    int64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        int shared = 0;   /* tfrt_pack_weights packs a repeated part once */
+        for (int j = 0; j < i && !shared; j++)
+            shared = parts[j].weight == parts[i].weight && parts[j].first == parts[i].first &&
+                     parts[j].in == parts[i].in && parts[j].rows == parts[i].rows &&
+                     parts[j].ldw == parts[i].ldw && parts[j].layout == parts[i].layout;
+        /* each part is at most 32 times its weight (<= 2^44 bytes) */
+        int64_t panels = (parts[i].rows + TFRT_PACK_PANEL - 1) / TFRT_PACK_PANEL;
+        int64_t b = panels * TFRT_PACK_PANEL * parts[i].in * 4;
+        if (!shared)
+            bytes = b > INT64_MAX - bytes ? INT64_MAX : bytes + b;
+    }
+    return bytes;
+}
+
 KProgram *kprog_build(const Graph *g, int from, int to, int flags)
 {
     if (!g->plan)
@@ -589,6 +664,8 @@ KProgram *kprog_build(const Graph *g, int from, int to, int flags)
     kp->step = (flags & KP_STEP) != 0;
     kp->last_row = (flags & KP_LAST_ROW) != 0;
     kp->tensors = tfc_alloc((size_t)g->count * sizeof *kp->tensors);
+    kp->packed_first = tfc_alloc((size_t)g->count * sizeof *kp->packed_first);
+    count_packed(g, kp->packed_first);
     for (int i = 0; i < g->count; i++)
         kp->tensors[i] = place(kp, i);
     kp->instrs = tfc_alloc((size_t)(2 * (to - from) + 1) * sizeof *kp->instrs);

@@ -445,7 +445,9 @@ typedef struct {
     KInt elem;
 } KRef;
 
-typedef enum { KT_INT, KT_FLOAT, KT_PTR, KT_POOL, KT_STRUCT } KType;
+/* KT_PACKED: a linear part's packed weights, made at open; its KInt's c
+ * is the part's number in kprog_packed_parts plus one, 0 for none. */
+typedef enum { KT_INT, KT_FLOAT, KT_PTR, KT_POOL, KT_STRUCT, KT_PACKED } KType;
 
 /* A field of a runtime struct (TfrtLinear, TfrtAttention): `count`
  * elements at `offset`; enum_names, when set, name an int's values. */
@@ -536,6 +538,7 @@ typedef struct {
     int from, to;                /* the nodes it runs */
     int step;                    /* the one-token step plan's offsets */
     int last_row;                /* KP_LAST_ROW */
+    int *packed_first;           /* per matmul node: its first packed part */
     KTensor *tensors;            /* per node id */
     KInstr *instrs;
     int count;
@@ -550,6 +553,18 @@ int kprog_cache_slot(const Graph *g, int id);
 int kprog_cache_slots(const Graph *g);
 /* The rows of node id: an integer of the run-time lengths. */
 KInt kprog_rows(const Graph *g, int id);
+/* The weight parts of every live linear layer, in node order: what a
+ * model packs at open (tfrt_pack_weights).  Part p of matmul node m is
+ * entry packed_first[m] + p of a KProgram. */
+typedef struct {
+    int weight;                  /* the weight node */
+    int64_t first;               /* elements from its start */
+    int64_t in, rows, ldw;
+    int layout;
+} KPackedPart;
+KPackedPart *kprog_packed_parts(const Graph *g, int *count);
+/* Bytes the packed copies take (TFRT_PACK_PANEL columns a panel). */
+int64_t kprog_packed_bytes(const Graph *g);
 extern const KFunc kfunc_embed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
     kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
 /* Every runtime function a program may call, for a back end's symbol table. */

@@ -39,7 +39,7 @@ void tfrt_gemv(int isa, int layout, float *y, size_t y_stride, const float *w, s
  * tfrt_packed_gemv writes y = x . W, any n (in groups of
  * TFRT_GEMV_MAX_N).  tfrt_packed_gemm adds x . W onto y and returns 1,
  * or returns 0 without touching y when isa has no such kernel. */
-enum { TFRT_PANEL = 32 };
+enum { TFRT_PANEL = TFRT_PACK_PANEL };
 void tfrt_packed_gemv(int isa, float *y, size_t y_stride, const float *P, int in, int cols,
                       const float *x, size_t x_stride, int n);
 int tfrt_packed_gemm(int isa, float *y, size_t y_stride, const float *P, int in, int cols,

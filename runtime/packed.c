@@ -25,6 +25,8 @@
 #include "cpu.h"
 #include "kernels_internal.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if TFRT_X86
@@ -32,7 +34,8 @@
 #endif
 
 enum {
-    PREFETCH = 16 * TFRT_PANEL       /* floats ahead in a panel stream */
+    PREFETCH = 16 * TFRT_PANEL,      /* floats ahead in a panel stream */
+    PACK_ROWS = 32 * TFRT_PANEL      /* rows tfrt_pack_weights packs, then releases */
 };
 
 /* ---- packing ------------------------------------------------------------------------------ */
@@ -73,6 +76,95 @@ void tfrt_linear_pack(TfrtLinear *op, float *dst)
         for (int q = 0; q < panels(op->rows[p]); q++, dst += (size_t)op->in * TFRT_PANEL)
             pack_panel(op, p, q, dst);
     }
+}
+
+/* ---- packing a model's weights at open --------------------------------------------------------- */
+
+int tfrt_linear_pack_pays(void)
+{
+    const char *env = getenv("TFRT_PACK");
+    return tfrt_cpu_isa() == TFRT_ISA_AVX512 && !(env && strcmp(env, "0") == 0);
+}
+
+/* Part i as a one-part linear layer (what tfrt_linear_pack reads). */
+static TfrtLinear part_op(const void *weights, const TfrtPackedPart *pt)
+{
+    const float *base;
+    memcpy(&base, (const char *)weights + pt->weight, sizeof base);
+    TfrtLinear op = {0};
+    op.in = pt->in;
+    op.out = pt->rows;
+    op.layout = pt->layout;
+    op.parts = 1;
+    op.w[0] = base ? base + pt->first : NULL;
+    op.rows[0] = pt->rows;
+    op.ldw[0] = pt->ldw;
+    return op;
+}
+
+static int same_part(const TfrtLinear *a, const TfrtLinear *b)
+{
+    return a->w[0] == b->w[0] && a->in == b->in && a->rows[0] == b->rows[0] &&
+           a->ldw[0] == b->ldw[0] && a->layout == b->layout;
+}
+
+/* The stored floats part op spans: from its first element to its last. */
+static size_t part_span(const TfrtLinear *op)
+{
+    if (op->layout == TFRT_W_OUT_IN)
+        return (size_t)(op->rows[0] - 1) * (size_t)op->ldw[0] + (size_t)op->in;
+    return (size_t)(op->in - 1) * (size_t)op->ldw[0] + (size_t)op->rows[0];
+}
+
+int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
+                      const TfrtPackedPart *parts, int n, const float **packed, float **data)
+{
+    size_t total = 0;
+    *data = NULL;
+    for (int i = 0; i < n; i++)
+        packed[i] = NULL;
+    if (!tfrt_linear_pack_pays() || n <= 0)
+        return TFRT_OK;
+    for (int i = 0; i < n; i++) {
+        TfrtLinear op = part_op(weights, &parts[i]);
+        if (!op.w[0] || op.in <= 0 || op.rows[0] <= 0)
+            return TFRT_OK;   /* not a model's table: leave everything unpacked */
+        size_t f = tfrt_linear_packed_floats(&op);
+        if (f > (SIZE_MAX / sizeof(float) - 64) - total)
+            return TFRT_ERR_NOMEM;
+        total += f;
+    }
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, total * sizeof(float) + 64) != 0)
+        return TFRT_ERR_NOMEM;
+    float *at = mem;
+    for (int i = 0; i < n; i++) {
+        TfrtLinear op = part_op(weights, &parts[i]);
+        for (int j = 0; j < i && !packed[i]; j++) {
+            TfrtLinear prev = part_op(weights, &parts[j]);
+            if (same_part(&op, &prev))
+                packed[i] = packed[j];
+        }
+        if (packed[i])
+            continue;
+        packed[i] = at;
+        /* Released as it goes, so that the two copies are never resident
+         * together: stored (out, in), a run of whole panels is a run of
+         * rows and packs on its own.  A part's span may hold another
+         * part's columns (a fused QKV tensor); those pages are read again
+         * from the file when that part packs. */
+        int step = op.layout == TFRT_W_OUT_IN ? PACK_ROWS : op.rows[0];
+        for (int r = 0; r < op.rows[0]; r += step) {
+            TfrtLinear run = op;
+            run.rows[0] = run.out = op.rows[0] - r < step ? op.rows[0] - r : step;
+            run.w[0] = op.w[0] + (size_t)r * (size_t)op.ldw[0];
+            tfrt_linear_pack(&run, at);
+            at += tfrt_linear_packed_floats(&run);
+            tfrt_st_release(file, run.w[0], part_span(&run) * sizeof(float));
+        }
+    }
+    *data = mem;
+    return TFRT_OK;
 }
 
 /* ---- GEMV: plain C ----------------------------------------------------------------------------- */

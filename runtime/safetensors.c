@@ -382,6 +382,27 @@ int tfrt_st_check_file(const TfrtSafetensors *st)
 }
 
 /* A new file slot; NULL when out of memory. */
+/* Pages of the mapped files are clean copies of the file: dropping them
+ * costs nothing but a re-read if they are touched again. */
+int tfrt_st_release(const TfrtSafetensors *st, const void *data, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (!st || !data || page <= 0)
+        return 0;
+    for (int i = 0; i < st->n_files; i++) {
+        const StFile *f = &st->files[i];
+        uintptr_t lo = (uintptr_t)f->map, p = (uintptr_t)data;
+        if (!f->map || p < lo || p - lo > f->map_size || bytes > f->map_size - (p - lo))
+            continue;
+        uintptr_t first = (p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+        uintptr_t end = (p + bytes) / (uintptr_t)page * (uintptr_t)page;
+        if (end > first)
+            madvise((void *)first, end - first, MADV_DONTNEED);
+        return end > first;
+    }
+    return 0;
+}
+
 static StFile *new_file(TfrtSafetensors *st)
 {
     StFile *f = realloc(st->files, (size_t)(st->n_files + 1) * sizeof *f);

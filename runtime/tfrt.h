@@ -160,6 +160,38 @@ typedef struct {
 size_t tfrt_linear_packed_floats(const TfrtLinear *op);
 void tfrt_linear_pack(TfrtLinear *op, float *dst);
 
+/* Output columns in a panel: a part of `rows` rows of `in` floats packs
+ * into ceil(rows / TFRT_PACK_PANEL) * TFRT_PACK_PANEL * in floats. */
+#define TFRT_PACK_PANEL 32
+
+/* Whether packing pays on this CPU: 1 where tfrt_linear reads packed
+ * weights at every row count (AVX-512 today), so that the stored copies
+ * are not read again and packing costs no memory in the end (see
+ * tfrt_pack_weights).  The environment variable TFRT_PACK=0 turns it off,
+ * for measuring. */
+int tfrt_linear_pack_pays(void);
+
+/* One weight part of a generated model's linear layers, for
+ * tfrt_pack_weights: the part's pointer is the `const float *` stored
+ * `weight` bytes into the model's weight table, plus `first` floats; it
+ * has `rows` output rows of `in` inputs, ldw floats apart, in `layout`. */
+typedef struct {
+    size_t weight;
+    size_t first;
+    int in, rows, ldw, layout;
+} TfrtPackedPart;
+
+/* What a generated model does at open: when tfrt_linear_pack_pays(),
+ * packs each of the n parts once (parts with the same pointer and shape
+ * share one copy) into one allocation, *data (free() it), sets packed[i]
+ * to part i's copy, and releases the mapped file's pages of the packed
+ * weights (tfrt_st_release), which the kernels no longer read; otherwise
+ * sets every packed[i] to NULL and *data to NULL.  TFRT_OK, or
+ * TFRT_ERR_NOMEM. */
+struct TfrtSafetensors;   /* a weights file: tfrt_st_open, below */
+int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
+                      const TfrtPackedPart *parts, int n, const float **packed, float **data);
+
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row
  * of x's first row.  scratch: with glu, room for n * out floats that the
@@ -475,6 +507,11 @@ void tfrt_st_close(TfrtSafetensors *st);
  * Replacing the file (a new file renamed over the path) is safe: the
  * mapping keeps the old one. */
 int tfrt_st_check_file(const TfrtSafetensors *st);
+/* Drops from memory the whole pages of [data, data + bytes) when that
+ * range lies in one of st's mapped files (it is read again from the file
+ * if touched); returns 1 if any page was released.  For weights that
+ * were copied elsewhere (packed): resident memory then holds one copy. */
+int tfrt_st_release(const TfrtSafetensors *st, const void *data, size_t bytes);
 int tfrt_st_count(const TfrtSafetensors *st);
 const TfrtTensor *tfrt_st_tensor(const TfrtSafetensors *st, int i);
 const TfrtTensor *tfrt_st_find(const TfrtSafetensors *st, const char *name);

@@ -565,6 +565,80 @@ static void test_glob(void)
     }
 }
 
+/* ---- packing a model's weights at open ----------------------------------- */
+
+/* The packed form as tfrt.h describes it: panel q of a part holds, for
+ * each input k, TFRT_PACK_PANEL consecutive floats W(32 q + c, k), zero
+ * past the last row.  W read from `orig`, the test's own copy. */
+static int panels_match(const float *packed, const float *orig, const TfrtPackedPart *pt)
+{
+    int panels = (pt->rows + TFRT_PACK_PANEL - 1) / TFRT_PACK_PANEL;
+    for (int q = 0; q < panels; q++)
+        for (int k = 0; k < pt->in; k++)
+            for (int c = 0; c < TFRT_PACK_PANEL; c++) {
+                int o = q * TFRT_PACK_PANEL + c;
+                float want = 0.0f;
+                if (o < pt->rows)
+                    want = pt->layout == TFRT_W_OUT_IN
+                               ? orig[pt->first + (size_t)o * pt->ldw + k]
+                               : orig[pt->first + (size_t)k * pt->ldw + o];
+                if (packed[((size_t)q * pt->in + k) * TFRT_PACK_PANEL + c] != want)
+                    return 0;
+            }
+    return 1;
+}
+
+/* tfrt_pack_weights on a file of two tensors: a (1100, 40) stored (out,
+ * in), more rows than one packing run, and b (40, 96) stored (in, out)
+ * and used as three column parts; part 4 repeats part 0.  Where packing
+ * pays, each copy has the documented panels, the repeat shares its copy,
+ * and the released weights still read back as written; TFRT_PACK=0 packs
+ * nothing. */
+typedef struct { const float *a, *b; } TwoWeights;
+
+static void test_pack_weights(void)
+{
+    enum { AR = 1100, IN = 40, BC = 96 };
+    const char *header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1100,40],\"data_offsets\":[0,176000]},"
+                         "\"b\":{\"dtype\":\"F32\",\"shape\":[40,96],\"data_offsets\":[176000,191360]}}";
+    size_t na = (size_t)AR * IN, nb = (size_t)IN * BC, total;
+    float *data = malloc(sizeof(float) * (na + nb));
+    for (size_t i = 0; i < na + nb; i++)
+        data[i] = (float)((i * 2654435761u) % 1000u) / 7.0f - 50.0f;
+    unsigned char *bytes = build(header, 0, data, sizeof(float) * (na + nb), &total);
+    TfrtSafetensors *st;
+    char err[256];
+    CU_ASSERT_FATAL(open_bytes(&st, bytes, total, err, sizeof err) == TFRT_OK);
+    TwoWeights w = {tfrt_st_find(st, "a")->data, tfrt_st_find(st, "b")->data};
+    const TfrtPackedPart parts[] = {
+        {offsetof(TwoWeights, a), 0, IN, AR, IN, TFRT_W_OUT_IN},
+        {offsetof(TwoWeights, b), 0, IN, 32, BC, TFRT_W_IN_OUT},
+        {offsetof(TwoWeights, b), 32, IN, 32, BC, TFRT_W_IN_OUT},
+        {offsetof(TwoWeights, b), 64, IN, 32, BC, TFRT_W_IN_OUT},
+        {offsetof(TwoWeights, a), 0, IN, AR, IN, TFRT_W_OUT_IN},
+    };
+    const float *origin[] = {data, data + na, data + na, data + na, data};
+    const float *packed[5];
+    float *mem;
+    for (int off = 0; off < 2; off++) {
+        if (off)
+            setenv("TFRT_PACK", "0", 1);
+        int pays = tfrt_linear_pack_pays();
+        CU_ASSERT(tfrt_pack_weights(st, &w, parts, 5, packed, &mem) == TFRT_OK);
+        CU_ASSERT(!off || !pays);
+        for (int i = 0; i < 5; i++)
+            CU_ASSERT(pays ? packed[i] && panels_match(packed[i], origin[i], &parts[i]) : !packed[i]);
+        CU_ASSERT(pays ? mem && packed[4] == packed[0] : !mem);
+        CU_ASSERT(memcmp(w.a, data, sizeof(float) * na) == 0);   /* released pages read again */
+        CU_ASSERT(memcmp(w.b, data + na, sizeof(float) * nb) == 0);
+        free(mem);
+    }
+    unsetenv("TFRT_PACK");
+    tfrt_st_close(st);
+    free(bytes);
+    free(data);
+}
+
 typedef struct {
     const char *name;
     void (*fn)(void);
@@ -602,6 +676,7 @@ void register_safetensors_tests(void)
         {"F16, BF16, unusable dtype", test_bind_convert},
         {"misaligned F32 is copied", test_bind_misaligned},
         {"glob_match", test_glob},
+        {"packed weights at open", test_pack_weights},
     };
     add_suite("json", json, sizeof json / sizeof json[0]);
     add_suite("safetensors", st, sizeof st / sizeof st[0]);

@@ -74,6 +74,9 @@ class Context(object):
         self.shapes = os.environ.get("BENCH_SHAPES", default_shapes).split(",")
         self.latency_t = (1, 64) if quick else LATENCY_T
         self.int8 = os.environ.get("BENCH_INT8") == "1"
+        # BENCH_ENGINES: the peers to run beside tfc (names as in the tables)
+        only = os.environ.get("BENCH_ENGINES")
+        self.engines = None if not only else set(only.split(","))
         self.node_dir = os.path.abspath(os.environ.get("NODE_DIR") or os.path.join(self.out, "node"))
         for s in self.shapes:
             if s not in models.SHAPES:
@@ -85,6 +88,9 @@ class Context(object):
         os.makedirs(os.path.join(self.out, "bin"), exist_ok=True)
         self.missing = {}
         self.load = []   # load averages seen at the starts of rounds
+
+    def wanted(self, engine):
+        return self.engines is None or engine.name.startswith("tfc") or engine.name in self.engines
 
     def bin(self, name):
         return os.path.join(self.out, "bin", name)
@@ -198,7 +204,7 @@ def fmt(v, spec="%.1f"):
 def llama_rows(ctx, shape, failures):
     files = models.ModelFiles(shape, ctx.seed, ctx.out, ctx.python)
     cfg = files.cfg
-    rows = [e for e in E.ENGINES if e.kind == "llama" and (ctx.int8 or e.group == "f32")]
+    rows = [e for e in E.ENGINES if e.kind == "llama" and (ctx.int8 or e.group == "f32") and ctx.wanted(e)]
     skipped = {}
     for e in rows:
         why = e.available(ctx)
@@ -311,7 +317,7 @@ def latency_rows(ctx, shape, failures):
     import numpy as np
     files = models.ModelFiles(shape, ctx.seed, ctx.out, ctx.python)
     cfg = files.cfg
-    rows = [e for e in E.ENGINES if e.kind == "latency"]
+    rows = [e for e in E.ENGINES if e.kind == "latency" and ctx.wanted(e)]
     skipped = {e.name: e.available(ctx) for e in rows if e.available(ctx)}
     live = [e for e in rows if e.name not in skipped]
     prompt = prompt_ids(ctx, cfg["vocab"], max(ctx.latency_t), 2)
