@@ -93,6 +93,9 @@ static const KStruct attention_struct = {"TfrtAttention", sizeof(TfrtAttention),
 const KFunc kfunc_embed = {"tfrt_embed", FN(tfrt_embed), 1, 6,
     {P("y", KT_PTR), P("table", KT_PTR), P("ids", KT_PTR), P("n", KT_INT), P("vocab", KT_INT),
      P("dim", KT_INT)}};
+const KFunc kfunc_embed_packed = {"tfrt_embed_packed", FN(tfrt_embed_packed), 1, 7,
+    {P("y", KT_PTR), P("table", KT_PTR), P("packed", KT_PACKED), P("ids", KT_PTR), P("n", KT_INT),
+     P("vocab", KT_INT), P("dim", KT_INT)}};
 const KFunc kfunc_positions = {"tfrt_positions", FN(tfrt_positions), 0, 3,
     {P("pos", KT_PTR), P("start", KT_INT), P("n", KT_INT)}};
 const KFunc kfunc_sinusoidal = {"tfrt_sinusoidal", FN(tfrt_sinusoidal), 0, 4,
@@ -116,7 +119,7 @@ const KFunc kfunc_rope = {"tfrt_rope", FN(tfrt_rope), 0, 8,
      P("head_dim", KT_INT), P("theta", KT_FLOAT), P("interleaved", KT_INT)}};
 
 const KFunc *const kfuncs[] = {
-    &kfunc_embed, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear, &kfunc_layernorm,
+    &kfunc_embed, &kfunc_embed_packed, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear, &kfunc_layernorm,
     &kfunc_rmsnorm, &kfunc_attention, &kfunc_softmax, &kfunc_rope,
 };
 const int nkfuncs = (int)(sizeof kfuncs / sizeof kfuncs[0]);
@@ -219,9 +222,37 @@ static KValue *field(KValue *arg, const KStruct *st, int f, int e)
 }
 
 static void emit_linear(KProgram *kp, int id);
+static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int *wnode,
+                        int64_t *elem, int64_t *ldw, KRef *bias);
+static int linear_parts(const Graph *g, const Node *m, int64_t *rows);
 static void emit_attention(KProgram *kp, int id);
 static void emit_loop(KProgram *kp, int id);
 static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt rows);
+
+/* An embedding table that a linear layer also reads whole, stored (out,
+ * in) (a tied head): its packed part's number + 1, so that the lookup
+ * reads the packed copy; 0 for any other table. */
+static int packed_table(const KProgram *kp, int table)
+{
+    const Graph *g = kp->g;
+    const Node *t = &g->nodes[table];
+    for (int i = 0; i < g->count; i++) {
+        const Node *m = &g->nodes[i];
+        if (m->dead || m->op != OP_MATMUL || m->attr.matmul.layout != TFRT_W_OUT_IN)
+            continue;
+        int64_t rows[MAX_PARTS], first = 0;
+        int parts = linear_parts(g, m, rows);
+        for (int p = 0; p < parts; first += rows[p++]) {
+            int wnode;
+            int64_t elem, ldw;
+            KRef bias;
+            weight_part(g, m, p, first, &wnode, &elem, &ldw, &bias);
+            if (wnode == table && elem == 0 && rows[p] == t->shape.d[0].n && ldw == t->shape.d[1].n)
+                return kp->packed_first[i] + p + 1;
+        }
+    }
+    return 0;
+}
 
 /* The instruction of node id, if it does work of its own. */
 static void emit_node(KProgram *kp, int id)
@@ -230,12 +261,18 @@ static void emit_node(KProgram *kp, int id)
     const Node *n = &g->nodes[id];
     KValue *a;
     switch (n->op) {
-    case OP_EMBED:
-        a = call(kp, &kfunc_embed, id);
-        a[0].p = ref(id), a[1].p = ref(n->in[0]), a[2].p = ref(n->in[1]);
-        a[3].i = kprog_rows(g, id), a[4].i = kconst(g->nodes[n->in[0]].shape.d[0].n);
-        a[5].i = kconst(cols(g, id));
+    case OP_EMBED: {
+        int packed = packed_table(kp, n->in[0]);   /* 0, or its part's number + 1 */
+        a = call(kp, packed ? &kfunc_embed_packed : &kfunc_embed, id);
+        KValue *rest = a + 2;                       /* ids, n, vocab, dim */
+        if (packed)
+            a[2].i = kconst(packed), rest = a + 3;
+        a[0].p = ref(id), a[1].p = ref(n->in[0]);
+        rest[0].p = ref(n->in[1]);
+        rest[1].i = kprog_rows(g, id), rest[2].i = kconst(g->nodes[n->in[0]].shape.d[0].n);
+        rest[3].i = kconst(cols(g, id));
         break;
+    }
     case OP_POSITIONS:
         a = call(kp, &kfunc_positions, id);
         a[0].p = ref(id), a[1].i = first_pos(g, id), a[2].i = kprog_rows(g, id);

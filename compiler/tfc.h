@@ -565,7 +565,7 @@ typedef struct {
 KPackedPart *kprog_packed_parts(const Graph *g, int *count);
 /* Bytes the packed copies take (TFRT_PACK_PANEL columns a panel). */
 int64_t kprog_packed_bytes(const Graph *g);
-extern const KFunc kfunc_embed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
+extern const KFunc kfunc_embed, kfunc_embed_packed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
     kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
 /* Every runtime function a program may call, for a back end's symbol table. */
 extern const KFunc *const kfuncs[];

@@ -134,6 +134,26 @@ int tfrt_embed(float *y, const float *table, const int32_t *ids,
     return TFRT_OK;
 }
 
+/* Row o of a table packed as one part (runtime/packed.c): element k is in
+ * panel o / P at k * P + o % P, P = TFRT_PACK_PANEL. */
+int tfrt_embed_packed(float *y, const float *table, const float *packed, const int32_t *ids,
+                      int n, int vocab, int dim)
+{
+    if (!packed)
+        return tfrt_embed(y, table, ids, n, vocab, dim);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return TFRT_ERR_TOKEN;
+    for (int i = 0; i < n; i++) {
+        const float *panel = packed + (size_t)(ids[i] / TFRT_PACK_PANEL) * dim * TFRT_PACK_PANEL;
+        int c = ids[i] % TFRT_PACK_PANEL;
+        float *yi = y + (size_t)i * dim;
+        for (int k = 0; k < dim; k++)
+            yi[k] = panel[(size_t)k * TFRT_PACK_PANEL + c];
+    }
+    return TFRT_OK;
+}
+
 /* pos (n,) = start .. start+n-1 */
 void tfrt_positions(int32_t *pos, int start, int n)
 {

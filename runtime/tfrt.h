@@ -402,6 +402,12 @@ void tfrt_slice_cols(float *y, const float *x, int n, int x_cols,
  * TFRT_ERR_TOKEN if any id is outside [0, vocab); y is then unspecified. */
 int tfrt_embed(float *y, const float *table, const int32_t *ids,
                int n, int vocab, int dim);
+/* The same for a table that is also a linear layer's weight (a tied
+ * head): read from its packed copy (tfrt_pack_weights) when packed is not
+ * NULL, so that the stored table, released after packing, is not paged in
+ * again; from table otherwise. */
+int tfrt_embed_packed(float *y, const float *table, const float *packed, const int32_t *ids,
+                      int n, int vocab, int dim);
 
 /* pos (n,) = start, start+1, ..., start+n-1: absolute token positions. */
 void tfrt_positions(int32_t *pos, int start, int n);

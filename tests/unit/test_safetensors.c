@@ -629,6 +629,14 @@ static void test_pack_weights(void)
         for (int i = 0; i < 5; i++)
             CU_ASSERT(pays ? packed[i] && panels_match(packed[i], origin[i], &parts[i]) : !packed[i]);
         CU_ASSERT(pays ? mem && packed[4] == packed[0] : !mem);
+        /* a as an embedding table, read through its packed copy (or not) */
+        const int32_t ids[] = {0, 31, 32, 1099, 517};
+        float rows[5 * IN];
+        CU_ASSERT(tfrt_embed_packed(rows, w.a, packed[0], ids, 5, AR, IN) == TFRT_OK);
+        for (int r = 0; r < 5; r++)
+            CU_ASSERT(memcmp(rows + r * IN, data + (size_t)ids[r] * IN, sizeof(float) * IN) == 0);
+        const int32_t bad[] = {3, AR};
+        CU_ASSERT(tfrt_embed_packed(rows, w.a, packed[0], bad, 2, AR, IN) == TFRT_ERR_TOKEN);
         CU_ASSERT(memcmp(w.a, data, sizeof(float) * na) == 0);   /* released pages read again */
         CU_ASSERT(memcmp(w.b, data + na, sizeof(float) * nb) == 0);
         free(mem);
