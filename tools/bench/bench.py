@@ -150,7 +150,7 @@ def prepare_node(ctx):
 def prepare(ctx):
     ctx.missing = {"llamacpp": prepare_llamacpp(ctx), "llama2c": prepare_llama2c(ctx),
                    "node": prepare_node(ctx)}
-    r = subprocess.run(["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O3", "-pthread", "-o",
+    r = subprocess.run(["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O3", "-march=native", "-pthread", "-o",
                         ctx.bin("bw"), os.path.join(HERE, "bw.c")], capture_output=True, text=True)
     if r.returncode:
         sys.exit("bench: tools/bench/bw.c does not build:\n" + r.stderr)
