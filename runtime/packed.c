@@ -188,6 +188,8 @@ static void gemv_c(float *y, size_t y_stride, const float *P, int in, int cols,
 #if TFRT_X86
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Full unrolling of a loop of at most 4 trips (gcc 8+ and clang read it). */
+#define UNROLL4 _Pragma("GCC unroll 4")
 
 /* ---- GEMV: AVX-512 ------------------------------------------------------------------------------ */
 
@@ -203,28 +205,41 @@ ALWAYS_INLINE TFRT_AVX512 void panels_avx512(float *y, size_t y_stride, const fl
                                              int cols, const float *x, size_t x_stride, int n,
                                              int NP)
 {
+    /* Every loop over p and i is unrolled, so that acc lives in registers:
+     * left as loops, gcc kept it on the stack, a load and a store beside
+     * each FMA. */
     __m512 acc[4][TFRT_GEMV_MAX_N][2];
-    for (int p = 0; p < NP; p++)
+    const float *pp[4];
+    UNROLL4
+    for (int p = 0; p < NP; p++) {
+        pp[p] = P + (size_t)p * in * TFRT_PANEL;
+        UNROLL4
         for (int i = 0; i < n; i++)
             acc[p][i][0] = acc[p][i][1] = _mm512_setzero_ps();
+    }
     for (int k = 0; k < in; k++) {
         __m512 a[TFRT_GEMV_MAX_N];
+        UNROLL4
         for (int i = 0; i < n; i++)
             a[i] = _mm512_set1_ps(x[(size_t)i * x_stride + k]);
+        UNROLL4
         for (int p = 0; p < NP; p++) {
-            const float *pk = P + ((size_t)p * in + k) * TFRT_PANEL;
+            const float *pk = pp[p] + (size_t)k * TFRT_PANEL;
             if (k + PREFETCH / TFRT_PANEL < in) {
                 _mm_prefetch((const char *)(pk + PREFETCH), _MM_HINT_T0);
                 _mm_prefetch((const char *)(pk + PREFETCH + 16), _MM_HINT_T0);
             }
             __m512 b0 = _mm512_loadu_ps(pk), b1 = _mm512_loadu_ps(pk + 16);
+            UNROLL4
             for (int i = 0; i < n; i++) {
                 acc[p][i][0] = _mm512_fmadd_ps(a[i], b0, acc[p][i][0]);
                 acc[p][i][1] = _mm512_fmadd_ps(a[i], b1, acc[p][i][1]);
             }
         }
     }
+    UNROLL4
     for (int p = 0; p < NP; p++)
+        UNROLL4
         for (int i = 0; i < n; i++) {
             float *yp = y + (size_t)i * y_stride + p * TFRT_PANEL;
             int left = cols - p * TFRT_PANEL;
