@@ -21,6 +21,14 @@
 
 #include "llama.h"
 
+/* llama.cpp as the npm package llama.rn ships its sources renames ggml's
+ * symbols with an LM_ prefix (docs/benchmarks.md). */
+#ifdef LM_GGML_MAX_DIMS
+#define ggml_type lm_ggml_type
+#define GGML_TYPE_F32 LM_GGML_TYPE_F32
+#define GGML_TYPE_F16 LM_GGML_TYPE_F16
+#endif
+
 #define MAX_PROMPT 4096
 
 static double now(void)
