@@ -593,21 +593,20 @@ static int overwritten(const Plan *p, int j)
 /* The buffers whose storage is free once step i has run go to the last
  * instruction built (none yet: nothing in this program has read them).
  * Encoder values kept for decode stay. */
-static void mark_dead(KProgram *kp, int i)
+/* The arena buffers whose last reader is node i go on its instruction:
+ * dying[i] heads a list (through next_dying) in node order. */
+static void mark_dead(KProgram *kp, int i, const int *dying, const int *next_dying)
 {
-    const Graph *g = kp->g;
-    const Plan *p = g->plan;
-    if (!p || !kp->count)
+    if (!kp->count)
         return;
     KInstr *last = &kp->instrs[kp->count - 1];
-    for (int j = kp->from; j <= i; j++)
-        if (p->bytes[j] && p->free_at[j] == i && !overwritten(p, j) && !g->nodes[j].persist) {
-            int *dead = tfc_alloc((size_t)(last->ndead + 1) * sizeof *dead);
-            if (last->ndead)
-                memcpy(dead, last->dead, (size_t)last->ndead * sizeof *dead);
-            dead[last->ndead++] = j;
-            last->dead = dead;
-        }
+    for (int j = dying[i]; j >= 0; j = next_dying[j]) {
+        int *dead = tfc_alloc((size_t)(last->ndead + 1) * sizeof *dead);
+        if (last->ndead)
+            memcpy(dead, last->dead, (size_t)last->ndead * sizeof *dead);
+        dead[last->ndead++] = j;
+        last->dead = dead;
+    }
 }
 
 int kprog_cache_slot(const Graph *g, int id)
@@ -706,11 +705,24 @@ KProgram *kprog_build(const Graph *g, int from, int to, int flags)
     for (int i = 0; i < g->count; i++)
         kp->tensors[i] = place(kp, i);
     kp->instrs = tfc_alloc((size_t)(2 * (to - from) + 1) * sizeof *kp->instrs);
+    /* buffers by the node that frees them, each list in node order */
+    int *dying = tfc_alloc((size_t)g->count * sizeof *dying);
+    int *next_dying = tfc_alloc((size_t)g->count * sizeof *next_dying);
+    for (int i = 0; i < g->count; i++)
+        dying[i] = -1;
+    const Plan *p = g->plan;
+    for (int j = to - 1; j >= from; j--) {
+        int at = p->free_at[j];
+        if (p->bytes[j] && at >= j && at < to && !overwritten(p, j) && !g->nodes[j].persist) {
+            next_dying[j] = dying[at];
+            dying[at] = j;
+        }
+    }
     for (int i = from; i < to; i++) {
         if (g->nodes[i].dead)
             continue;
         emit_node(kp, i);
-        mark_dead(kp, i);
+        mark_dead(kp, i, dying, next_dying);
     }
     return kp;
 }

@@ -39,6 +39,7 @@
 #endif
 
 enum { SPIN_NS = 200 * 1000 };          /* how long an idle worker spins */
+#define CLOSED 0xffffffffu                  /* a task number no job has */
 
 typedef struct Worker {
     struct TfrtPool *pool;
@@ -224,7 +225,13 @@ void tfrt_pool_run(TfrtPool *pool, TfrtTaskFn fn, void *arg, int tasks)
         run_serially(fn, arg, tasks);
         return;
     }
+    /* Close the last job first: a worker late in it may still hold the
+     * word it last read, (epoch - 1, its task count), and would take a
+     * "task" of that old epoch if it read the new job's larger count below
+     * while the word was unchanged; the task then ran twice and `done`
+     * overshot, so the caller waited forever.  Closed, that swap fails. */
     uint32_t epoch = epoch_of(LOAD(&pool->claim, RELAXED)) + 1;
+    __atomic_store_n(&pool->claim, (uint64_t)(epoch - 1) << 32 | CLOSED, __ATOMIC_SEQ_CST);
     STORE(&pool->fn, fn, RELAXED);
     STORE(&pool->arg, arg, RELAXED);
     STORE(&pool->tasks, (uint32_t)tasks, RELAXED);

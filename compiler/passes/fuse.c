@@ -561,12 +561,36 @@ static void chain_size(const Graph *g, int id, int *ops, int *leaves, int *seen,
     }
 }
 
+/* The one live reader of every node, as only_reader gives it, in one pass
+ * over the graph (only_reader on every node would be quadratic). */
+static int *only_readers(const Graph *g)
+{
+    int *uses = tfc_alloc((size_t)g->count * sizeof *uses);
+    int *reader = tfc_alloc((size_t)g->count * sizeof *reader);
+    for (int i = 0; i < g->count; i++) {
+        uses[i] = (i == g->output) + g->nodes[i].persist;
+        reader[i] = -1;
+    }
+    for (int i = 0; i < g->count; i++)
+        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++) {
+            int k = g->nodes[i].in[j];
+            if (k >= 0 && k < i && uses[k]++ == 0)
+                reader[k] = i;
+        }
+    for (int i = 0; i < g->count; i++)
+        if (uses[i] != 1 || i == g->output || g->nodes[i].persist)
+            reader[i] = -1;
+    return reader;
+}
+
+/* Marks operands inlined into their reader's loop; edges stay as they are,
+ * so the readers found first stay true throughout. */
 static int rule_chains(Graph *g)
 {
-    int done = 0;
+    int done = 0, *reader = only_readers(g);
     for (int d = 0; d < g->count; d++) {
         Node *n = &g->nodes[d];
-        int e = only_reader(g, d);
+        int e = reader[d];
         if (n->dead || !(op_flags[n->op] & OPF_ELEMENTWISE) || e < 0
             || !(op_flags[g->nodes[e].op] & OPF_ELEMENTWISE)
             || !ir_shape_equal(g->nodes[e].shape, n->shape))

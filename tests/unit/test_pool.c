@@ -77,6 +77,22 @@ static void test_pool_many_jobs(void)
     tfrt_pool_destroy(pool);
 }
 
+/* Jobs that grow from few tasks to many, back to back, on two threads:
+ * the pattern that let a worker late in a small job take a task of it
+ * again once the next, larger job had set its count (a task ran twice,
+ * and the caller waited forever on an overshot count).  Three threads, so
+ * that on a small machine workers are descheduled mid-claim. */
+static void test_pool_growing_jobs(void)
+{
+    TfrtPool *pool;
+    CU_ASSERT_EQUAL_FATAL(tfrt_pool_create(&pool, 3), TFRT_OK);
+    int ok = 1;
+    for (int i = 0; i < 100000 && ok; i++)
+        ok &= run_once(pool, i % 2 ? 33 : 2);
+    CU_ASSERT(ok);
+    tfrt_pool_destroy(pool);
+}
+
 /* A task that starts a job on the same pool: the inner job runs on the
  * task's own thread instead of deadlocking. */
 typedef struct {
@@ -136,6 +152,7 @@ void register_pool_tests(void)
     static const struct { const char *name; void (*fn)(void); } tests[] = {
         {"every task once, 1-8 threads", test_pool_every_task_once},
         {"thousands of jobs, awake and asleep", test_pool_many_jobs},
+        {"jobs growing from 2 tasks to 33, 100000 times, 3 threads", test_pool_growing_jobs},
         {"nested job runs serially", test_pool_nested},
         {"NULL pool runs serially", test_pool_null},
         {"create and destroy", test_pool_lifecycle},
