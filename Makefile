@@ -40,7 +40,7 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c
+              runtime/sample.c runtime/text_stream.c runtime/generate.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
@@ -233,7 +233,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h runtime/tfrt_text.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 
