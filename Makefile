@@ -53,7 +53,8 @@ COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
            tests/unit/test_linear.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
-           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_hardening.c
+           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_generate.c \
+           tests/unit/test_hardening.c
 
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
