@@ -140,6 +140,8 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
+	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
+	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
 	@echo "make test: all suites passed"
