@@ -127,6 +127,8 @@ int tfrt_stream_put(TfrtStream *s, const char *text, size_t len)
 {
     if (s->found)
         return 1;
+    if (s->status)
+        return 2;
     if (append(s, text, len))
         return -1;
     int which = 0;
@@ -147,5 +149,7 @@ int tfrt_stream_finish(TfrtStream *s)
 {
     if (s->found)
         return 0;
+    if (s->status)
+        return 2;   /* emit asked to stop: it is not called again */
     return emit_front(s, s->len);
 }

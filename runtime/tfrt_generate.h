@@ -184,13 +184,14 @@ int tfrt_stream_init(TfrtStream *s, const char *const *stop, int nstop,
                      int (*emit)(void *user, const char *text, size_t len), void *user);
 
 /* Adds text[0..len) and emits what can be.  Returns 0 to go on; 1 when a
- * stop string was reached (s->found - 1 says which; later puts are
- * ignored); 2 when emit returned non-zero (in s->status); -1 out of
- * memory. */
+ * stop string was reached (s->found - 1 says which); 2 when emit returned
+ * non-zero (in s->status); -1 out of memory.  After 1 or 2, puts and
+ * finish do nothing (emit is not called again) and return the same. */
 int tfrt_stream_put(TfrtStream *s, const char *text, size_t len);
 
 /* The end of the text: emits whatever is held (unless a stop string was
- * reached).  Returns 0, or 2 when emit returned non-zero. */
+ * reached: 0).  Returns 0, or 2 when emit returned non-zero, now or
+ * before. */
 int tfrt_stream_finish(TfrtStream *s);
 void tfrt_stream_free(TfrtStream *s);
 

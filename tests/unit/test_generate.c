@@ -159,6 +159,10 @@ static void test_stream_emit_refuses(void)
     CU_ASSERT_EQUAL(tfrt_stream_put(&s, "a", 1), 0);
     CU_ASSERT_EQUAL(tfrt_stream_put(&s, "b", 1), 2);
     CU_ASSERT_EQUAL(s.status, 1);
+    CU_ASSERT_EQUAL(tfrt_stream_put(&s, "c", 1), 2);   /* emit is not asked again */
+    CU_ASSERT_EQUAL(tfrt_stream_finish(&s), 2);
+    CU_ASSERT_EQUAL(k.pieces, 2);
+    CU_ASSERT_STRING_EQUAL(k.text, "ab");
     tfrt_stream_free(&s);
 }
 
@@ -379,6 +383,17 @@ static void test_generate_stop_text(void)
     o.strip_first_space = 1;
     CU_ASSERT_EQUAL(tfrt_generate(&lm, (const int32_t[]){3}, 1, &o, &r, err, sizeof err), TFRT_OK);
     CU_ASSERT_STRING_EQUAL(k.text, "ab");
+
+    Script early = {.calls = 0};              /* on_text asks to stop after "b" */
+    memset(&k, 0, sizeof k);
+    k.refuse_after = 1;
+    lm.model = &early;
+    o.strip_first_space = 0;
+    CU_ASSERT_EQUAL(tfrt_generate(&lm, (const int32_t[]){0}, 1, &o, &r, err, sizeof err), TFRT_OK);
+    CU_ASSERT_STRING_EQUAL(k.text, "b");
+    CU_ASSERT_EQUAL(r.stop, TFRT_GEN_CALLER);
+    CU_ASSERT_EQUAL(r.generated, 1);
+    CU_ASSERT_STRING_EQUAL(early.log, "P0");  /* no step after the stop */
     tfrt_tok_free(tok);
 }
 
