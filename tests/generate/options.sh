@@ -137,5 +137,11 @@ gen pen15 --prompt "ROMEO:" -n 100 --temp 0 --repeat-penalty 1.5
 if cmp -s "$tmp/pen15" "$tmp/greedy"; then bad "--repeat-penalty 1.5 changed nothing"; else
     ok "--repeat-penalty 1.5 changes greedy text"; fi
 
+# under SAN=1 a sanitizer report goes to stderr whatever the output
+if grep -l -e AddressSanitizer -e LeakSanitizer -e 'runtime error' "$tmp"/*.err >/dev/null 2>&1; then
+    bad "sanitizer report: $(grep -h -m 1 -e Sanitizer -e 'runtime error' "$tmp"/*.err | head -n 1)"
+else
+    ok "no sanitizer report in any run"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
