@@ -290,6 +290,12 @@ many=()
 for i in $(seq 65); do many+=(--stop "s$i"); done
 gen_refusal "too many --stop options (at most 64)" "65 --stop options" -- --tokenizer "$chars" \
     --prompt x "${many[@]}"
+gen_refusal "--stop goes with text generation; this model is a classifier" "--stop for a classifier" -- \
+    --tokenizer "$chars" --prompt x --stop y      # 8 logits a row for 65 tokens: a classifier
+gen_refusal "--echo goes with text generation; this model is a classifier" "--echo for a classifier" -- \
+    --tokenizer "$chars" --prompt x --echo
+gen_refusal "-c 17: the model holds at most 16 tokens" "-c beyond the compiled context" -- \
+    --tokens 1,2 -n 3 -c 17
 try 2 "--stop goes with --run" "--stop without --run" -- lm.model --stop x && pass "--stop without --run: refused"
 try 2 "-f goes with --run" "-f without --run" -- lm.model -f prompt.txt && pass "-f without --run: refused"
 mkfifo "$run/fifo"
