@@ -40,20 +40,21 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c
+              runtime/sample.c runtime/text_stream.c runtime/generate.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
-               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/tokenize.c \
+               compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
            tests/unit/test_linear.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
-           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_hardening.c
+           tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_generate.c \
+           tests/unit/test_hardening.c
 
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
@@ -141,6 +142,8 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
+	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
+	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
 	@echo "make test: all suites passed"
@@ -235,7 +238,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h runtime/tfrt_text.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 

@@ -117,7 +117,7 @@ int classify_text(const Graph *g, const RunOptions *opt, const GenOptions *gen,
     size_t n;
     char err[256];
 
-    if (tfrt_tok_encode_special(tok, gen->prompt, strlen(gen->prompt), 1, &ids, &n, err,
+    if (tfrt_tok_encode_special(tok, gen->prompt, gen->prompt_len, 1, &ids, &n, err,
                                 sizeof err) != TFRT_OK) {
         fprintf(stderr, "tfc: error: --prompt: %s\n", err);
         return EXIT_INPUT;

@@ -1,27 +1,34 @@
 /*
  * generate.c - `tfc M --run --prompt TEXT`: autoregressive generation.
  *
- * The prompt is encoded and run once (the prefill); then each new token is
- * sampled from the last row of logits and run through the one-token step,
- * which reads earlier tokens from the KV cache.  A model without a cache
- * reruns the whole sequence for each token (same tokens, more work).
+ * The loop itself is the runtime's (tfrt_generate, runtime/tfrt_generate.h),
+ * the one an embedding program uses: this file encodes the prompt, plugs
+ * the compiled model in as a TfrtLm, maps the options and reports.  The
+ * model's prefill_last runs the prompt; each new token is sampled from its
+ * logits and run through the one-token step, which reads earlier tokens
+ * from the KV cache.  A model without a cache, or an encoder-decoder,
+ * reruns the whole window through forward for each token (same tokens,
+ * more work).
  *
- * Only generated text goes to stdout, flushed token by token but never in
- * the middle of a UTF-8 character; the prompt, the seed, speeds and
- * memory go to stderr.  Without a tokenizer, the prompt is token ids
- * (--tokens) and the generated ids are printed, comma separated.  An
- * encoder-decoder generates in this mode: its source (--src) is encoded
- * with the prompt, once, and the prompt is the decoder's start.
+ * Only generated text goes to stdout (after the prompt, with --echo),
+ * flushed token by token but never in the middle of a UTF-8 character or
+ * of a possible --stop string; the prompt, the seed, speeds and memory go
+ * to stderr.  Without a tokenizer, the prompt is token ids (--tokens) and
+ * the generated ids are printed, comma separated.  An encoder-decoder
+ * generates in this mode: its source (--src) is encoded with the prompt,
+ * and the prompt is the decoder's start.
  *
  * With a tokenizer the prompt gets the special tokens its post-processor
  * adds (Llama's <s>).  An encoder-decoder (T5, the Transformer) takes the
  * prompt as its source text (with T5's </s>) and generates the target from
  * the decoder start token: config.json's decoder_start_token_id when the
  * weights are a folder, else the tokenizer's <pad> (T5), <s> or end of
- * text.  A classifier (BERT) goes to classify.c.
+ * text.  A classifier (BERT) goes to classify.c.  Beam search (--beams)
+ * is a loop of its own at the end of this file.
  */
 #include "tfc.h"
 #include "tfrt.h"
+#include "tfrt_generate.h"
 #include "tfrt_text.h"
 #include "json.h"
 
@@ -30,73 +37,52 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- streaming text out -------------------------------------------------- */
-
-typedef struct {
-    char buf[64];
-    size_t len;
-} Utf8Out;
-
-/* Bytes a UTF-8 sequence starting with b should have (1 for a stray byte,
- * which is written as it is). */
-static size_t utf8_need(unsigned char b)
-{
-    return b >= 0xF0 && b < 0xF8 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-}
-
-/* Writes all complete characters; holds back a character still arriving. */
-static void utf8_write(Utf8Out *u, const char *bytes, size_t n, int flush_all)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (u->len == sizeof u->buf) {
-            fwrite(u->buf, 1, u->len, stdout);
-            u->len = 0;
-        }
-        u->buf[u->len++] = bytes[i];
-    }
-    size_t keep = 0;
-    if (!flush_all) {
-        /* the last lead byte, and whether its sequence is complete */
-        for (size_t back = 1; back <= 4 && back <= u->len; back++) {
-            unsigned char b = (unsigned char)u->buf[u->len - back];
-            if ((b & 0xC0) != 0x80) {
-                keep = utf8_need(b) > back ? back : 0;
-                break;
-            }
-        }
-    }
-    fwrite(u->buf, 1, u->len - keep, stdout);
-    memmove(u->buf, u->buf + u->len - keep, keep);
-    u->len = keep;
-    fflush(stdout);
-}
+/* ---- text out -------------------------------------------------------------- */
 
 /* Set for an encoder-decoder's target text: its first word's space, the
  * one a ▁ tokenizer writes in front of every word, is not printed. */
 static int strip_first;
 
-/* One generated token to stdout: its bytes, or its id without a tokenizer. */
-static void put_token(Utf8Out *out, const TfrtTokenizer *tok, int32_t id, int index)
+static int write_text(void *user, const char *text, size_t len)
 {
-    if (!tok) {
-        printf(index ? ",%d" : "%d", id);
-        fflush(stdout);
-        return;
-    }
-    size_t len = 0;
-    const char *bytes = tfrt_tok_decode_token(tok, id, &len);
-    if (bytes && index == 0 && strip_first && len > 0 && bytes[0] == ' ')
-        bytes++, len--;
-    if (bytes)
-        utf8_write(out, bytes, len, 0);
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;   /* a closed stdout is not a reason to stop computing */
 }
 
-static void end_text(Utf8Out *out, const TfrtTokenizer *tok)
+/* Without a tokenizer: the ids, comma separated; *user counts them. */
+static int write_id(void *user, int32_t id)
 {
-    if (tok)
-        utf8_write(out, "", 0, 1);
-    else
+    int *count = user;
+    printf((*count)++ ? ",%d" : "%d", id);
+    fflush(stdout);
+    return 0;
+}
+
+/* ids[0..n) to stdout as text, or as ids without a tokenizer (beam
+ * search's result), ending as generation's output ends. */
+static void print_tokens(const TfrtTokenizer *tok, const int32_t *ids, int n)
+{
+    int count = 0;
+    if (!tok) {
+        for (int i = 0; i < n; i++)
+            write_id(&count, ids[i]);
         printf("\n");
+        return;
+    }
+    TfrtStream out;
+    tfrt_stream_init(&out, NULL, 0, write_text, NULL);
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *bytes = tfrt_tok_decode_token(tok, ids[i], &len);
+        if (bytes && i == 0 && strip_first && len > 0 && bytes[0] == ' ')
+            bytes++, len--;
+        if (bytes && tfrt_stream_put(&out, bytes, len) < 0)
+            error_plain("out of memory");
+    }
+    tfrt_stream_finish(&out);
+    tfrt_stream_free(&out);
 }
 
 static long peak_rss_kib(void)
@@ -118,50 +104,42 @@ typedef struct {
     const Graph *graph;
     Loaded L;
     int64_t vocab;          /* logits per row */
-    int64_t max_len;        /* tokens the model can hold */
+    int64_t max_len;        /* tokens the model holds: compiled, or -c */
     int32_t *tokens;        /* prompt and generated tokens */
     int n;
-    float *logits;          /* max_len rows when the model has no cache */
+    float *logits;          /* max_len rows, without a compiled prefill_last */
+    double t_prompt;        /* when the prompt's logits were ready, 0 before */
     int input, sym;         /* the generated input, and its length symbol */
     int src;                /* an encoder-decoder's source input, or -1 */
     const int32_t *inputs[MAX_INPUTS];   /* the other inputs (an encoder's) */
     int lengths[2 * MAX_INPUTS];         /* ... and their lengths, as RunOptions */
 } Session;
 
-/* Runs the newest token (or the whole prompt) and returns the last row of
- * logits. */
-static const float *advance(Session *s, int prompt)
+/* TfrtLm's prefill_last: the compiled prefill_last, or forward over the
+ * window (every row, the other inputs as they are) and its last row. */
+static int lm_prefill_last(void *user, const int32_t *tokens, int n, float *row)
 {
+    Session *s = user;
     int rc;
-    const float *row;
-    if (s->L.step && !prompt) {
-        rc = s->L.step(s->L.model, s->tokens[s->n - 1], s->logits);
-        row = s->logits;
+    if (s->L.prefill_last) {
+        rc = s->L.prefill_last(s->L.model, tokens, n, row);
     } else {
-        s->inputs[s->input] = s->tokens;
-        s->lengths[s->sym - 1] = s->n;
-        s->lengths[MAX_INPUTS + s->sym - 1] = s->n;   /* all valid, when padded */
+        s->inputs[s->input] = tokens;
+        s->lengths[s->sym - 1] = n;
+        s->lengths[MAX_INPUTS + s->sym - 1] = n;   /* all valid, when padded */
         rc = s->L.forward(s->L.model, s->inputs, s->lengths, s->logits);
-        row = s->logits + (size_t)(s->n - 1) * (size_t)s->vocab;
+        if (rc == 0)
+            memcpy(row, s->logits + (size_t)(n - 1) * (size_t)s->vocab, (size_t)s->vocab * sizeof *row);
     }
-    if (rc != 0) {
-        fprintf(stderr, "tfc: error: %s\n", s->L.strerror(rc));
-        return NULL;
-    }
-    return row;
+    if (s->t_prompt == 0)
+        s->t_prompt = run_now();   /* the first call runs the prompt */
+    return rc;
 }
 
-/* The context is full: keep its newer half and run it again as a prompt
- * (one prefill), so generation goes on over a window of the text.  Older
- * tokens are forgotten; positions restart at the window's first token. */
-static const float *slide(Session *s)
+static int lm_step(void *user, int32_t token, float *row)
 {
-    int keep = (int)(s->max_len / 2);
-    if (keep < 1)
-        keep = 1;
-    memmove(s->tokens, s->tokens + s->n - keep, (size_t)keep * sizeof *s->tokens);
-    s->n = keep;
-    return advance(s, 1);
+    Session *s = user;
+    return s->L.step(s->L.model, token, row);
 }
 
 /* The decoder's first token (see the top of the file). */
@@ -187,7 +165,7 @@ static int encode_source(const TfrtTokenizer *tok, const GenOptions *gen, const 
     int32_t *ids = NULL;
     size_t n = 0;
     char err[256];
-    if (tfrt_tok_encode_special(tok, gen->prompt, strlen(gen->prompt), 1, &ids, &n, err,
+    if (tfrt_tok_encode_special(tok, gen->prompt, gen->prompt_len, 1, &ids, &n, err,
                                 sizeof err) != TFRT_OK) {
         fprintf(stderr, "tfc: error: --prompt: %s\n", err);
         return EXIT_INPUT;
@@ -219,7 +197,7 @@ static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Sessio
     int32_t *ids = NULL;
     size_t n = 0;
     char err[256];
-    if (tfrt_tok_encode_special(tok, gen->prompt, strlen(gen->prompt), 1, &ids, &n, err,
+    if (tfrt_tok_encode_special(tok, gen->prompt, gen->prompt_len, 1, &ids, &n, err,
                                 sizeof err) != TFRT_OK) {
         fprintf(stderr, "tfc: error: --prompt: %s\n", err);
         return EXIT_INPUT;
@@ -237,8 +215,8 @@ static int encode_prompt(const TfrtTokenizer *tok, const GenOptions *gen, Sessio
         return EXIT_INPUT;
     }
     if ((int64_t)n > s->max_len) {
-        fprintf(stderr, "tfc: error: the prompt has %zu tokens; the model holds at most %lld\n", n,
-                (long long)s->max_len);
+        fprintf(stderr, "tfc: error: the prompt has %zu tokens; the model holds at most %lld%s\n", n,
+                (long long)s->max_len, gen->ctx ? " (-c)" : "");
         free(ids);
         return EXIT_INPUT;
     }
@@ -314,53 +292,86 @@ static int unusable(const float *row, int64_t vocab, int step)
     return 1;
 }
 
-static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, TfrtSampler *smp)
+/* The runtime's loop over the session: sampling, the window, stop
+ * strings and UTF-8-safe streaming are all tfrt_generate's. */
+static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, uint64_t seed)
 {
-    Utf8Out out = {.len = 0};
-    int32_t eos = tok ? tfrt_tok_eos(tok) : -1;
+    TfrtLm lm = {s, (int)s->vocab, (int)s->max_len, lm_prefill_last, s->L.step ? lm_step : NULL};
+    TfrtGenOptions go = tfrt_gen_defaults(tok);
+    int ids = 0;
+    go.max_tokens = gen->n_predict;
+    go.temperature = gen->temperature;
+    go.top_k = gen->top_k;
+    go.top_p = gen->top_p;
+    go.seed = seed;
+    go.repeat_penalty = gen->repeat_penalty;
+    go.stop = gen->stop;
+    go.nstop = gen->nstop;
+    go.strip_first_space = strip_first;
+    go.on_text = tok ? write_text : NULL;
+    go.on_token = tok ? NULL : write_id;
+    go.user = &ids;
+    TfrtGenResult r;
+    char err[512];
     double t0 = run_now();
-    const float *row = advance(s, 1);
-    double t1 = run_now();
-    int prompt_len = s->n, made = 0, status = row ? 0 : EXIT_INPUT;
-    while (!status && made < gen->n_predict) {
-        int32_t next = unusable(row, s->vocab, made) ? -1 : tfrt_sample(smp, row, (int)s->vocab);
-        if (next < 0) {
-            status = EXIT_INPUT;
-            break;
-        }
-        if (next == eos)
-            break;
-        put_token(&out, tok, next, made);
-        made++;
-        s->tokens[s->n++] = next;
-        if (made == gen->n_predict)
-            break;
-        row = s->n == s->max_len ? slide(s) : advance(s, 0);
-        status = row ? 0 : EXIT_INPUT;
+    s->t_prompt = 0;
+    int rc = tfrt_generate(&lm, s->tokens, s->n, &go, &r, err, sizeof err);
+    if (!tok)
+        printf("\n");
+    fflush(stdout);
+    double t2 = run_now(), t1 = s->t_prompt ? s->t_prompt : t2;
+    if (rc != TFRT_OK) {
+        fprintf(stderr, "\ntfc: error: %s\n", err);
+        return EXIT_INPUT;
     }
-    end_text(&out, tok);
-    double t2 = run_now();
+    int made = r.generated;
     fprintf(stderr, "\ntfc: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d tokens in %.3f s "
-                    "(%.1f tokens/s)%s, peak memory %.1f MiB\n",
-            prompt_len, t1 - t0, prompt_len / (t1 - t0 > 0 ? t1 - t0 : 1e-9), made, t2 - t1,
+                    "(%.1f tokens/s)%s%s, peak memory %.1f MiB\n",
+            r.prompt_tokens, t1 - t0, r.prompt_tokens / (t1 - t0 > 0 ? t1 - t0 : 1e-9), made, t2 - t1,
             made / (t2 - t1 > 0 ? t2 - t1 : 1e-9), s->L.step ? "" : " without a KV cache",
+            r.stop == TFRT_GEN_STOP_STRING ? tfc_format(", stopped at --stop '%s'", gen->stop[r.stop_index])
+                                           : "",
             peak_rss_kib() / 1024.0);
-    return status;
+    return 0;
 }
 
 /* The prompt as ids given with --tokens; the other inputs as given. */
-static int ids_prompt(const RunOptions *opt, Session *s)
+static int ids_prompt(const RunOptions *opt, const GenOptions *gen, Session *s)
 {
     int n = opt->lengths[s->sym - 1];
     if (n > s->max_len) {
-        fprintf(stderr, "tfc: error: the prompt has %d tokens; the model holds at most %lld\n",
-                n, (long long)s->max_len);
+        fprintf(stderr, "tfc: error: the prompt has %d tokens; the model holds at most %lld%s\n",
+                n, (long long)s->max_len, gen->ctx ? " (-c)" : "");
         return EXIT_INPUT;
     }
     memcpy(s->tokens, opt->tokens[s->input], (size_t)n * sizeof *s->tokens);
     s->n = n;
     memcpy(s->inputs, opt->tokens, sizeof s->inputs);
     memcpy(s->lengths, opt->lengths, sizeof s->lengths);
+    return 0;
+}
+
+/* The generation options given for a classifier, which would ignore them. */
+static void refuse_for_classifier(const GenOptions *gen)
+{
+    const char *opt = gen->nstop ? "--stop" : gen->penalty_given ? "--repeat-penalty"
+                    : gen->ctx ? "-c" : gen->echo ? "--echo" : NULL;
+    if (opt)
+        error_status(EXIT_USAGE, "%s goes with text generation; this model is a classifier "
+                     "(its output is not a row of logits per token)", opt);
+}
+
+/* -c N: the window the model holds, at most what it was compiled for. */
+static int apply_ctx(const GenOptions *gen, Session *s)
+{
+    if (!gen->ctx)
+        return 0;
+    if (gen->ctx > s->max_len) {
+        fprintf(stderr, "tfc: error: -c %d: the model holds at most %lld tokens (as compiled: "
+                        "its configuration, or --seq)\n", gen->ctx, (long long)s->max_len);
+        return EXIT_USAGE;
+    }
+    s->max_len = gen->ctx;
     return 0;
 }
 
@@ -375,36 +386,44 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
     const Node *o = &g->nodes[g->output];
     if (tok && gen->prompt && (o->shape.ndim == 1 || !o->shape.d[0].sym ||
                                o->shape.d[1].n < tfrt_tok_vocab_size(tok))) {
+        refuse_for_classifier(gen);
         int rc = classify_text(g, opt, gen, tok);
         tfrt_tok_free(tok);
         return rc;
     }
     Session s = {.n = 0, .graph = g};
     int status = check_model(g, tok, gen, &s);
+    if (!status)
+        status = apply_ctx(gen, &s);
     if (!status) {
-        s.tokens = calloc((size_t)s.max_len, sizeof *s.tokens);
-        s.logits = malloc((size_t)s.max_len * (size_t)s.vocab * sizeof *s.logits);
-        if (!s.tokens || !s.logits)
+        /* one more than the window: a prompt that fills it, and a token */
+        s.tokens = calloc((size_t)s.max_len + 1, sizeof *s.tokens);
+        if (!s.tokens)
             error_plain("out of memory");
-        status = !gen->prompt ? ids_prompt(opt, &s)
+        status = !gen->prompt ? ids_prompt(opt, gen, &s)
                : s.src >= 0 ? encode_source(tok, gen, opt->weights, &s)
                : encode_prompt(tok, gen, &s);
     }
+    RunOptions ro = *opt;
+    ro.ctx = gen->ctx;
     if (!status)
-        status = run_load(g, opt, &s.L);
+        status = run_load(g, &ro, &s.L);
+    if (!status) {
+        /* forward writes every row; prefill_last only the last */
+        size_t rows = s.L.prefill_last ? 1 : (size_t)s.max_len;
+        if (!(s.logits = malloc(rows * (size_t)s.vocab * sizeof *s.logits)))
+            error_plain("out of memory");
+    }
     uint64_t seed = gen->seed_given ? gen->seed : (uint64_t)time(NULL);
     if (!status) {
-        fprintf(stderr, "tfc: seed %llu, temperature %g, top-k %d, top-p %g\n",
-                (unsigned long long)seed, gen->temperature, gen->top_k, gen->top_p);
-        if (gen->beams > 1) {
-            status = generate_beams(&s, tok, opt, gen);
-        } else {
-            TfrtSampler smp;
-            if (tfrt_sampler_init(&smp, (int)s.vocab, gen->temperature, gen->top_k, gen->top_p, seed))
-                error_plain("out of memory");
-            status = sample_loop(&s, tok, gen, &smp);
-            tfrt_sampler_free(&smp);
+        fprintf(stderr, "tfc: seed %llu, temperature %g, top-k %d, top-p %g, repeat penalty %g, "
+                        "context %lld tokens\n", (unsigned long long)seed, gen->temperature,
+                gen->top_k, gen->top_p, gen->repeat_penalty, (long long)s.max_len);
+        if (gen->echo) {
+            fwrite(gen->prompt, 1, gen->prompt_len, stdout);
+            fflush(stdout);
         }
+        status = gen->beams > 1 ? generate_beams(&s, tok, &ro, gen) : sample_loop(&s, tok, gen, seed);
     }
     run_unload(&s.L);
     free(s.tokens);
@@ -487,11 +506,11 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
     int status = 0;
     for (int i = 1; i < 2 * k && !status; i++)
         status = run_open(&s->L, opt->weights, &ctx[i]);
-    const float *row = status ? NULL : advance(s, 1);
-    if (!row)
-        status = status ? status : EXIT_INPUT;
-    else
-        memcpy(rows, row, (size_t)V * sizeof *rows);
+    int rc = status ? 0 : lm_prefill_last(s, s->tokens, s->n, rows);
+    if (rc != 0) {
+        fprintf(stderr, "tfc: error: %s\n", s->L.strerror(rc));
+        status = EXIT_INPUT;
+    }
     int live = 1;
     for (int b = 0; b < k; b++)
         beams[b].tokens = store + (size_t)b * (size_t)(n_max + 1);
@@ -547,7 +566,7 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
                 beams[b].done = 1;
                 continue;
             }
-            int rc = s->L.step(ctx[b], beams[b].tokens[beams[b].len - 1], rows + (size_t)b * (size_t)V);
+            rc = s->L.step(ctx[b], beams[b].tokens[beams[b].len - 1], rows + (size_t)b * (size_t)V);
             if (rc != 0) {
                 fprintf(stderr, "tfc: error: %s\n", s->L.strerror(rc));
                 status = EXIT_INPUT;
@@ -555,10 +574,7 @@ static int generate_beams(Session *s, const TfrtTokenizer *tok, const RunOptions
         }
     }
     if (!status) {
-        Utf8Out out = {.len = 0};
-        for (int i = 0; i < beams[0].len; i++)
-            put_token(&out, tok, beams[0].tokens[i], i);
-        end_text(&out, tok);
+        print_tokens(tok, beams[0].tokens, beams[0].len);
         fprintf(stderr, "\ntfc: beam search, %d beams: %d tokens, log-probability %.4f, %.3f s\n", k,
                 beams[0].len, beams[0].score, run_now() - t0);
     }

@@ -66,7 +66,8 @@ static const char usage[] =
     "                        encoder-decoder the source text (the target is generated); for\n"
     "                        a classifier the text to label (label probabilities, or one tag\n"
     "                        a word, go to stdout)\n"
-    "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text.\n"
+    "  -n, --n-predict N     tokens to generate (default 128); stops early at end-of-text\n"
+    "                        or a --stop string.\n"
     "                        With --tokens and no --logits, generates from those ids and\n"
     "                        prints the new ids (an encoder-decoder: --src is encoded once\n"
     "                        and --tokens starts the decoder).  When the context is full,\n"
@@ -77,6 +78,15 @@ static const char usage[] =
     "  --top-p P             keep the most likely tokens up to mass P (default 1: off)\n"
     "  -s, --seed N          seed of the sampler (default: the time; always reported)\n"
     "  --beams K             beam search with K beams instead of sampling\n"
+    "  --repeat-penalty X    divide the positive logits of tokens already in the context by\n"
+    "                        X, multiply the negative ones (default 1: off; X > 0)\n"
+    "  --stop STR            stop when the generated text contains STR, which is not printed\n"
+    "                        (repeatable, at most 64, each 1 to 256 bytes)\n"
+    "  -c, --ctx-size N      tokens the model holds (its KV cache at open, and the window\n"
+    "                        that slides), 1 to what it was compiled for (the default)\n"
+    "  -f, --file FILE       read the prompt from FILE (its bytes as they are, at most\n"
+    "                        16 MiB), instead of --prompt\n"
+    "  --echo                print the prompt to stdout before the generated text\n"
     "\n"
     "Tokenizer alone (no model file):\n"
     "  --tokenizer T --encode FILE    print the token ids of FILE's bytes, comma separated\n"
@@ -125,6 +135,7 @@ typedef struct {
     const char *decode;
     const char *run_only;  /* the first option given that only --run reads */
     int add_special;
+    const char *stops[64];       /* --stop, into gen.stop */
 } Options;
 
 /* Through error_status, so that a harness (tests/fuzz/fuzz_cli.c) can
@@ -161,6 +172,21 @@ static void add_define(Options *o, const char *arg)
     if (o->ndefs == (int)(sizeof o->defs / sizeof o->defs[0]))
         usage_error("too many -D options (at most 64) at '%s'", arg);
     o->defs[o->ndefs++] = (Define){tfc_strndup(arg, (size_t)(eq - arg)), eq + 1, NULL};
+}
+
+/* --stop STR: bounded in number and length, as the text held back while
+ * it might be the start of one is searched for each (tfrt_generate.h). */
+static void add_stop(Options *o, const char *stop)
+{
+    size_t len = strlen(stop);
+    if (len == 0)
+        usage_error("%s", "--stop: the string is empty");
+    if (len > 256)
+        usage_error("--stop '%s': longer than 256 bytes", tfc_format("%.40s...", stop));
+    if (o->gen.nstop == (int)(sizeof o->stops / sizeof o->stops[0]))
+        usage_error("too many --stop options (at most 64) at '%s'", stop);
+    o->stops[o->gen.nstop++] = stop;
+    o->gen.stop = o->stops;
 }
 
 /* The value of an option: the rest of "-Dx=1" or the next argument. */
@@ -208,12 +234,36 @@ static int run_only(const char *arg)
     static const char *const opts[] = {
         "--weights", "--tokens", "--src", "--types", "--length", "--logits", "-t", "--threads",
         "--keep", "--prefill", "--tokenizer", "-p", "--prompt", "-n", "--n-predict", "--temp",
-        "--top-k", "--top-p", "-s", "--seed", "--beams",
+        "--top-k", "--top-p", "-s", "--seed", "--beams", "--repeat-penalty", "--stop", "-c",
+        "--ctx-size", "--file", "--echo",
     };
+    if (strcmp(arg, "-f") == 0)      /* not is_opt: -fno-NAME starts the same */
+        return 1;
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (is_opt(arg, opts[i]))
             return 1;
     return 0;
+}
+
+/* The options of generation, where nothing would read them: text
+ * options without a text prompt, sampling options with beam search (which
+ * does not sample) or without generation (--tokens with --logits, or
+ * without -n, runs the model once). */
+static void check_generation(const Options *o, const char *text)
+{
+    const GenOptions *gen = &o->gen;
+    int generating = text || (o->tokens && o->n_given && !o->logits);
+    if (!text && gen->nstop)
+        usage_error("%s", "--stop goes with --prompt or -f (text generation)");
+    if (!text && gen->echo)
+        usage_error("%s", "--echo goes with --prompt or -f (text generation)");
+    const char *sampling = gen->penalty_given ? "--repeat-penalty" : gen->ctx ? "-c" : NULL;
+    if (sampling && !generating)
+        usage_error("%s goes with generation: --prompt, -f, or --tokens with -n (and no --logits)",
+                    sampling);
+    if (gen->beams > 1 && (gen->nstop || gen->penalty_given))
+        usage_error("--beams does not go with %s: beam search does not sample",
+                    gen->nstop ? "--stop" : "--repeat-penalty");
 }
 
 /* A mode's options given with another mode are refused, not ignored: a
@@ -232,9 +282,14 @@ static void check_modes(const Options *o)
         usage_error("%s goes with --run", o->run_only);
     if (!o->run && o->gen.tokenizer)
         usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
-    if (o->gen.prompt && (o->tokens || o->src || o->types))
-        usage_error("%s", "--prompt gives the model its tokens: it does not go with --tokens, --src "
-                          "or --types");
+    const GenOptions *gen = &o->gen;
+    if (gen->prompt && gen->prompt_file)
+        usage_error("%s", "-f reads the prompt from a file: it does not go with --prompt");
+    const char *text = gen->prompt ? "--prompt" : gen->prompt_file ? "-f" : NULL;
+    if (text && (o->tokens || o->src || o->types))
+        usage_error("%s gives the model its tokens: it does not go with --tokens, --src or --types",
+                    text);
+    check_generation(o, text);
 }
 
 static void parse_args(Options *o, int argc, char **argv)
@@ -319,6 +374,23 @@ static void parse_args(Options *o, int argc, char **argv)
             o->gen.seed_given = 1;
         } else if (is_opt(a, "--beams")) {
             o->gen.beams = (int)parse_long(value(argc, argv, &i, "--beams"), "--beams", 1, 64);
+        } else if (is_opt(a, "--repeat-penalty")) {
+            o->gen.repeat_penalty = (float)parse_double(value(argc, argv, &i, "--repeat-penalty"),
+                                                        "--repeat-penalty", 0, 100);
+            if (o->gen.repeat_penalty == 0)
+                usage_error("%s", "--repeat-penalty: '0' must be more than 0 (1 is off)");
+            o->gen.penalty_given = 1;
+        } else if (is_opt(a, "--stop")) {
+            add_stop(o, value(argc, argv, &i, "--stop"));
+        } else if (is_opt(a, "-c") || is_opt(a, "--ctx-size")) {
+            o->gen.ctx = (int)parse_long(value(argc, argv, &i, a[1] == '-' ? "--ctx-size" : "-c"),
+                                         "--ctx-size", 1, INT32_MAX);
+        } else if (strcmp(a, "-f") == 0 || is_opt(a, "--file")) {
+            if (o->gen.prompt_file)
+                usage_error("%s", "-f goes once: one prompt file");
+            o->gen.prompt_file = value(argc, argv, &i, a[1] == '-' ? "--file" : "-f");
+        } else if (strcmp(a, "--echo") == 0) {
+            o->gen.echo = 1;
         } else if (is_opt(a, "--encode")) {
             o->encode = value(argc, argv, &i, "--encode");
         } else if (is_opt(a, "--decode")) {
@@ -342,12 +414,14 @@ static void parse_args(Options *o, int argc, char **argv)
         usage_error("%s", "no model file given");
     if (o->run && !o->weights)
         usage_error("%s", "--run needs --weights FILE");
-    if (o->run && !o->tokens && !o->gen.prompt)
-        usage_error("%s", "--run needs --tokens (token ids) or --prompt (text, with --tokenizer)");
-    if (o->gen.prompt && !o->gen.tokenizer)
+    int text = o->gen.prompt || o->gen.prompt_file;
+    if (o->run && !o->tokens && !text)
+        usage_error("%s", "--run needs --tokens (token ids), --prompt or -f (text, with --tokenizer)");
+    if (text && !o->gen.tokenizer)
         o->gen.tokenizer = ckpt_default_tokenizer(o->weights);
-    if (o->gen.prompt && !o->gen.tokenizer)
-        usage_error("%s", "--prompt needs --tokenizer PATH (or --weights FOLDER with a tokenizer.json)");
+    if (text && !o->gen.tokenizer)
+        usage_error("%s needs --tokenizer PATH (or --weights FOLDER with a tokenizer.json)",
+                    o->gen.prompt ? "--prompt" : "-f");
     if (o->run && (o->dump_ir || o->plan))
         usage_error("%s", "--run does not go with --dump-ir or --plan, which stop before running");
     if (o->prefix) {
@@ -484,8 +558,8 @@ static void check_output_paths(const Options *o)
 {
     const char *outputs[] = {o->output, o->output ? header_path(o->output) : NULL, o->plan_svg,
                              o->logits};
-    const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode};
-    outputs_check(outputs, 4, inputs, 4);
+    const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode, o->gen.prompt_file};
+    outputs_check(outputs, 4, inputs, 5);
 }
 
 /* Writes FILE.c and FILE.h, both or neither (or one stream to stdout for
@@ -550,9 +624,14 @@ static Graph *compile(const Options *o, const Program *prog, const Define *defs,
 int main(int argc, char **argv)
 {
     Options o = {0};
-    o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1};
+    o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1,
+                         .repeat_penalty = 1.0f};
     parse_args(&o, argc, argv);
     check_output_paths(&o);
+    if (o.gen.prompt_file)
+        o.gen.prompt = prompt_read_file(o.gen.prompt_file, &o.gen.prompt_len);
+    else if (o.gen.prompt)
+        o.gen.prompt_len = strlen(o.gen.prompt);
     if (o.encode || o.decode)
         return tokenizer_main(o.gen.tokenizer, o.encode, o.decode, o.add_special);
     Define *defs;

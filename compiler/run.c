@@ -57,26 +57,33 @@ static const char *glue_source(const Graph *g, const char *P)
     for (int s = 1; s < g->nsyms; s++)   /* valid lengths, as in emit_signature */
         if (g->padded >> s & 1u)
             len += (size_t)snprintf(args + len, sizeof args - len, ", lengths[%d]", MAX_INPUTS + s - 1);
-    return tfc_format(
+    /* open goes through open_ex for -c (the KV cache's context); a model
+     * without a cache is always opened with ctx 0 */
+    const char *common = tfc_format(
         "#include \"model.h\"\n"
-        "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen);\n"
+        "int tfc_glue_open(void **m, const char *path, int ctx, char *err, size_t errlen);\n"
         "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out);\n"
         "void tfc_glue_close(void *m);\n"
         "const char *tfc_glue_strerror(int status);\n"
-        "int tfc_glue_open(void **m, const char *path, char *err, size_t errlen)\n"
-        "{ return %s_open((%s_model **)m, path, err, errlen); }\n"
+        "int tfc_glue_open(void **m, const char *path, int ctx, char *err, size_t errlen)\n"
+        "{ %s_options o = {.ctx = ctx}; return %s_open_ex((%s_model **)m, path, &o, err, errlen); }\n"
         "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out)\n"
         "{ return %s_forward(m%s, out); }\n"
         "void tfc_glue_close(void *m) { %s_close(m); }\n"
-        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n"
-        "%s",
-        P, P, P, args, P, P,
-        g->cache_sym ? tfc_format(
+        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n",
+        P, P, P, P, args, P, P);
+    const char *cached = !g->cache_sym ? "" : tfc_format(
         "int tfc_glue_step(void *m, int32_t token, float *out);\n"
         "int tfc_glue_copy_state(void *dst, const void *src);\n"
         "int tfc_glue_step(void *m, int32_t token, float *out) { return %s_step(m, token, out); }\n"
         "int tfc_glue_copy_state(void *dst, const void *src) { return %s_copy_state(dst, src); }\n",
-        P, P) : "");
+        P, P);
+    /* an encoder-decoder's prefill needs its encode first: it keeps forward */
+    const char *last = !g->cache_sym || g->enc_end || !kprog_has_last_row(g) ? "" : tfc_format(
+        "int tfc_glue_prefill_last(void *m, const int32_t *tokens, int n, float *out);\n"
+        "int tfc_glue_prefill_last(void *m, const int32_t *tokens, int n, float *out)\n"
+        "{ return %s_prefill_last(m, tokens, n, out); }\n", P);
+    return tfc_format("%s%s%s", common, cached, last);
 }
 
 /* TFC_POISON set and not "0": build the poison mode of the generated code
@@ -218,6 +225,7 @@ static int write_logits(const char *path, const float *out, size_t count)
 int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
 {
     memset(L, 0, sizeof *L);
+    L->ctx = g->cache_sym ? opt->ctx : 0;
     const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char *dir = tfc_format("%s/tfc-run-XXXXXX", base);
     if (!mkdtemp(dir))
@@ -245,6 +253,7 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
     L->strerror = (StrerrorFn)dlsym(L->so, "tfc_glue_strerror");
     L->step = (StepFn)dlsym(L->so, "tfc_glue_step");            /* cached models only */
     L->copy_state = (CopyFn)dlsym(L->so, "tfc_glue_copy_state");
+    L->prefill_last = (PrefillFn)dlsym(L->so, "tfc_glue_prefill_last");   /* decoders only */
     if (!L->open || !L->forward || !L->close || !L->strerror)
         error_plain("the compiled model lacks its entry points");
     fprintf(stderr, "tfc: compiled %s in %.2f s%s\n", g->model, run_now() - t0,
@@ -313,7 +322,7 @@ int run_open(Loaded *L, const char *weights, void **model)
     char err[512] = "";
     memory_baseline();
     double t0 = run_now();
-    int rc = L->open(model, weights, err, sizeof err);
+    int rc = L->open(model, weights, L->ctx, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "tfc: error: %s\n", *err ? err : L->strerror(rc));
         return rc == TFRT_ERR_IO ? EXIT_IO : EXIT_INPUT;

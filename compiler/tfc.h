@@ -605,12 +605,14 @@ typedef struct {
     const char *logits_path;             /* NULL: no file */
     int keep;                            /* keep the build folder */
     int prefill;                         /* > 0: that many tokens, then steps */
+    int ctx;                             /* -c: the KV cache's context, 0: the most */
 } RunOptions;
 
 /* The entry points of a compiled model (glue.c in run.c). */
-typedef int (*OpenFn)(void **, const char *, char *, size_t);
+typedef int (*OpenFn)(void **, const char *, int ctx, char *, size_t);
 typedef int (*ForwardFn)(void *, const int32_t *const *, const int *, float *);
 typedef int (*StepFn)(void *, int32_t, float *);
+typedef int (*PrefillFn)(void *, const int32_t *, int, float *);
 typedef int (*CopyFn)(void *, const void *);
 typedef void (*CloseFn)(void *);
 typedef const char *(*StrerrorFn)(int);
@@ -621,6 +623,9 @@ typedef struct {
     OpenFn open;
     ForwardFn forward;
     StepFn step;                 /* NULL when the model has no KV cache */
+    PrefillFn prefill_last;      /* a decoder's: NULL without a cache, for an
+                                    encoder-decoder, or with no last-row program */
+    int ctx;                     /* open's ctx (-c), 0: the most */
     CopyFn copy_state;
     CloseFn close;
     StrerrorFn strerror;
@@ -644,9 +649,23 @@ typedef struct {
     uint64_t seed;
     int seed_given;
     int beams;
+    size_t prompt_len;           /* bytes of prompt (-f: may hold NUL bytes) */
+    const char *prompt_file;     /* -f FILE, read into prompt by main */
+    float repeat_penalty;        /* 1: off */
+    int penalty_given;
+    const char **stop;           /* --stop, nstop of them */
+    int nstop;
+    int ctx;                     /* -c N: tokens the model holds, 0: the most */
+    int echo;                    /* --echo: the prompt to stdout first */
 } GenOptions;
 
 int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen);
+
+/* prompt_file.c: -f FILE's bytes, NUL-terminated, *len of them (the file
+ * may hold NUL bytes); exits with a message for a file that is not
+ * regular, unreadable or over PROMPT_FILE_MAX bytes. */
+#define PROMPT_FILE_MAX (16 << 20)
+const char *prompt_read_file(const char *path, size_t *len);
 
 /* classify.c: --prompt for a classifier: label probabilities, or a tag a word */
 struct TfrtTokenizer;

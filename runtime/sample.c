@@ -234,3 +234,20 @@ int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
         return best;
     return draw(s, s->cand, n, total);
 }
+
+/* ---- the repeat penalty ------------------------------------------------- */
+
+void tfrt_repeat_penalty(float *logits, int vocab, const int32_t *tokens, int n,
+                         float penalty, unsigned char *seen)
+{
+    for (int i = 0; i < n; i++) {
+        int32_t t = tokens[i];
+        if (t < 0 || t >= vocab || seen[t])
+            continue;
+        seen[t] = 1;
+        logits[t] = logits[t] > 0.0f ? logits[t] / penalty : logits[t] * penalty;
+    }
+    for (int i = 0; i < n; i++)   /* back to all 0, in time linear in n */
+        if (tokens[i] >= 0 && tokens[i] < vocab)
+            seen[tokens[i]] = 0;
+}

@@ -15,6 +15,7 @@ static const char *const messages[] = {
     [TFRT_ERR_LENGTH]     = "sequence empty or too long",
     [TFRT_ERR_NOMEM]      = "out of memory",
     [TFRT_ERR_ARG]        = "invalid argument",
+    [TFRT_ERR_NAN]        = "output is NaN or infinite",
 };
 
 /* One message per status code, no more, no less. */

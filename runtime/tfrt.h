@@ -47,6 +47,7 @@ typedef enum {
     TFRT_ERR_LENGTH,      /* a sequence is empty or longer than the model allows */
     TFRT_ERR_NOMEM,       /* an allocation failed */
     TFRT_ERR_ARG,         /* an argument is invalid (NULL, negative, ...) */
+    TFRT_ERR_NAN,         /* a model's output is NaN or +inf: nothing can be chosen */
     TFRT_ERR_COUNT_
 } TfrtStatus;
 

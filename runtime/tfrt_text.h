@@ -205,6 +205,17 @@ int32_t tfrt_argmax(const float *x, int n);
  * (every value finite or -INFINITY): a row that can be sampled. */
 int32_t tfrt_bad_logit(const float *x, int n);
 
+/* The repeat penalty of CTRL (Keskar et al., 2019), as llama.cpp and the
+ * Hugging Face transformers library apply it: each distinct token of
+ * tokens[0..n) has its logit divided by penalty when positive and
+ * multiplied by it otherwise, once however often it occurs.  penalty > 1
+ * makes repeating less likely, 1 changes nothing.  Ids outside [0, vocab)
+ * are skipped.  seen is vocab bytes of scratch, all 0, and left all 0 (so
+ * the call allocates nothing).  Runs before tfrt_sample, on a row
+ * tfrt_bad_logit accepted. */
+void tfrt_repeat_penalty(float *logits, int vocab, const int32_t *tokens, int n,
+                         float penalty, unsigned char *seen);
+
 /* A uniform float in [0, 1) from the sampler's PRNG (24 random bits). */
 float tfrt_sampler_uniform(TfrtSampler *s);
 

@@ -252,5 +252,64 @@ done
 try 2 "--weights goes with --run" "--weights alone" -- lm.model --weights ok.safetensors &&
     pass "--weights without --run: refused, not ignored"
 
+# ---- generation options: strict values, refused where nothing would read them --------
+
+for opt in "--repeat-penalty nan" "--repeat-penalty 1,5" "--repeat-penalty -1" "--repeat-penalty 101" \
+           "-c 0" "-c 1e3" "--ctx-size -5" "-c 12x"; do
+    # shellcheck disable=SC2086
+    try 2 ": '${opt#* }' " "$opt" -- lm.model --weights ok.safetensors --run --tokens 1,2 -n 2 $opt &&
+        pass "$opt: refused"
+done
+try 2 "--repeat-penalty: '0' must be more than 0" "--repeat-penalty 0" -- lm.model \
+    --weights ok.safetensors --run --tokens 1,2 -n 2 --repeat-penalty 0 && pass "--repeat-penalty 0: refused"
+chars=$root/models/shakespeare.chars.json
+printf 'ROMEO:' >"$run/prompt.txt"
+gen_refusal() {   # PHRASE LABEL -- ARGS: exit 2 naming the conflict
+    local phrase=$1 label=$2
+    shift 3
+    try 2 "$phrase" "$label" -- lm.model --weights ok.safetensors --run "$@" && pass "$label: refused"
+}
+gen_refusal "-f reads the prompt from a file: it does not go with --prompt" "-f with --prompt" -- \
+    --tokenizer "$chars" -f prompt.txt --prompt x
+gen_refusal "-f gives the model its tokens: it does not go with --tokens" "-f with --tokens" -- \
+    --tokenizer "$chars" -f prompt.txt --tokens 1,2
+gen_refusal "-f goes once" "-f twice" -- --tokenizer "$chars" -f prompt.txt -f prompt.txt
+gen_refusal "--stop goes with --prompt or -f" "--stop with --tokens" -- --tokens 1,2 -n 3 --stop x
+gen_refusal "--echo goes with --prompt or -f" "--echo with --tokens" -- --tokens 1,2 -n 3 --echo
+gen_refusal "--repeat-penalty goes with generation" "--repeat-penalty with --logits" -- \
+    --tokens 1,2 -n 3 --logits l.f32 --repeat-penalty 1.1
+gen_refusal "-c goes with generation" "-c without -n" -- --tokens 1,2 -c 2
+gen_refusal "--beams does not go with --stop" "--stop with --beams" -- --tokenizer "$chars" \
+    --prompt x --beams 2 --stop y
+gen_refusal "--beams does not go with --repeat-penalty" "--repeat-penalty with --beams" -- \
+    --tokenizer "$chars" --prompt x --beams 2 --repeat-penalty 1.2
+gen_refusal "--stop: the string is empty" "--stop ''" -- --tokenizer "$chars" --prompt x --stop ""
+gen_refusal "--stop '" "--stop of 257 bytes" -- --tokenizer "$chars" --prompt x \
+    --stop "$(head -c 257 /dev/zero | tr '\0' x)"
+many=()
+for i in $(seq 65); do many+=(--stop "s$i"); done
+gen_refusal "too many --stop options (at most 64)" "65 --stop options" -- --tokenizer "$chars" \
+    --prompt x "${many[@]}"
+gen_refusal "--stop goes with text generation; this model is a classifier" "--stop for a classifier" -- \
+    --tokenizer "$chars" --prompt x --stop y      # 8 logits a row for 65 tokens: a classifier
+gen_refusal "--echo goes with text generation; this model is a classifier" "--echo for a classifier" -- \
+    --tokenizer "$chars" --prompt x --echo
+gen_refusal "-c 17: the model holds at most 16 tokens" "-c beyond the compiled context" -- \
+    --tokens 1,2 -n 3 -c 17
+try 2 "--stop goes with --run" "--stop without --run" -- lm.model --stop x && pass "--stop without --run: refused"
+try 2 "-f goes with --run" "-f without --run" -- lm.model -f prompt.txt && pass "-f without --run: refused"
+mkfifo "$run/fifo"
+try 3 "-f fifo: not a regular file" "-f FIFO" -- lm.model --weights ok.safetensors --tokenizer "$chars" \
+    --run -f fifo && pass "-f FIFO: refused at once, no hang"
+rm -f "$run/fifo"
+try 3 "-f missing.txt: No such file" "-f missing" -- lm.model --weights ok.safetensors --tokenizer "$chars" \
+    --run -f missing.txt && pass "-f of a missing file: I/O error"
+cp "$run/prompt.txt" "$run/prompt.c"
+try 2 "would be overwritten: it is an input and an output" "-f FILE.c with -o FILE.c" -- lm.model \
+    --weights ok.safetensors --tokenizer "$chars" -o prompt.c --run -f prompt.c &&
+    [ "$(cat "$run/prompt.c")" = "ROMEO:" ] && [ ! -e "$run/prompt.h" ] &&
+    pass "-f FILE.c with -o FILE.c: refused, nothing overwritten"
+rm -f "$run/prompt.c" "$run/prompt.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

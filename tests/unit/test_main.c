@@ -21,6 +21,7 @@ int main(void)
     register_frontend_tests();
     register_verify_tests();
     register_text_tests();
+    register_generate_tests();
     register_hardening_tests();
     if (CU_get_error() != CUE_SUCCESS) {
         fprintf(stderr, "unit_tests: registering tests: %s\n", CU_get_error_msg());
