@@ -95,20 +95,28 @@ static LLVMValueRef element(Gen *G, LLVMTypeRef t, LLVMValueRef p, int64_t i, co
     return LLVMBuildLoad2(G->B, t, LLVMBuildGEP2(G->B, t, p, &idx, 1, ""), name);
 }
 
+/* acc + k * x (x an i32), built small: the optimizer's time grows with
+ * the instructions it is given. */
+static LLVMValueRef term(Gen *G, LLVMValueRef acc, int64_t k, LLVMValueRef x)
+{
+    if (!k)
+        return acc;
+    LLVMValueRef t = LLVMBuildSExt(G->B, x, G->i64, "");
+    if (k != 1)
+        t = LLVMBuildMul(G->B, t, i64c(G, k), "");
+    return acc ? LLVMBuildAdd(G->B, acc, t, "") : t;
+}
+
 /* c + k_len * len + k_pos * pos + k_valid * valid, in 64 bits. */
 static LLVMValueRef kint(Gen *G, KInt v)
 {
-    LLVMValueRef acc = i64c(G, v.c);
-    if (v.k_len)
-        acc = LLVMBuildAdd(G->B, acc, LLVMBuildMul(G->B, LLVMBuildSExt(G->B, G->len[v.sym], G->i64, ""),
-                                                   i64c(G, v.k_len), ""), "");
-    if (v.k_pos)
-        acc = LLVMBuildAdd(G->B, acc, LLVMBuildMul(G->B, LLVMBuildSExt(G->B, G->pos, G->i64, ""),
-                                                   i64c(G, v.k_pos), ""), "");
-    if (v.k_valid)
-        acc = LLVMBuildAdd(G->B, acc, LLVMBuildMul(G->B, LLVMBuildSExt(G->B, G->valid[v.sym], G->i64, ""),
-                                                   i64c(G, v.k_valid), ""), "");
-    return acc;
+    LLVMValueRef acc = NULL;
+    acc = term(G, acc, v.k_len, G->len[v.sym]);
+    acc = term(G, acc, v.k_pos, G->pos);
+    acc = term(G, acc, v.k_valid, G->valid[v.sym]);
+    if (!acc)
+        return i64c(G, v.c);
+    return v.c ? LLVMBuildAdd(G->B, acc, i64c(G, v.c), "") : acc;
 }
 
 /* Where node id's data starts (an i8*). */
@@ -179,12 +187,23 @@ static LLVMValueRef scalar(Gen *G, KType type, const KValue *v)
 /* Bytes of one element of a field. */
 static size_t field_size(KType t) { return t == KT_INT || t == KT_FLOAT ? 4 : sizeof(void *); }
 
-/* The struct argument in its stack slot: zeroed, then every field that
- * is not zero stored at its offset. */
+static int is_const(KType type, const KValue *v)
+{
+    if (type == KT_INT)
+        return !v->i.k_len && !v->i.k_pos && !v->i.k_valid;
+    return type == KT_FLOAT || (type == KT_PTR && v->p.node < 0) || (type == KT_PACKED && !v->i.c);
+}
+
+/* The struct argument: its constant fields (sizes, strides, the zeros a C
+ * compound literal leaves) as a constant template copied into a stack
+ * slot, then the fields known at run time (pointers, lengths) stored at
+ * their offsets.  One copy and a few stores, not a store a field: the
+ * optimizer's time (the SLP vectorizer's above all) grows with the
+ * stores it is given. */
 static LLVMValueRef struct_arg(Gen *G, const KStruct *st, const KValue *fields)
 {
-    LLVMValueRef at = G->scratch[st->size == sizeof(TfrtLinear) ? 0 : 1];
-    fill(G, at, 0, i64c(G, (int64_t)st->size));
+    unsigned char *bytes = tfc_alloc(st->size);
+    int later = 0;
     for (int f = 0, e = 0; f < st->nfields; e += st->fields[f++].count) {
         const KField *fd = &st->fields[f];
         size_t size = field_size(fd->type);
@@ -192,17 +211,40 @@ static LLVMValueRef struct_arg(Gen *G, const KStruct *st, const KValue *fields)
             tfc_bug("LLVM JIT: field %s.%s passes the end of the struct", st->name, fd->name);
         for (int k = 0; k < fd->count; k++) {
             const KValue *v = &fields[e + k];
-            int zero = (fd->type == KT_INT && !v->i.c && !v->i.k_len && !v->i.k_pos && !v->i.k_valid)
-                       || (fd->type == KT_FLOAT && v->f == 0.0f)
-                       || (fd->type == KT_PTR && v->p.node < 0) || (fd->type == KT_PACKED && !v->i.c);
-            if (zero)
+            unsigned char *at = bytes + fd->offset + size * (size_t)k;
+            int32_t i = (int32_t)v->i.c;
+            if (!is_const(fd->type, v))
+                later = 1;
+            else if (fd->type == KT_INT)
+                memcpy(at, &i, sizeof i);
+            else if (fd->type == KT_FLOAT)
+                memcpy(at, &v->f, sizeof v->f);
+        }
+    }
+    LLVMValueRef init = LLVMConstStringInContext(G->C, (const char *)bytes, (unsigned)st->size, 1);
+    LLVMValueRef tmpl = LLVMAddGlobal(G->M, LLVMTypeOf(init), st->name);
+    LLVMSetInitializer(tmpl, init);
+    LLVMSetGlobalConstant(tmpl, 1);
+    LLVMSetLinkage(tmpl, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(tmpl, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(tmpl, 8);
+    tmpl = LLVMConstBitCast(tmpl, G->ptr);
+    if (!later)   /* every field constant: the template itself */
+        return tmpl;
+    LLVMValueRef slot = G->scratch[st->size == sizeof(TfrtLinear) ? 0 : 1];
+    LLVMBuildMemCpy(G->B, slot, 8, tmpl, 8, i64c(G, (int64_t)st->size));
+    for (int f = 0, e = 0; f < st->nfields; e += st->fields[f++].count) {
+        const KField *fd = &st->fields[f];
+        for (int k = 0; k < fd->count; k++) {
+            const KValue *v = &fields[e + k];
+            if (is_const(fd->type, v))
                 continue;
-            LLVMValueRef p = offset(G, at, i64c(G, (int64_t)(fd->offset + size * (size_t)k)));
             LLVMTypeRef t = ktype(G, fd->type);
+            LLVMValueRef p = offset(G, slot, i64c(G, (int64_t)(fd->offset + field_size(fd->type) * (size_t)k)));
             LLVMBuildStore(G->B, scalar(G, fd->type, v), LLVMBuildBitCast(G->B, p, LLVMPointerType(t, 0), ""));
         }
     }
-    return at;
+    return slot;
 }
 
 /* A call; a status other than TFRT_OK returns from the function. */
@@ -338,8 +380,10 @@ static void load_ctx(Gen *G)
     G->pos = ctx_field(G, offsetof(JitCtx, pos), G->i32, "pos");
     LLVMValueRef len = ctx_field(G, offsetof(JitCtx, len), G->iptr, "len");
     LLVMValueRef valid = ctx_field(G, offsetof(JitCtx, valid), G->iptr, "valid");
-    for (int s = 1; s < G->kp->g->nsyms; s++) {
-        G->len[s] = element(G, G->i32, len, s, G->kp->g->syms[s].name);
+    const Graph *g = G->kp->g;
+    for (int s = 1; s < g->nsyms; s++) {
+        /* one step runs one token: `const int seq = 1` in the C */
+        G->len[s] = G->kp->step && s == g->cache_sym ? i32c(G, 1) : element(G, G->i32, len, s, g->syms[s].name);
         G->valid[s] = element(G, G->i32, valid, s, "");
     }
     G->scratch[0] = LLVMBuildBitCast(
@@ -399,7 +443,12 @@ static void gen_init(Gen *G, LLVMContextRef C)
 
 /* ---- the target and the module ---------------------------------------------------- */
 
-/* A target machine for this CPU (its name and features), at -O2. */
+/* A target machine for this CPU (its name and features).  The IR is
+ * optimized at O2 (build_module); instruction selection and register
+ * allocation run at their fast level: the bodies are call sequences, and
+ * the full level took 4-5 times as long (0.12 against 0.03 s for GPT-2
+ * small, 0.44 against 0.08 s unfused) with no measurable change in the
+ * forward pass's time (docs/jit.md). */
 static LLVMTargetMachineRef host_machine(void)
 {
     static int ready;
@@ -410,7 +459,7 @@ static LLVMTargetMachineRef host_machine(void)
     if (LLVMGetTargetFromTriple(triple, &target, &msg))
         tfc_bug("LLVM JIT: target %s: %s", triple, msg ? msg : "?");
     char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelDefault,
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelNone,
                                                       LLVMRelocDefault, LLVMCodeModelJITDefault);
     if (!tm)
         tfc_bug("LLVM JIT: cannot make a target machine for %s (%s)", triple, cpu);
@@ -452,6 +501,11 @@ static LLVMModuleRef build_module(LLVMContextRef C, LLVMTargetMachineRef tm, con
     LLVMDisposeMessage(msg);
     double t1 = run_now();
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    /* -O2 without the SLP vectorizer: the bodies are straight-line calls,
+     * whose only candidates are the stores of struct arguments (a third of
+     * the optimizer's time for GPT-2, for nothing measurable); loops keep
+     * the loop vectorizer. */
+    LLVMPassBuilderOptionsSetSLPVectorization(po, 0);
     check(LLVMRunPasses(G.M, "default<O2>", tm, po), "optimizing (default<O2>)");
     LLVMDisposePassBuilderOptions(po);
     if (dump)
