@@ -130,12 +130,16 @@ $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
 	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
 
-GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+# With LLVM, the golden suites run tfc's default back end, the JIT, and
+# each case of run.sh and families.sh again with --jit cc, whose logits
+# must be the same bits (GOLDEN_JIT_BOTH, tests/golden/lib.sh).
+JIT_BOTH   = $(if $(NOLLVM),,1)
+GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 # The same compiler with the fusion pass switched off: the golden, KV-cache
 # and example suites run through both.  The unfused runs also take the
 # kernels a CPU without AVX-512 gets (TFRT_ISA=avx2: unpacked weights, the
 # AVX2 GEMV), so both kernel paths meet the references.
-UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 
 $(B)/tfc-unfused: $(TFC)
 	printf '#!/bin/sh\nexec "%s" -fno-fuse "$$@"\n' "$(abspath $(TFC))" > $@
@@ -146,6 +150,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
 	tests/passes/run.sh $(TFC)
+	TFC=$(TFC) tests/jit.sh
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh

@@ -58,7 +58,29 @@ typedef struct {
 
 /* ---- failures -------------------------------------------------------------- */
 
-/* An LLVM error: an internal error that names the step that failed. */
+/* What the JIT's session reported last (the missing symbol's name, say):
+ * the failure that follows names only what could not be compiled. */
+static char session_error[512];
+
+static void report_session_error(void *ctx, LLVMErrorRef err)
+{
+    (void)ctx;
+    char *msg = LLVMGetErrorMessage(err);
+    snprintf(session_error, sizeof session_error, "%s", msg);
+    LLVMDisposeErrorMessage(msg);
+}
+
+/* An LLVM failure: tfc's fault or its LLVM's, not the user's, so an
+ * internal error; but a clean exit that names the step, never a crash. */
+static _Noreturn void fail(const char *what, const char *msg)
+{
+    fflush(stdout);
+    fprintf(stderr, "tfc: internal error: LLVM JIT: %s: %s%s%s\n"
+                    "tfc: note: --jit cc runs the model through the C compiler instead\n",
+            what, msg, *session_error ? "; " : "", session_error);
+    exit(EXIT_INPUT);
+}
+
 static void check(LLVMErrorRef err, const char *what)
 {
     if (!err)
@@ -66,7 +88,7 @@ static void check(LLVMErrorRef err, const char *what)
     char *msg = LLVMGetErrorMessage(err);
     char *copy = tfc_strdup(msg);
     LLVMDisposeErrorMessage(msg);
-    tfc_bug("LLVM JIT: %s: %s", what, copy);
+    fail(what, copy);
 }
 
 /* ---- values ------------------------------------------------------------------ */
@@ -453,16 +475,16 @@ static LLVMTargetMachineRef host_machine(void)
 {
     static int ready;
     if (!ready++ && (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()))
-        tfc_bug("LLVM JIT: no native target in this LLVM");
+        fail("initializing", "no native target in this LLVM");
     char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &msg))
-        tfc_bug("LLVM JIT: target %s: %s", triple, msg ? msg : "?");
+        fail(tfc_format("target %s", triple), msg ? msg : "?");
     char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
     LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelNone,
                                                       LLVMRelocDefault, LLVMCodeModelJITDefault);
     if (!tm)
-        tfc_bug("LLVM JIT: cannot make a target machine for %s (%s)", triple, cpu);
+        fail("target machine", tfc_format("cannot make one for %s (%s)", triple, cpu));
     LLVMDisposeMessage(triple);
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(features);
@@ -497,7 +519,7 @@ static LLVMModuleRef build_module(LLVMContextRef C, LLVMTargetMachineRef tm, con
         print_module(G.M, "before optimization", dump);
     char *msg = NULL;
     if (LLVMVerifyModule(G.M, LLVMReturnStatusAction, &msg))
-        tfc_bug("LLVM JIT: the module does not verify: %s", msg ? msg : "?");
+        fail("the module does not verify", msg ? msg : "?");
     LLVMDisposeMessage(msg);
     double t1 = run_now();
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
@@ -570,6 +592,8 @@ Jit *jit_llvm_compile(const JitEntry *entries, int n, JitBody *fns, int flags, J
                                                   LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
     Jit *jit = tfc_alloc(sizeof *jit);
     check(LLVMOrcCreateLLJIT(&jit->lljit, builder), "creating the JIT");
+    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->lljit),
+                                            report_session_error, NULL);
     define_symbols(jit->lljit);
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(M, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);   /* the module holds it now */
