@@ -37,6 +37,9 @@ run() {
     # shellcheck disable=SC2086
     env $env_args "$TFC" "$@" >"$tmp/$name" 2>"$tmp/err"
     rc=$?
+    if grep -q -e AddressSanitizer -e LeakSanitizer -e 'runtime error' "$tmp/err"; then
+        fail "sanitizer report: tfc $(echo "$*" | cut -c 1-80)"
+    fi
 }
 
 if ! "$TFC" --help | grep -q -- '--jit llvm|cc'; then
