@@ -49,10 +49,12 @@ typedef struct {
 
 typedef struct Jit Jit;
 
-/* Compiles one function a program into fns[i], or exits with an
- * internal error naming what failed (the verifier's message, a missing
- * symbol, the target). */
-Jit *jit_llvm_compile(const JitEntry *entries, int n, JitBody *fns, int flags, JitTimes *times);
+/* The JIT for this CPU with the runtime's symbols; every LLVM failure,
+ * here and below, exits with an internal error naming what failed (the
+ * verifier's message, a missing symbol, the target). */
+Jit *jit_llvm_create(void);
+/* One program compiled (its module built, verified, optimized, added). */
+JitBody jit_llvm_add(Jit *jit, const JitEntry *e, int flags, JitTimes *times);
 void jit_llvm_free(Jit *jit);
 /* The module of the programs, before and after -O2, to out; no code made. */
 void jit_llvm_dump(const JitEntry *entries, int n, FILE *out);

@@ -22,7 +22,10 @@ static const char *const body_names[B_COUNT] = {"tfc_forward", "tfc_encode", "tf
 static struct {
     const Graph *g;
     Jit *jit;
-    JitBody body[B_COUNT];
+    int flags;                   /* JIT_DUMP, JIT_POISON */
+    int verbose;
+    JitEntry entry[B_COUNT];     /* the programs; kp NULL: not this model's */
+    JitBody body[B_COUNT];       /* compiled on first use, else NULL */
     TfrtWeightSpec *specs;
     int nspecs;
     TfrtPackedPart *parts;
@@ -178,10 +181,28 @@ static int jit_open(void **out, const char *path, char *err, size_t errlen)
 
 /* ---- running ------------------------------------------------------------------------ */
 
+/* Body b, compiled on its first call: a prompt's first token waits for
+ * the prefill alone, not for the step a longer run needs later. */
+static JitBody body(int b)
+{
+    if (host.body[b])
+        return host.body[b];
+    if (!host.entry[b].kp)
+        tfc_bug("the model has no %s", body_names[b]);
+    JitTimes t;
+    double t0 = run_now();
+    host.body[b] = jit_llvm_add(host.jit, &host.entry[b], host.flags, &t);
+    if (host.verbose)
+        fprintf(stderr, "tfc: jit: %s compiled in memory by LLVM in %.3f s (IR %.3f s, -O2 %.3f s, "
+                        "code %.3f s)\n", body_names[b], run_now() - t0, t.build, t.optimize, t.codegen);
+    return host.body[b];
+}
+
 static int run_body(JitModel *m, int b, const int32_t *const *inputs, float *out)
 {
+    JitBody fn = body(b);
     JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->pool, inputs, out, m->len, m->valid, m->pos};
-    return host.body[b](&c);
+    return fn(&c);
 }
 
 /* The lengths of forward's call, checked as emit_c.c's checks do: into
@@ -321,15 +342,16 @@ int jit_load(const Graph *g, const RunOptions *opt, Loaded *L)
     double t0 = run_now();
     JitEntry e[B_COUNT];
     int which[B_COUNT];
-    JitBody fns[B_COUNT];
     int n = entries(g, e, which);
+    memset(host.entry, 0, sizeof host.entry);
+    memset(host.body, 0, sizeof host.body);
+    for (int i = 0; i < n; i++)
+        host.entry[which[i]] = e[i];
     host.g = g;
     tables(g);
-    int flags = (opt->dump_llvm ? JIT_DUMP : 0) | (poison_requested() ? JIT_POISON : 0);
-    JitTimes t;
-    host.jit = jit_llvm_compile(e, n, fns, flags, &t);
-    for (int i = 0; i < n; i++)
-        host.body[which[i]] = fns[i];
+    host.flags = (opt->dump_llvm ? JIT_DUMP : 0) | (poison_requested() ? JIT_POISON : 0);
+    host.verbose = opt->verbose;
+    host.jit = jit_llvm_create();
     L->open = jit_open;
     L->forward = jit_forward;
     L->close = jit_close;
@@ -338,8 +360,8 @@ int jit_load(const Graph *g, const RunOptions *opt, Loaded *L)
     if (g->cache_sym)
         L->step = jit_step, L->copy_state = jit_copy_state;
     if (opt->verbose)
-        fprintf(stderr, "tfc: jit: %s compiled in memory by LLVM in %.3f s (IR %.3f s, -O2 %.3f s, "
-                        "code %.3f s)%s\n", g->model, run_now() - t0, t.build, t.optimize, t.codegen,
-                flags & JIT_POISON ? " (TFC_POISON: freed arena buffers are NaN)" : "");
+        fprintf(stderr, "tfc: jit: LLVM ready for %s in %.3f s; each entry point compiles on its "
+                        "first call%s\n", g->model, run_now() - t0,
+                host.flags & JIT_POISON ? " (TFC_POISON: freed arena buffers are NaN)" : "");
     return 0;
 }

@@ -40,6 +40,7 @@
 
 struct Jit {
     LLVMOrcLLJITRef lljit;
+    LLVMTargetMachineRef tm;     /* the optimizer's (the JIT has its own copy) */
 };
 
 typedef struct {
@@ -580,40 +581,45 @@ static void define_symbols(LLVMOrcLLJITRef J)
           "defining the runtime's symbols");
 }
 
-Jit *jit_llvm_compile(const JitEntry *entries, int n, JitBody *fns, int flags, JitTimes *times)
+Jit *jit_llvm_create(void)
 {
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMTargetMachineRef tm = host_machine();
-    LLVMModuleRef M = build_module(LLVMOrcThreadSafeContextGetContext(tsc), tm, entries, n, flags,
-                                   (flags & JIT_DUMP) ? stderr : NULL, times);
-    double t0 = run_now();
-    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
-                                                  LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
     Jit *jit = tfc_alloc(sizeof *jit);
+    jit->tm = host_machine();
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(host_machine()));
     check(LLVMOrcCreateLLJIT(&jit->lljit, builder), "creating the JIT");
     LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->lljit),
                                             report_session_error, NULL);
     define_symbols(jit->lljit);
+    return jit;
+}
+
+JitBody jit_llvm_add(Jit *jit, const JitEntry *e, int flags, JitTimes *times)
+{
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMModuleRef M = build_module(LLVMOrcThreadSafeContextGetContext(tsc), jit->tm, e, 1, flags,
+                                   (flags & JIT_DUMP) ? stderr : NULL, times);
+    double t0 = run_now();
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(M, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);   /* the module holds it now */
     check(LLVMOrcLLJITAddLLVMIRModule(jit->lljit, LLVMOrcLLJITGetMainJITDylib(jit->lljit), tsm),
-          "adding the module");
-    for (int i = 0; i < n; i++) {
-        LLVMOrcJITTargetAddress addr = 0;
-        check(LLVMOrcLLJITLookup(jit->lljit, &addr, entries[i].name),
-              tfc_format("compiling %s", entries[i].name));
-        fns[i] = (JitBody)(uintptr_t)addr;
-    }
+          tfc_format("adding %s", e->name));
+    LLVMOrcJITTargetAddress addr = 0;
+    check(LLVMOrcLLJITLookup(jit->lljit, &addr, e->name), tfc_format("compiling %s", e->name));
     if (times)
         times->codegen = run_now() - t0;
-    return jit;
+    return (JitBody)(uintptr_t)addr;
 }
 
 void jit_llvm_free(Jit *jit)
 {
-    if (jit && jit->lljit)
+    if (!jit)
+        return;
+    if (jit->lljit)
         check(LLVMOrcDisposeLLJIT(jit->lljit), "disposing of the JIT");
-    if (jit)
-        jit->lljit = NULL;
+    if (jit->tm)
+        LLVMDisposeTargetMachine(jit->tm);
+    jit->lljit = NULL;
+    jit->tm = NULL;
 }
