@@ -181,8 +181,8 @@ static int jit_open(void **out, const char *path, char *err, size_t errlen)
 
 /* ---- running ------------------------------------------------------------------------ */
 
-/* Body b, compiled on its first call: a prompt's first token waits for
- * the prefill alone, not for the step a longer run needs later. */
+/* Body b, compiled now if it was not: the one-token step compiles on its
+ * first call, so a prompt's first token waits for the prefill alone. */
 static JitBody body(int b)
 {
     if (host.body[b])
@@ -352,6 +352,11 @@ int jit_load(const Graph *g, const RunOptions *opt, Loaded *L)
     host.flags = (opt->dump_llvm ? JIT_DUMP : 0) | (poison_requested() ? JIT_POISON : 0);
     host.verbose = opt->verbose;
     host.jit = jit_llvm_create();
+    /* what forward runs, before open: the memory tfc reports for a run
+     * (from just before open) then holds no compiler's */
+    for (int b = 0; b < B_STEP; b++)
+        if (host.entry[b].kp)
+            body(b);
     L->open = jit_open;
     L->forward = jit_forward;
     L->close = jit_close;
@@ -360,8 +365,8 @@ int jit_load(const Graph *g, const RunOptions *opt, Loaded *L)
     if (g->cache_sym)
         L->step = jit_step, L->copy_state = jit_copy_state;
     if (opt->verbose)
-        fprintf(stderr, "tfc: jit: LLVM ready for %s in %.3f s; each entry point compiles on its "
-                        "first call%s\n", g->model, run_now() - t0,
+        fprintf(stderr, "tfc: jit: %s compiled in memory by LLVM in %.3f s%s%s\n", g->model,
+                run_now() - t0, g->cache_sym ? "; the step compiles on its first call" : "",
                 host.flags & JIT_POISON ? " (TFC_POISON: freed arena buffers are NaN)" : "");
     return 0;
 }

@@ -549,32 +549,44 @@ void jit_llvm_dump(const JitEntry *entries, int n, FILE *out)
 
 /* ---- the symbol table -------------------------------------------------------------- */
 
-/* TFC_JIT_DROP_SYMBOL=NAME leaves NAME out of the table: the tests' way
- * to see a missing symbol reported, not crashed on. */
+typedef struct {
+    const char *name;
+    void (*addr)(void);
+} Symbol;
+
+/* Every function a body may call: the kernel program's calls, the loops'
+ * activations, and the C library functions LLVM lowers copies and fills
+ * to. */
+static int symbol_table(Symbol *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < nkfuncs && n < max; i++)
+        out[n++] = (Symbol){kfuncs[i]->name, kfuncs[i]->addr};
+    for (int a = ACT_NONE + 1; a <= ACT_TANH && n < max; a++)
+        out[n++] = (Symbol){kacts[a].name, (void (*)(void))kacts[a].addr};
+    const Symbol libc[] = {{"memcpy", (void (*)(void))memcpy}, {"memset", (void (*)(void))memset},
+                           {"memmove", (void (*)(void))memmove}};
+    for (size_t i = 0; i < sizeof libc / sizeof *libc && n < max; i++)
+        out[n++] = libc[i];
+    return n;
+}
+
+/* The table as the JIT's absolute symbols.  TFC_JIT_DROP_SYMBOL=NAME
+ * leaves NAME out: the tests' way to see a missing symbol reported, not
+ * crashed on. */
 static void define_symbols(LLVMOrcLLJITRef J)
 {
     const char *drop = getenv("TFC_JIT_DROP_SYMBOL");
+    Symbol table[64];
     LLVMJITCSymbolMapPair pairs[64];
+    int count = symbol_table(table, 64);
     size_t n = 0;
-    struct {
-        const char *name;
-        void (*addr)(void);
-    } libc[] = {{"memcpy", (void (*)(void))memcpy}, {"memset", (void (*)(void))memset},
-                {"memmove", (void (*)(void))memmove}};
     LLVMJITSymbolFlags flags = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
-    for (int i = 0; i < nkfuncs + ACT_TANH + 3; i++) {
-        const char *name;
-        void (*addr)(void);
-        if (i < nkfuncs)
-            name = kfuncs[i]->name, addr = kfuncs[i]->addr;
-        else if (i < nkfuncs + ACT_TANH)
-            name = kacts[i - nkfuncs + 1].name, addr = (void (*)(void))kacts[i - nkfuncs + 1].addr;
-        else
-            name = libc[i - nkfuncs - ACT_TANH].name, addr = libc[i - nkfuncs - ACT_TANH].addr;
-        if ((drop && strcmp(drop, name) == 0) || n == sizeof pairs / sizeof *pairs)
+    for (int i = 0; i < count; i++) {
+        if (drop && strcmp(drop, table[i].name) == 0)
             continue;
-        pairs[n].Name = LLVMOrcLLJITMangleAndIntern(J, name);
-        pairs[n].Sym = (LLVMJITEvaluatedSymbol){(LLVMOrcJITTargetAddress)(uintptr_t)addr, flags};
+        pairs[n].Name = LLVMOrcLLJITMangleAndIntern(J, table[i].name);
+        pairs[n].Sym = (LLVMJITEvaluatedSymbol){(LLVMOrcJITTargetAddress)(uintptr_t)table[i].addr, flags};
         n++;
     }
     check(LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(J), LLVMOrcAbsoluteSymbols(pairs, n)),
