@@ -5,6 +5,8 @@
 #   make test            unit, error, golden, hostile-input and API tests, and
 #                        valgrind memcheck (installs test packages)
 #   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
+#   make LLVM=0          tfc without the LLVM JIT (--run then takes the system C
+#                        compiler); builds into build/nollvm, tfc there too
 #   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
@@ -22,13 +24,29 @@ BASE_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
+# LLVM=1 (the default): --run compiles in memory through LLVM 14's C API
+# (compiler/jit_llvm.c), found with llvm-config.
+LLVM ?= 1
+LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config || echo llvm-config-14)
+ifeq ($(LLVM),1)
+JIT_SRC     = compiler/jit_llvm.c compiler/jit_host.c
+LLVM_CFLAGS = -DTFC_LLVM -isystem $(shell $(LLVM_CONFIG) --includedir)
+LLVM_LIBS   = $(shell $(LLVM_CONFIG) --ldflags --libs)
+NOLLVM      =
+else
+JIT_SRC     =
+LLVM_CFLAGS =
+LLVM_LIBS   =
+NOLLVM      = nollvm
+endif
+
 ifeq ($(SAN),1)
-B        = build/san
+B        = build/san$(if $(NOLLVM),-$(NOLLVM))
 TFC      = $(B)/tfc
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-B        = build
-TFC      = ./tfc
+B        = build$(if $(NOLLVM),/$(NOLLVM))
+TFC      = $(if $(NOLLVM),$(B)/tfc,./tfc)
 SANFLAGS =
 endif
 
@@ -48,7 +66,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
-               compiler/checkpoint.c compiler/classify.c
+               compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
            tests/unit/test_linear.c tests/unit/test_vmath.c \
@@ -67,10 +85,10 @@ UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 all: deps $(TFC) $(B)/libtfrt.a
 
 deps:
-	@tools/deps.sh build
+	@LLVM=$(LLVM) tools/deps.sh build
 
 test-deps:
-	@tools/deps.sh test
+	@LLVM=$(LLVM) tools/deps.sh test
 
 $(B)/libtfrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -80,11 +98,11 @@ $(B)/libtfrt.a: $(RUNTIME_OBJ)
 $(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
 	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
-	    $(BLAS_LIBS) -ldl -lm
+	    $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iruntime -Icompiler -I$(B)/gen -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LLVM_CFLAGS) -Iruntime -Icompiler -I$(B)/gen -MMD -MP -c -o $@ $<
 
 $(B)/gen/%.o: $(B)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-missing-prototypes -Wno-shadow \
@@ -111,14 +129,18 @@ $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/gen/parser.o: $(B)/gen/parser.h $(B)/gen/lexer
 
 $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
-	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) -ldl -lm
+	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
 
-GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+# With LLVM, the golden suites run tfc's default back end, the JIT, and
+# each case of run.sh and families.sh again with --jit cc, whose logits
+# must be the same bits (GOLDEN_JIT_BOTH, tests/golden/lib.sh).
+JIT_BOTH   = $(if $(NOLLVM),,1)
+GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 # The same compiler with the fusion pass switched off: the golden, KV-cache
 # and example suites run through both.  The unfused runs also take the
 # kernels a CPU without AVX-512 gets (TFRT_ISA=avx2: unpacked weights, the
 # AVX2 GEMV), so both kernel paths meet the references.
-UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B)
+UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 
 $(B)/tfc-unfused: $(TFC)
 	printf '#!/bin/sh\nexec "%s" -fno-fuse "$$@"\n' "$(abspath $(TFC))" > $@
@@ -129,6 +151,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
 	tests/passes/run.sh $(TFC)
+	TFC=$(TFC) tests/jit.sh
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
@@ -185,7 +208,7 @@ golden-test: test-deps all $(B)/tfc-unfused
 FUZZ_CC    = clang
 FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
              -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
-FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c,$(COMPILER_SRC))
+FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))
 FUZZ_OBJ   = $(FUZZ_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/parser.o \
              build/fuzz/obj/gen/lexer.o build/fuzz/obj/gen/runtime_header.o
 FUZZERS    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -285,9 +285,6 @@ static void print_call(Printer *pr, const KInstr *in)
 
 /* ---- loops -------------------------------------------------------------------------- */
 
-static const char *const act_fns[] = {"", "tfrt_gelu1", "tfrt_gelu_tanh1", "tfrt_relu1",
-                                      "tfrt_silu1", "tfrt_tanh1"};
-
 /* The expression of code entry k; operands are named a, b, d, e (in[i]),
  * or y when the output overwrites that input. */
 static const char *expr(const KLoop *L, int k)
@@ -299,7 +296,7 @@ static const char *expr(const KLoop *L, int k)
     case KE_CONST: return emit_float(x->c);
     case KE_ADD: return tfc_format("(%s + %s)", expr(L, x->a), expr(L, x->b));
     case KE_MUL: return tfc_format("(%s * %s)", expr(L, x->a), expr(L, x->b));
-    case KE_ACT: return tfc_format("%s(%s)", act_fns[x->act], expr(L, x->a));
+    case KE_ACT: return tfc_format("%s(%s)", kacts[x->act].inline_name, expr(L, x->a));
     }
     return "?";
 }

@@ -124,6 +124,15 @@ const KFunc *const kfuncs[] = {
 };
 const int nkfuncs = (int)(sizeof kfuncs / sizeof kfuncs[0]);
 
+const KAct kacts[] = {
+    [ACT_NONE] = {"", "", NULL},
+    [ACT_GELU] = {"tfrt_gelu1", "tfrt_gelu1_fn", tfrt_gelu1_fn},
+    [ACT_GELU_TANH] = {"tfrt_gelu_tanh1", "tfrt_gelu_tanh1_fn", tfrt_gelu_tanh1_fn},
+    [ACT_RELU] = {"tfrt_relu1", "tfrt_relu1_fn", tfrt_relu1_fn},
+    [ACT_SILU] = {"tfrt_silu1", "tfrt_silu1_fn", tfrt_silu1_fn},
+    [ACT_TANH] = {"tfrt_tanh1", "tfrt_tanh1_fn", tfrt_tanh1_fn},
+};
+
 /* ---- integers and pointers ------------------------------------------------ */
 
 static KInt kconst(int64_t c) { return (KInt){c, 0, 0, 0, 0}; }

@@ -10,6 +10,9 @@
 #include "cli_parse.h"
 #include "output_files.h"
 #include "tfc.h"
+#ifdef TFC_LLVM
+#include "jit.h"
+#endif
 
 #include <errno.h>
 #include <limits.h>
@@ -40,8 +43,15 @@ static const char usage[] =
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
     "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
     "\n"
-    "Running (compiles with the system C compiler, $CC or cc, and runs in-process):\n"
+    "Running (compiles in memory with LLVM, or with the system C compiler, and runs\n"
+    "in-process):\n"
     "  --run                 run the model\n"
+    "  --jit llvm|cc         how --run compiles: llvm in memory (no files, no C compiler;\n"
+    "                        the default when tfc was built with LLVM) or cc, the system\n"
+    "                        C compiler into a shared object (the default otherwise)\n"
+    "  -v, --verbose         with --run: report the JIT's time\n"
+    "  --dump-llvm           print the kernel programs as LLVM IR before and after -O2\n"
+    "                        (to stdout and stop; with --run, to stderr and run)\n"
     "  --weights PATH        the weights: a safetensors file, a Hugging Face model folder\n"
     "                        (model.safetensors or shards with model.safetensors.index.json;\n"
     "                        its config.json sets the config values the model file reads\n"
@@ -53,7 +63,8 @@ static const char usage[] =
     "                        positions are masked as keys in attention\n"
     "  --logits FILE         write the output as little-endian float32 (- for stdout)\n"
     "  -t, --threads N       threads for matrix products (default: all cores)\n"
-    "  --keep                keep the build folder of --run (its path goes to stderr)\n"
+    "  --keep                keep the build folder of --run (its path goes to stderr);\n"
+    "                        takes --jit cc\n"
     "  --prefill K           run the first K tokens in one call and the rest one step at\n"
     "                        a time through the KV cache (the logits must not change)\n"
     "\n"
@@ -98,7 +109,8 @@ static const char usage[] =
     "  --version             the version\n"
     "\n"
     "Environment (--run):\n"
-    "  CC                    the C compiler (default cc)\n"
+    "  TFC_JIT               llvm or cc: the default of --jit\n"
+    "  CC                    the C compiler of --jit cc (default cc)\n"
     "  TFC_CFLAGS            extra flags for it\n"
     "  TFC_POISON=1          debug build of the model: the arena is filled with NaN before\n"
     "                        each pass and every buffer once its last reader has run, so a\n"
@@ -129,6 +141,9 @@ typedef struct {
     int threads;
     int keep;
     int prefill;
+    const char *jit;             /* --jit NAME, or NULL */
+    int verbose;
+    int dump_llvm;
     GenOptions gen;
     int n_given;           /* -n: generate, also from --tokens */
     const char *encode;
@@ -233,9 +248,9 @@ static int run_only(const char *arg)
 {
     static const char *const opts[] = {
         "--weights", "--tokens", "--src", "--types", "--length", "--logits", "-t", "--threads",
-        "--keep", "--prefill", "--tokenizer", "-p", "--prompt", "-n", "--n-predict", "--temp",
-        "--top-k", "--top-p", "-s", "--seed", "--beams", "--repeat-penalty", "--stop", "-c",
-        "--ctx-size", "--file", "--echo",
+        "--keep", "--prefill", "--jit", "-v", "--verbose", "--tokenizer", "-p", "--prompt", "-n",
+        "--n-predict", "--temp", "--top-k", "--top-p", "-s", "--seed", "--beams", "--repeat-penalty",
+        "--stop", "-c", "--ctx-size", "--file", "--echo",
     };
     if (strcmp(arg, "-f") == 0)      /* not is_opt: -fno-NAME starts the same */
         return 1;
@@ -352,6 +367,12 @@ static void parse_args(Options *o, int argc, char **argv)
                                          "--threads", 1, 1024);
         } else if (strcmp(a, "--keep") == 0) {
             o->keep = 1;
+        } else if (is_opt(a, "--jit")) {
+            o->jit = value(argc, argv, &i, "--jit");
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            o->verbose = 1;
+        } else if (strcmp(a, "--dump-llvm") == 0) {
+            o->dump_llvm = 1;
         } else if (is_opt(a, "--prefill")) {
             o->prefill = (int)parse_long(value(argc, argv, &i, "--prefill"), "--prefill", 1, INT32_MAX);
         } else if (is_opt(a, "--tokenizer")) {
@@ -422,6 +443,10 @@ static void parse_args(Options *o, int argc, char **argv)
     if (text && !o->gen.tokenizer)
         usage_error("%s needs --tokenizer PATH (or --weights FOLDER with a tokenizer.json)",
                     o->gen.prompt ? "--prompt" : "-f");
+    if (o->dump_llvm && (o->dump_ir || o->plan))
+        usage_error("%s", "--dump-llvm does not go with --dump-ir or --plan");
+    if (o->dump_llvm && !run_have_llvm())
+        usage_error("%s", "--dump-llvm: this tfc was built without LLVM (make LLVM=0)");
     if (o->run && (o->dump_ir || o->plan))
         usage_error("%s", "--run does not go with --dump-ir or --plan, which stop before running");
     if (o->prefix) {
@@ -611,6 +636,38 @@ static int write_plan(const Graph *g, const Options *o)
     return 0;
 }
 
+/* --jit, else $TFC_JIT, else llvm when this tfc has it; --keep keeps the
+ * C back end's build folder, so it takes cc. */
+static int jit_choice(const Options *o)
+{
+    const char *name = o->jit, *env = getenv("TFC_JIT");
+    const char *from = "--jit";
+    if (!name && env && *env)
+        name = env, from = "TFC_JIT";
+    if (!name)
+        return run_have_llvm() && !o->keep ? RUN_JIT_LLVM : RUN_JIT_CC;
+    if (strcmp(name, "cc") == 0)
+        return RUN_JIT_CC;
+    if (strcmp(name, "llvm") != 0)
+        usage_error("%s: say llvm or cc", tfc_format("%s %s", from, name));
+    if (!run_have_llvm())
+        usage_error("%s llvm: this tfc was built without LLVM (make LLVM=0); use --jit cc", from);
+    if (o->keep && o->jit)
+        usage_error("%s", "--keep keeps the C build folder of --jit cc; --jit llvm writes no files");
+    return o->keep ? RUN_JIT_CC : RUN_JIT_LLVM;
+}
+
+static int dump_llvm(const Graph *g)
+{
+#ifdef TFC_LLVM
+    jit_dump_model(g, stdout);
+    return fflush(stdout) == 0 ? 0 : EXIT_IO;
+#else
+    (void)g;
+    return EXIT_USAGE;
+#endif
+}
+
 static Graph *compile(const Options *o, const Program *prog, const Define *defs, int ndefs)
 {
     Graph *g = lower_program(prog, defs, ndefs);
@@ -645,11 +702,14 @@ int main(int argc, char **argv)
         return write_plan(g, &o);
     if (o.output)
         write_outputs(g, &o);
+    if (o.dump_llvm && !o.run)
+        return dump_llvm(g);
     if (!o.run)
         return 0;
     ckpt_check_shapes(g, prog, defs, ndefs, o.weights);
     RunOptions ro = {.weights = o.weights, .threads = o.threads, .logits_path = o.logits,
-                     .keep = o.keep, .prefill = o.prefill};
+                     .keep = o.keep, .prefill = o.prefill, .jit = jit_choice(&o),
+                     .verbose = o.verbose, .dump_llvm = o.dump_llvm};
     if (o.gen.prompt)
         return generate_text(g, &ro, &o.gen);
     bind_inputs(g, &o, &ro);

@@ -9,6 +9,9 @@
  */
 #include "output_files.h"
 #include "tfc.h"
+#ifdef TFC_LLVM
+#include "jit.h"
+#endif
 #include "tfrt.h"
 
 #include <dlfcn.h>
@@ -220,9 +223,17 @@ static int write_logits(const char *path, const float *out, size_t count)
     return 0;
 }
 
-/* Compiles the model, loads it and opens its weights.  Returns 0, or an
- * exit status after printing why. */
-int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
+int run_have_llvm(void)
+{
+#ifdef TFC_LLVM
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Compiles the model with $CC into a shared object and loads it. */
+static void load_with_cc(const Graph *g, const RunOptions *opt, Loaded *L)
 {
     memset(L, 0, sizeof *L);
     L->ctx = g->cache_sym ? opt->ctx : 0;
@@ -258,6 +269,21 @@ int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
         error_plain("the compiled model lacks its entry points");
     fprintf(stderr, "tfc: compiled %s in %.2f s%s\n", g->model, run_now() - t0,
             poison_requested() ? " (TFC_POISON: freed arena buffers are NaN)" : "");
+}
+
+/* Compiles the model (in memory, or with $CC), loads it and opens its
+ * weights.  Returns 0, or an exit status after printing why. */
+int run_load(const Graph *g, const RunOptions *opt, Loaded *L)
+{
+    memset(L, 0, sizeof *L);
+#ifdef TFC_LLVM
+    if (opt->jit == RUN_JIT_LLVM)
+        jit_load(g, opt, L);
+    else
+        load_with_cc(g, opt, L);
+#else
+    load_with_cc(g, opt, L);
+#endif
     if (opt->threads > 0)
         tfrt_set_threads(opt->threads);
     return run_open(L, opt->weights, &L->model);
@@ -337,6 +363,8 @@ void run_unload(Loaded *L)
         L->close(L->model);
     if (L->so)
         dlclose(L->so);
+    if (L->release)
+        L->release();
     memset(L, 0, sizeof *L);
 }
 

@@ -567,6 +567,15 @@ KPackedPart *kprog_packed_parts(const Graph *g, int *count);
 int64_t kprog_packed_bytes(const Graph *g);
 extern const KFunc kfunc_embed, kfunc_embed_packed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
     kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
+/* The activation of a loop's KE_ACT: the inline one-value function of
+ * tfrt.h that generated C calls, and the runtime's exported copy of it
+ * (same code, same bits) that a back end without a C compiler calls. */
+typedef struct {
+    const char *inline_name;     /* tfrt_gelu1 */
+    const char *name;            /* tfrt_gelu1_fn */
+    float (*addr)(float);
+} KAct;
+extern const KAct kacts[];       /* by Act; ACT_NONE's entry is empty */
 /* Every runtime function a program may call, for a back end's symbol table. */
 extern const KFunc *const kfuncs[];
 extern const int nkfuncs;
@@ -606,7 +615,16 @@ typedef struct {
     int keep;                            /* keep the build folder */
     int prefill;                         /* > 0: that many tokens, then steps */
     int ctx;                             /* -c: the KV cache's context, 0: the most */
+    int jit;                             /* RUN_JIT_LLVM or RUN_JIT_CC */
+    int verbose;                         /* -v: the JIT's time */
+    int dump_llvm;                       /* --dump-llvm: the module, to stderr */
 } RunOptions;
+
+/* How --run compiles: in memory through LLVM (jit_llvm.c, when tfc was
+ * built with it), or with the system C compiler into a shared object. */
+enum { RUN_JIT_CC, RUN_JIT_LLVM };
+/* Whether this tfc was built with the LLVM back end. */
+int run_have_llvm(void);
 
 /* The entry points of a compiled model (glue.c in run.c). */
 typedef int (*OpenFn)(void **, const char *, int ctx, char *, size_t);
@@ -629,6 +647,7 @@ typedef struct {
     CopyFn copy_state;
     CloseFn close;
     StrerrorFn strerror;
+    void (*release)(void);       /* the JIT's code, after close; or NULL */
 } Loaded;
 
 int run_load(const Graph *g, const RunOptions *opt, Loaded *L);

@@ -128,3 +128,9 @@ void tfrt_gelu_tanh(float *y, const float *x, size_t count) { tfrt_activate(TFRT
 void tfrt_relu(float *y, const float *x, size_t count) { tfrt_activate(TFRT_ACT_RELU, y, x, count); }
 void tfrt_silu(float *y, const float *x, size_t count) { tfrt_activate(TFRT_ACT_SILU, y, x, count); }
 void tfrt_tanh(float *y, const float *x, size_t count) { tfrt_activate(TFRT_ACT_TANH, y, x, count); }
+
+float tfrt_gelu1_fn(float x) { return tfrt_gelu1(x); }
+float tfrt_gelu_tanh1_fn(float x) { return tfrt_gelu_tanh1(x); }
+float tfrt_relu1_fn(float x) { return tfrt_relu1(x); }
+float tfrt_silu1_fn(float x) { return tfrt_silu1(x); }
+float tfrt_tanh1_fn(float x) { return tfrt_tanh1(x); }

@@ -385,6 +385,15 @@ TFRT_INLINE float tfrt_gelu_tanh1(float x)
     return x * tfrt_sigmoid1(2.0f * u);
 }
 
+/* The one-value activations above as functions with an address: what an
+ * in-memory back end (tfc's LLVM JIT) calls from its elementwise loops.
+ * Compiled from the same inline code, they give the same bits. */
+float tfrt_gelu1_fn(float x);
+float tfrt_gelu_tanh1_fn(float x);
+float tfrt_relu1_fn(float x);
+float tfrt_silu1_fn(float x);
+float tfrt_tanh1_fn(float x);
+
 /* y = a + b and y = a * b over count floats; y may alias a or b. */
 void tfrt_add(float *y, const float *a, const float *b, size_t count);
 void tfrt_mul(float *y, const float *a, const float *b, size_t count);

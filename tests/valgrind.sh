@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/valgrind.sh - valgrind memcheck, zero errors, over: the unit tests;
-# tfc compiling a model (front end, passes, emitter); and one golden model,
+# tfc compiling a model (front end, passes, emitter); tfc running the
+# shipped model through the LLVM JIT (when built with it); and one golden model,
 # GPT-2 at a small shape with random weights, run through the generated
 # library (examples/next_token.c, built without sanitizers) and compared
 # with PyTorch within 1e-4.  Definite and indirect leaks count as errors;
@@ -36,6 +37,16 @@ memcheck "unit tests" "$B/unit_tests" || true
 cfg="-D layers=2 -D dim=64 -D heads=4 -D vocab=101 -D ctx=64"
 # shellcheck disable=SC2086  # the configuration is words
 memcheck "tfc compiling GPT-2 (2 layers, 64 wide)" $TFC models/gpt2.model $cfg -o "$tmp/gpt2.c" || true
+
+# tfc --run through the LLVM JIT (the host that opens, checks and steps,
+# and the compiled bodies), when this tfc has it: the shipped model.
+shk="-D vocab=65 -D ctx=128 -D dim=128 -D heads=4 -D layers=4"
+# shellcheck disable=SC2086
+if $TFC models/gpt2.model $shk --dump-llvm >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    memcheck "tfc --run --jit llvm (prefill, then steps)" $TFC models/gpt2.model $shk \
+        --weights models/shakespeare.safetensors --run --tokens 1,2,3 --prefill 1 -t 1 --jit llvm || true
+fi
 
 $PYTHON tests/golden/gpt2_ref.py make --vocab 101 --ctx 64 --dim 64 --heads 4 --layers 2 \
     --seed 11 --out "$tmp/w.safetensors" --tokens 5,17,99,3,0,100 --ref "$tmp/ref.f32" >/dev/null

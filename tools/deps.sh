@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when any is missing.
-#   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler
+#   tools/deps.sh build   flex, bison, OpenBLAS, a C compiler, LLVM 14 (not
+#                         with LLVM=0 in the environment)
 #   tools/deps.sh test    the above, CUnit, clang (libFuzzer), valgrind,
 #                         PyTorch and NumPy for the golden references, librsvg for the plan pictures,
 #                         SentencePiece, Node.js and npm for the tokenizer
@@ -10,6 +11,8 @@
 # no network) when everything is already installed.
 set -e
 build="gcc make flex bison libopenblas-dev pkg-config"
+# LLVM 14 for the JIT of --run; make LLVM=0 builds without it
+[ "${LLVM:-1}" = 0 ] || build="$build llvm-14-dev"
 test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin sentencepiece"
 case "${1:-build}" in
   build) want=$build ;;

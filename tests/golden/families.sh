@@ -14,6 +14,8 @@
 #                  Transformer-base)
 # GOLDEN_ONLY      space-separated families to run (bert llama t5 transformer)
 # GOLDEN_KEEP      1 keeps the temporary folder and prints its path
+# GOLDEN_JIT_BOTH  1: each case again with --jit cc, whose logits must equal
+#                  the first run's (tfc's default back end) bit for bit
 # GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
 # TFC_POISON       1 (default) builds the models in poison mode (freed arena
 #                  buffers read as NaN); 0 runs the plain build
@@ -86,6 +88,7 @@ golden() {
     judge_output "$label" \
         "$TFC models/$model.model $(echo "$*" | sed -E 's/([0-9]+,[0-9]+,)[0-9,]+/\1.../g') --weights $weights --run --logits $out" \
         "$PYTHON" "$REF" compare "$out" "$ref" --shape "$shape"
+    same_bits "$label" "$out" "$ROOT/models/$model.model" "$@" --weights "$weights" --run
 }
 
 # bad LABEL MODEL WANT WEIGHTS TFC-ARGS...: tfc must fail cleanly with a

@@ -117,6 +117,30 @@ judge_output() {
     fi
 }
 
+# same_bits LABEL OUT ARGS...: with GOLDEN_JIT_BOTH=1 (make test sets it
+# for the fused suites, which run tfc's default back end, the LLVM JIT),
+# after a passing case whose logits are in OUT: tfc ARGS again with
+# --jit cc must write the same bytes.  Both back ends run the same
+# kernels with the same arguments, so nothing but equality is right.
+same_bits() {
+    [ "${GOLDEN_JIT_BOTH:-}" = 1 ] || return 0
+    label=$1 out=$2
+    shift 2
+    [ -f "$out" ] || return 0
+    t0=$(now)
+    timeout "$TIMEOUT" "$TFC" "$@" --jit cc --logits "$out.cc" >"$tmp/stdout-cc.txt" 2>"$tmp/err-cc.txt"
+    rc_cc=$?
+    if [ $rc_cc -ne 0 ]; then
+        fail "$label: --jit cc failed, exit status $rc_cc ($(elapsed "$t0"))"
+        detail "$tmp/err-cc.txt" 8
+    elif cmp -s "$out" "$out.cc"; then
+        pass "$label: --jit llvm and --jit cc logits bitwise equal ($(elapsed "$t0"))"
+    else
+        fail "$label: --jit llvm and --jit cc logits differ ($(cmp "$out" "$out.cc" | head -n 1))"
+    fi
+    rm -f "$out.cc"
+}
+
 # judge_refusal LABEL WANT: the verdict on a run_tfc that had to fail
 # cleanly, with a message on stderr matching WANT (a case-insensitive
 # extended regex).

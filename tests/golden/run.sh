@@ -10,6 +10,8 @@
 # GOLDEN_MODEL     the model description (default models/gpt2.model)
 # GOLDEN_SKIP_BIG  1 skips the GPT-2 small cases (~500 MB of weights)
 # GOLDEN_KEEP      1 keeps the temporary folder and prints its path
+# GOLDEN_JIT_BOTH  1: each case again with --jit cc, whose logits must equal
+#                  the first run's (tfc's default back end) bit for bit
 # GOLDEN_TIMEOUT   seconds allowed for one tfc run (default 600)
 # TFC_POISON       1 (default) builds the model in poison mode: freed arena
 #                  buffers read as NaN, so a wrong reuse of memory fails a
@@ -48,6 +50,7 @@ golden() {
     run_tfc "$MODEL" "$@" --weights "$weights" --run --tokens "$tokens" --logits "$out"
     judge_output "$label" "$TFC $MODEL $* --weights $weights --run --tokens ${tokens%%,*},... --logits $out" \
         "$PYTHON" "$CMP" "$out" "$ref" --n "$n" --vocab "$vocab"
+    same_bits "$label" "$out" "$MODEL" "$@" --weights "$weights" --run --tokens "$tokens"
 }
 
 # bad LABEL WANT FILE [-D name=value]...: tfc must fail cleanly, with a

@@ -201,11 +201,12 @@ rm -f "$run/out.h"
 cp "$tmp/lm.model" "$run/lm.model"     # as it was, should a case above have failed
 
 # ---- --run: no shell, no leftovers ---------------------------------------------
+# (--jit cc: the back end that writes a build folder and runs a compiler)
 
 evil="$run/x';touch INJECTED;'"
 mkdir "$evil"
 TMPDIR=$evil try 0 "forward pass" "TMPDIR=\".../x';touch INJECTED;'\"" -- lm.model \
-    --weights ok.safetensors --run --tokens 1,2
+    --weights ok.safetensors --run --tokens 1,2 --jit cc
 if [ -e "$run/INJECTED" ]; then
     fail "TMPDIR=\".../x';touch INJECTED;'\" runs the touch"
 else
@@ -214,10 +215,10 @@ fi
 rm -rf "$evil"
 mkdir "$run/q'uote"
 TMPDIR="$run/q'uote" try 0 "forward pass" "TMPDIR with a quote" -- lm.model --weights ok.safetensors \
-    --run --tokens 1,2 && [ -z "$(ls -A "$run/q'uote")" ] &&
+    --run --tokens 1,2 --jit cc && [ -z "$(ls -A "$run/q'uote")" ] &&
     pass "TMPDIR holding a quote: --run works and cleans up"
 CC=false TMPDIR="$run/q'uote" try 1 "the C compiler failed" "a failing C compiler" -- lm.model \
-    --weights ok.safetensors --run --tokens 1,2 && [ -z "$(ls -A "$run/q'uote")" ] &&
+    --weights ok.safetensors --run --tokens 1,2 --jit cc && [ -z "$(ls -A "$run/q'uote")" ] &&
     pass "a failed --run build leaves no build folder"
 
 # ---- NaN logits in every sampling path ----------------------------------------------
