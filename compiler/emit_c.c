@@ -20,6 +20,8 @@ typedef struct {
     const char *P;           /* prefix, lower case: gpt2_open */
     const char *U;           /* prefix, upper case: GPT2_CTX */
     int from, to;            /* the nodes emit_body runs: [from, to) */
+    KPackedPart *packed;     /* kprog_packed_parts: the parts open packs */
+    int npacked;
 } Emitter;
 
 static void emit_side_signature(const Emitter *e, int enc);
@@ -203,7 +205,7 @@ static void emit_options_decl(const Emitter *e, FILE *out)
 
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0};
     const Node *o = &g->nodes[g->output];
     fprintf(out, "/*\n * %s.h - the %s model, compiled by tfc from %s.  Do not edit.\n *\n",
             e.P, g->model, g->source);
@@ -319,8 +321,8 @@ static void emit_packed_parts(const Emitter *e)
 {
     const Graph *g = e->g;
     FILE *out = e->out;
-    int n;
-    KPackedPart *parts = kprog_packed_parts(g, &n);
+    const KPackedPart *parts = e->packed;
+    int n = e->npacked;
     if (!n)
         return;
     fprintf(out, "/* The weight parts of the linear layers: {weight, first element, in, rows,\n"
@@ -350,11 +352,9 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
     fprintf(out, "    TfrtPool *pool;         /* the threads kernels run on */\n");
     fprintf(out, "    %s_trace_fn trace_fn;   /* PREFIX_set_trace */\n    void *trace_arg;\n", e->P);
-    int npacked;
-    kprog_packed_parts(g, &npacked);
-    if (npacked)
+    if (e->npacked)
         fprintf(out, "    const float *packed[%d];   /* packed_parts[i] packed, or NULL */\n"
-                     "    float *packed_data;     /* their memory (tfrt_pack_weights) */\n", npacked);
+                     "    float *packed_data;     /* their memory (tfrt_pack_weights) */\n", e->npacked);
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -456,11 +456,9 @@ static void emit_open_ex(const Emitter *e)
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
                  "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                  "                               &names, &m->w, err, errlen);\n");
-    int npacked;
-    kprog_packed_parts(e->g, &npacked);
-    if (npacked)
+    if (e->npacked)
         fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_pack_weights(m->file, &m->w, packed_parts, %d, m->packed,\n"
-                     "                               &m->packed_data);\n", npacked);
+                     "                               &m->packed_data);\n", e->npacked);
     fprintf(out, "    m->arena = o.arena;\n    m->own_arena = !o.arena;\n");
     fprintf(out, "    if (rc == TFRT_OK && !o.arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             U, U);
@@ -478,10 +476,8 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
-    int npacked;
-    kprog_packed_parts(e->g, &npacked);
     fprintf(out, "%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",
-            npacked ? "    free(m->packed_data);\n" : "");
+            e->npacked ? "    free(m->packed_data);\n" : "");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    if (m->own_cache)\n        free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"
@@ -783,7 +779,8 @@ static void emit_cached(const Emitter *e)
 
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0};
+    e.packed = kprog_packed_parts(g, &e.npacked);
     fprintf(out, "/*\n * %s.c - the %s model, compiled by tfc from %s.  Do not edit.\n",
             opt->prefix, g->model, g->source);
     fprintf(out, " * Build: cc -std=c99 -O2 -c %s.c $(pkg-config --cflags tfrt)\n */\n", opt->prefix);

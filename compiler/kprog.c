@@ -231,9 +231,6 @@ static KValue *field(KValue *arg, const KStruct *st, int f, int e)
 }
 
 static void emit_linear(KProgram *kp, int id);
-static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int *wnode,
-                        int64_t *elem, int64_t *ldw, KRef *bias);
-static int linear_parts(const Graph *g, const Node *m, int64_t *rows);
 static void emit_attention(KProgram *kp, int id);
 static void emit_loop(KProgram *kp, int id);
 static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt rows);
@@ -241,25 +238,15 @@ static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt ro
 /* An embedding table that a linear layer also reads whole, stored (out,
  * in) (a tied head): its packed part's number + 1, so that the lookup
  * reads the packed copy; 0 for any other table. */
-static int packed_table(const KProgram *kp, int table)
+static int packed_table(const Graph *g, int table)
 {
-    const Graph *g = kp->g;
     const Node *t = &g->nodes[table];
-    for (int i = 0; i < g->count; i++) {
-        const Node *m = &g->nodes[i];
-        if (m->dead || m->op != OP_MATMUL || m->attr.matmul.layout != TFRT_W_OUT_IN)
-            continue;
-        int64_t rows[MAX_PARTS], first = 0;
-        int parts = linear_parts(g, m, rows);
-        for (int p = 0; p < parts; first += rows[p++]) {
-            int wnode;
-            int64_t elem, ldw;
-            KRef bias;
-            weight_part(g, m, p, first, &wnode, &elem, &ldw, &bias);
-            if (wnode == table && elem == 0 && rows[p] == t->shape.d[0].n && ldw == t->shape.d[1].n)
-                return kp->packed_first[i] + p + 1;
-        }
-    }
+    int n;
+    const KPackedPart *parts = kprog_packed_parts(g, &n);
+    for (int i = 0; i < n; i++)
+        if (parts[i].weight == table && parts[i].first == 0 && parts[i].layout == TFRT_W_OUT_IN
+            && parts[i].rows == t->shape.d[0].n && parts[i].ldw == t->shape.d[1].n)
+            return i + 1;
     return 0;
 }
 
@@ -271,7 +258,7 @@ static void emit_node(KProgram *kp, int id)
     KValue *a;
     switch (n->op) {
     case OP_EMBED: {
-        int packed = packed_table(kp, n->in[0]);   /* 0, or its part's number + 1 */
+        int packed = packed_table(g, n->in[0]);   /* 0, or its part's number + 1 */
         a = call(kp, packed ? &kfunc_embed_packed : &kfunc_embed, id);
         KValue *rest = a + 2;                       /* ids, n, vocab, dim */
         if (packed)

@@ -102,10 +102,17 @@ static TfrtLinear part_op(const void *weights, const TfrtPackedPart *pt)
     return op;
 }
 
-static int same_part(const TfrtLinear *a, const TfrtLinear *b)
+/* The first j < i whose part is part i's (same pointer and shape), or -1. */
+static int earlier_same(const void *weights, const TfrtPackedPart *parts, int i)
 {
-    return a->w[0] == b->w[0] && a->in == b->in && a->rows[0] == b->rows[0] &&
-           a->ldw[0] == b->ldw[0] && a->layout == b->layout;
+    TfrtLinear a = part_op(weights, &parts[i]);
+    for (int j = 0; j < i; j++) {
+        TfrtLinear b = part_op(weights, &parts[j]);
+        if (a.w[0] == b.w[0] && a.in == b.in && a.rows[0] == b.rows[0] &&
+            a.ldw[0] == b.ldw[0] && a.layout == b.layout)
+            return j;
+    }
+    return -1;
 }
 
 /* The stored floats part op spans: from its first element to its last. */
@@ -129,6 +136,8 @@ int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
         TfrtLinear op = part_op(weights, &parts[i]);
         if (!op.w[0] || op.in <= 0 || op.rows[0] <= 0)
             return TFRT_OK;   /* not a model's table: leave everything unpacked */
+        if (earlier_same(weights, parts, i) >= 0)
+            continue;         /* shares that part's copy */
         size_t f = tfrt_linear_packed_floats(&op);
         if (f > (SIZE_MAX / sizeof(float) - 64) - total)
             return TFRT_ERR_NOMEM;
@@ -140,13 +149,11 @@ int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
     float *at = mem;
     for (int i = 0; i < n; i++) {
         TfrtLinear op = part_op(weights, &parts[i]);
-        for (int j = 0; j < i && !packed[i]; j++) {
-            TfrtLinear prev = part_op(weights, &parts[j]);
-            if (same_part(&op, &prev))
-                packed[i] = packed[j];
-        }
-        if (packed[i])
+        int same = earlier_same(weights, parts, i);
+        if (same >= 0) {
+            packed[i] = packed[same];
             continue;
+        }
         packed[i] = at;
         /* Released as it goes, so that the two copies are never resident
          * together: stored (out, in), a run of whole panels is a run of

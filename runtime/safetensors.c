@@ -381,7 +381,6 @@ int tfrt_st_check_file(const TfrtSafetensors *st)
     return TFRT_OK;
 }
 
-/* A new file slot; NULL when out of memory. */
 /* Pages of the mapped files are clean copies of the file: dropping them
  * costs nothing but a re-read if they are touched again. */
 int tfrt_st_release(const TfrtSafetensors *st, const void *data, size_t bytes)
@@ -403,6 +402,7 @@ int tfrt_st_release(const TfrtSafetensors *st, const void *data, size_t bytes)
     return 0;
 }
 
+/* A new file slot; NULL when out of memory. */
 static StFile *new_file(TfrtSafetensors *st)
 {
     StFile *f = realloc(st->files, (size_t)(st->n_files + 1) * sizeof *f);
