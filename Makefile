@@ -64,7 +64,8 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
-               compiler/plan_report.c \
+               compiler/plan_report.c compiler/report_html.c compiler/report_diagram.c \
+               compiler/report_svg.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
@@ -79,7 +80,7 @@ COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test golden-test fuzz fuzz-build \
+.PHONY: all deps test-deps test unit-test error-test report-test golden-test fuzz fuzz-build \
         demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
@@ -150,6 +151,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
+	TFC=$(TFC) tests/report/run.sh
 	tests/passes/run.sh $(TFC)
 	TFC=$(TFC) tests/jit.sh
 	$(GOLDEN_ENV) tests/golden/run.sh
@@ -176,6 +178,10 @@ unit-test: test-deps all $(B)/unit_tests
 
 error-test: all
 	tests/errors/run.sh $(TFC)
+
+# the --report pages: against the plans, and in headless Chromium
+report-test: test-deps all
+	TFC=$(TFC) tests/report/run.sh
 
 golden-test: test-deps all $(B)/tfc-unfused
 	$(GOLDEN_ENV) tests/golden/run.sh

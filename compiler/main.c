@@ -9,6 +9,7 @@
  */
 #include "cli_parse.h"
 #include "output_files.h"
+#include "report.h"
 #include "tfc.h"
 #ifdef TFC_LLVM
 #include "jit.h"
@@ -42,6 +43,8 @@ static const char usage[] =
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
     "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
+    "  --report FILE.html    one self-contained page: the architecture, parameters by\n"
+    "                        component, FLOPs and memory, the memory plan (docs/report.md)\n"
     "\n"
     "Running (compiles in memory with LLVM, or with the system C compiler, and runs\n"
     "in-process):\n"
@@ -132,6 +135,7 @@ typedef struct {
     long seq;                /* --seq N, 0: the longest the model allows */
     int plan;                /* 1 + PlanFormat, 0: no --plan */
     const char *plan_svg;
+    const char *report;          /* --report FILE.html */
     int run;
     const char *weights;
     const char *tokens;
@@ -348,6 +352,8 @@ static void parse_args(Options *o, int argc, char **argv)
             if (i + 1 >= argc)
                 usage_error("%s", "--plan=svg needs a FILE to write");
             o->plan_svg = argv[++i];
+        } else if (is_opt(a, "--report")) {
+            o->report = value(argc, argv, &i, "--report");
         } else if (strcmp(a, "--run") == 0) {
             o->run = 1;
         } else if (is_opt(a, "--weights")) {
@@ -447,6 +453,9 @@ static void parse_args(Options *o, int argc, char **argv)
         usage_error("%s", "--dump-llvm does not go with --dump-ir or --plan");
     if (o->dump_llvm && !run_have_llvm())
         usage_error("%s", "--dump-llvm: this tfc was built without LLVM (make LLVM=0)");
+    if (o->report && (o->dump_ir || o->plan || o->run || o->output))
+        usage_error("--report does not go with %s: it writes its page and stops",
+                    o->dump_ir ? "--dump-ir" : o->plan ? "--plan" : o->run ? "--run" : "-o");
     if (o->run && (o->dump_ir || o->plan))
         usage_error("%s", "--run does not go with --dump-ir or --plan, which stop before running");
     if (o->prefix) {
@@ -582,9 +591,9 @@ static const char *header_path(const char *output)
 static void check_output_paths(const Options *o)
 {
     const char *outputs[] = {o->output, o->output ? header_path(o->output) : NULL, o->plan_svg,
-                             o->logits};
+                             o->logits, o->report};
     const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode, o->gen.prompt_file};
-    outputs_check(outputs, 4, inputs, 5);
+    outputs_check(outputs, 5, inputs, 5);
 }
 
 /* Writes FILE.c and FILE.h, both or neither (or one stream to stdout for
@@ -632,6 +641,15 @@ static int write_plan(const Graph *g, const Options *o)
     }
     Outputs out = {0};
     plan_report(g, PLAN_SVG, outputs_open(&out, o->plan_svg));
+    outputs_commit(&out);
+    return 0;
+}
+
+/* --report FILE.html: the page, all or nothing. */
+static int write_report(const Graph *g, const Options *o)
+{
+    Outputs out = {0};
+    report_write(g, outputs_open(&out, o->report));
     outputs_commit(&out);
     return 0;
 }
@@ -700,6 +718,8 @@ int main(int argc, char **argv)
         return 0;
     if (o.plan)
         return write_plan(g, &o);
+    if (o.report)
+        return write_report(g, &o);
     if (o.output)
         write_outputs(g, &o);
     if (o.dump_llvm && !o.run)

@@ -21,21 +21,17 @@
  *    (norms, activations, adds, bias adds, rotary) 1 per output element;
  *    lookups, slices and cache copies 0.
  */
+#include "report.h"
 #include "tfc.h"
 
 #include <string.h>
 
-enum { C_EMBED, C_ATTN, C_MLP, C_NORM, C_HEAD, C_OTHER, C_COUNT };
-static const char *const component_names[C_COUNT] = {
+typedef PlanFigures Figures;
+
+const char *const plan_component_names[C_COUNT] = {
     "embeddings", "attention", "mlp", "norms", "head", "other",
 };
-
-typedef struct {
-    int64_t params[C_COUNT + 1];     /* [C_COUNT]: total */
-    int64_t flops_matmul, flops_attention, flops_other;
-    int ntied;
-    const char *tied[8];             /* weights read by several components */
-} Figures;
+#define component_names plan_component_names
 
 /* ---- components --------------------------------------------------------- */
 
@@ -121,9 +117,23 @@ static int weight_component(const Graph *g, int w, int *tied)
     return best == C_COUNT ? C_OTHER : best;
 }
 
-static int64_t sym_len(const Graph *g, Dim d) { return ir_dim_max(g, d); }
+/* Lengths: len[sym] for every symbol (a cache's pos+seq symbol too), or
+ * NULL for the maxima the graph was planned at. */
+static int64_t sym_len(const Graph *g, const int64_t *len, Dim d)
+{
+    return d.sym && len ? len[d.sym] : ir_dim_max(g, d);
+}
 
-static int64_t elems(const Graph *g, int id) { return ir_max_elems(g, g->nodes[id].shape); }
+static int64_t elems_at(const Graph *g, const int64_t *len, int id)
+{
+    const Shape *s = &g->nodes[id].shape;
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+        n *= sym_len(g, len, s->d[d]);
+    return n;
+}
+
+static int64_t elems(const Graph *g, int id) { return elems_at(g, NULL, id); }
 
 static int64_t cols(const Graph *g, int id)
 {
@@ -132,19 +142,19 @@ static int64_t cols(const Graph *g, int id)
 }
 
 /* Query-key pairs a causal or full attention kernel visits. */
-static int64_t attention_pairs(const Graph *g, const Node *n)
+static int64_t attention_pairs(const Graph *g, const int64_t *len, const Node *n)
 {
-    int64_t q = sym_len(g, g->nodes[n->in[0]].shape.d[0]);
-    int64_t kv = sym_len(g, g->nodes[n->in[1]].shape.d[0]);
+    int64_t q = sym_len(g, len, g->nodes[n->in[0]].shape.d[0]);
+    int64_t kv = sym_len(g, len, g->nodes[n->in[1]].shape.d[0]);
     if (!n->attr.attn.causal)
         return q * kv;
     /* queries are the last q of kv positions: query i sees kv - q + i + 1 */
     return q * (kv - q) + q * (q + 1) / 2;
 }
 
-static void count_flops(const Graph *g, Figures *f)
+static void count_flops(const Graph *g, const int64_t *len, int from, Figures *f)
 {
-    for (int i = 0; i < g->count; i++) {
+    for (int i = from; i < g->count; i++) {
         const Node *n = &g->nodes[i];
         if (n->dead)
             continue;
@@ -152,9 +162,9 @@ static void count_flops(const Graph *g, Figures *f)
         case OP_MATMUL: {
             /* the same work whether fused or not: bias, activation, gate,
              * residual and rope count as the ops they replace */
-            int64_t rows = elems(g, i) / cols(g, i), gated = n->attr.matmul.glu ? 2 : 1;
+            int64_t rows = elems_at(g, len, i) / cols(g, i), gated = n->attr.matmul.glu ? 2 : 1;
             f->flops_matmul += 2 * rows * cols(g, n->in[0]) * cols(g, i) * gated;
-            f->flops_other += elems(g, i) * ((n->in[2] >= 0) * gated + (n->attr.matmul.act != ACT_NONE)
+            f->flops_other += elems_at(g, len, i) * ((n->in[2] >= 0) * gated + (n->attr.matmul.act != ACT_NONE)
                                              + (gated == 2) + (n->in[3] >= 0));
             for (int p = 0; p < n->attr.matmul.parts; p++)
                 f->flops_other += n->attr.matmul.rope_heads[p] ? rows * n->attr.matmul.part_cols[p] : 0;
@@ -162,20 +172,20 @@ static void count_flops(const Graph *g, Figures *f)
         }
         case OP_ATTENTION: {
             int64_t head_dim = cols(g, n->in[0]) / n->attr.attn.heads;
-            f->flops_attention += 4 * head_dim * n->attr.attn.heads * attention_pairs(g, n);
+            f->flops_attention += 4 * head_dim * n->attr.attn.heads * attention_pairs(g, len, n);
             break;
         }
         case OP_INPUT: case OP_WEIGHT: case OP_POSITIONS: case OP_EMBED: case OP_SLICE:
         case OP_CACHE: case OP_CONCAT:
             break;
         default:
-            f->flops_other += elems(g, i);
+            f->flops_other += elems_at(g, len, i);
             break;
         }
     }
 }
 
-static void figures(const Graph *g, Figures *f)
+void plan_figures(const Graph *g, const int64_t *len, int from, PlanFigures *f)
 {
     memset(f, 0, sizeof *f);
     for (int i = 0; i < g->count; i++) {
@@ -188,8 +198,11 @@ static void figures(const Graph *g, Figures *f)
         if (tied && f->ntied < 8)
             f->tied[f->ntied++] = n->attr.weight.ckpt;
     }
-    count_flops(g, f);
+    count_flops(g, len, from, f);
+    f->flops_total = f->flops_matmul + f->flops_attention + f->flops_other;
 }
+
+static void figures(const Graph *g, Figures *f) { plan_figures(g, NULL, 0, f); }
 
 int64_t plan_weight_bytes(const Graph *g)
 {
@@ -233,7 +246,9 @@ int64_t plan_kv_bytes_per_token(const Graph *g)
 
 /* ---- text ---------------------------------------------------------------- */
 
-static const char *mib(int64_t bytes)
+#define mib plan_bytes_str
+
+const char *plan_bytes_str(int64_t bytes)
 {
     if (bytes >= 1 << 20)
         return tfc_format("%.2f MiB", bytes / 1048576.0);

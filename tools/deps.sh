@@ -4,6 +4,7 @@
 #                         with LLVM=0 in the environment)
 #   tools/deps.sh test    the above, CUnit, clang (libFuzzer), valgrind,
 #                         PyTorch and NumPy for the golden references, librsvg for the plan pictures,
+#                         Chromium (headless) for the --report pages,
 #                         SentencePiece, Node.js and npm for the tokenizer
 #                         oracles, and the oracles' npm packages (npm ci in
 #                         tests/tokenizer, from its package-lock.json)
@@ -13,7 +14,7 @@ set -e
 build="gcc make flex bison libopenblas-dev pkg-config"
 # LLVM 14 for the JIT of --run; make LLVM=0 builds without it
 [ "${LLVM:-1}" = 0 ] || build="$build llvm-14-dev"
-test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin sentencepiece"
+test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin sentencepiece chromium"
 case "${1:-build}" in
   build) want=$build ;;
   test)  want=$test ;;

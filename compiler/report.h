@@ -1,0 +1,80 @@
+/*
+ * report.h - `tfc M --report out.html`: the model, its cost, how it
+ * scales and its memory plan on one self-contained HTML page.
+ *
+ * Every figure on the page comes from plan_report.c's functions, the ones
+ * `--plan` and `--plan=json` print: plan_figures (parameters by component,
+ * FLOPs at given lengths), plan_arena_need, plan_kv_bytes_per_token, and
+ * the SVG picture of the arena (plan_report(g, PLAN_SVG, out)).
+ *
+ *   report_html.c     the page: sections, tables, the charts' frames
+ *   report_diagram.c  the architecture drawn from the graph
+ *   report_scaling.c  closed-form formulas and their charts
+ *   report_svg.c      bar and line charts, HTML escaping
+ */
+#ifndef TFC_REPORT_H
+#define TFC_REPORT_H
+
+#include "tfc.h"
+
+/* ---- plan_report.c: the figures behind --plan -------------------------- */
+
+enum { C_EMBED, C_ATTN, C_MLP, C_NORM, C_HEAD, C_OTHER, C_COUNT };
+extern const char *const plan_component_names[C_COUNT];
+
+typedef struct {
+    int64_t params[C_COUNT + 1];     /* [C_COUNT]: total */
+    int64_t flops_matmul, flops_attention, flops_other, flops_total;
+    int ntied;
+    const char *tied[8];             /* weights read by several components */
+} PlanFigures;
+
+/* Parameters by component, and the FLOPs of the nodes [from, count) for
+ * inputs of len[sym] tokens (len[s] for every symbol s < g->nsyms, a
+ * cache's pos+seq symbol included: the tokens the cache holds after the
+ * call), or at the planned maxima when len is NULL. */
+void plan_figures(const Graph *g, const int64_t *len, int from, PlanFigures *f);
+/* "1.50 MiB", "12.0 KiB", "17 B" (in the compiler's arena). */
+const char *plan_bytes_str(int64_t bytes);
+
+/* ---- report_svg.c: charts ---------------------------------------------- */
+
+/* s with & < > ' " escaped, for HTML text and attributes. */
+const char *report_escape(const char *s);
+
+typedef struct {
+    const char *label;
+    double value;
+} ReportBar;
+/* A horizontal bar chart, one bar a row, the value printed at its end. */
+void report_bar_chart(FILE *out, const char *title, const ReportBar *bars, int n,
+                      const char *(*fmt)(double));
+
+typedef struct {
+    const char *name, *colour;
+    const double *y;             /* n values, one per x */
+} ReportSeries;
+/* A line chart of series over xs (log-scaled y when the values span more
+ * than 100x), the model's own x marked. */
+void report_line_chart(FILE *out, const char *title, const char *xlabel, const double *xs, int n,
+                       double mark, const ReportSeries *series, int nseries,
+                       const char *(*fmt)(double));
+
+/* ---- report_diagram.c -------------------------------------------------- */
+
+/* The architecture as an SVG: the stacks (encoder, decoder), the ops of
+ * one block with its repeat count, attention heads, the KV cache, the
+ * cross-attention's link from the encoder. */
+void report_diagram(const Graph *g, FILE *out);
+
+/* ---- report_scaling.c -------------------------------------------------- */
+
+/* The scaling section: formulas and charts as layers, dim, heads, ffn and
+ * seq vary around the model's values. */
+void report_scaling(const Graph *g, FILE *out);
+
+/* ---- report_html.c ----------------------------------------------------- */
+
+void report_write(const Graph *g, FILE *out);
+
+#endif
