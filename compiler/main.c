@@ -646,10 +646,12 @@ static int write_plan(const Graph *g, const Options *o)
 }
 
 /* --report FILE.html: the page, all or nothing. */
-static int write_report(const Graph *g, const Options *o)
+static int write_report(const Graph *g, const Options *o, const Program *prog, const Define *defs,
+                        int ndefs)
 {
+    ReportSource src = {prog, defs, ndefs, o->passes};
     Outputs out = {0};
-    report_write(g, outputs_open(&out, o->report));
+    report_write(g, &src, outputs_open(&out, o->report));
     outputs_commit(&out);
     return 0;
 }
@@ -719,7 +721,7 @@ int main(int argc, char **argv)
     if (o.plan)
         return write_plan(g, &o);
     if (o.report)
-        return write_report(g, &o);
+        return write_report(g, &o, prog, defs, ndefs);
     if (o.output)
         write_outputs(g, &o);
     if (o.dump_llvm && !o.run)

@@ -152,36 +152,49 @@ static int64_t attention_pairs(const Graph *g, const int64_t *len, const Node *n
     return q * (kv - q) + q * (q + 1) / 2;
 }
 
+/* Node i's FLOPs: [0] matmul, [1] attention, [2] other, [3 + p] the
+ * rope of part p of a matmul (other too). */
+void plan_node_flops(const Graph *g, const int64_t *len, int i, int64_t flops[PLAN_FLOP_KINDS])
+{
+    const Node *n = &g->nodes[i];
+    memset(flops, 0, PLAN_FLOP_KINDS * sizeof *flops);
+    if (n->dead)
+        return;
+    switch (n->op) {
+    case OP_MATMUL: {
+        /* the same work whether fused or not: bias, activation, gate,
+         * residual and rope count as the ops they replace */
+        int64_t rows = elems_at(g, len, i) / cols(g, i), gated = n->attr.matmul.glu ? 2 : 1;
+        flops[0] = 2 * rows * cols(g, n->in[0]) * cols(g, i) * gated;
+        flops[2] = elems_at(g, len, i) * ((n->in[2] >= 0) * gated + (n->attr.matmul.act != ACT_NONE)
+                                          + (gated == 2) + (n->in[3] >= 0));
+        for (int p = 0; p < n->attr.matmul.parts; p++)
+            flops[3 + p] = n->attr.matmul.rope_heads[p] ? rows * n->attr.matmul.part_cols[p] : 0;
+        break;
+    }
+    case OP_ATTENTION: {
+        int64_t head_dim = cols(g, n->in[0]) / n->attr.attn.heads;
+        flops[1] = 4 * head_dim * n->attr.attn.heads * attention_pairs(g, len, n);
+        break;
+    }
+    case OP_INPUT: case OP_WEIGHT: case OP_POSITIONS: case OP_EMBED: case OP_SLICE:
+    case OP_CACHE: case OP_CONCAT:
+        break;
+    default:
+        flops[2] = elems_at(g, len, i);
+        break;
+    }
+}
+
 static void count_flops(const Graph *g, const int64_t *len, int from, Figures *f)
 {
     for (int i = from; i < g->count; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        switch (n->op) {
-        case OP_MATMUL: {
-            /* the same work whether fused or not: bias, activation, gate,
-             * residual and rope count as the ops they replace */
-            int64_t rows = elems_at(g, len, i) / cols(g, i), gated = n->attr.matmul.glu ? 2 : 1;
-            f->flops_matmul += 2 * rows * cols(g, n->in[0]) * cols(g, i) * gated;
-            f->flops_other += elems_at(g, len, i) * ((n->in[2] >= 0) * gated + (n->attr.matmul.act != ACT_NONE)
-                                             + (gated == 2) + (n->in[3] >= 0));
-            for (int p = 0; p < n->attr.matmul.parts; p++)
-                f->flops_other += n->attr.matmul.rope_heads[p] ? rows * n->attr.matmul.part_cols[p] : 0;
-            break;
-        }
-        case OP_ATTENTION: {
-            int64_t head_dim = cols(g, n->in[0]) / n->attr.attn.heads;
-            f->flops_attention += 4 * head_dim * n->attr.attn.heads * attention_pairs(g, len, n);
-            break;
-        }
-        case OP_INPUT: case OP_WEIGHT: case OP_POSITIONS: case OP_EMBED: case OP_SLICE:
-        case OP_CACHE: case OP_CONCAT:
-            break;
-        default:
-            f->flops_other += elems_at(g, len, i);
-            break;
-        }
+        int64_t k[PLAN_FLOP_KINDS];
+        plan_node_flops(g, len, i, k);
+        f->flops_matmul += k[0];
+        f->flops_attention += k[1];
+        for (int j = 2; j < PLAN_FLOP_KINDS; j++)
+            f->flops_other += k[j];
     }
 }
 

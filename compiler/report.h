@@ -34,6 +34,11 @@ typedef struct {
  * cache's pos+seq symbol included: the tokens the cache holds after the
  * call), or at the planned maxima when len is NULL. */
 void plan_figures(const Graph *g, const int64_t *len, int from, PlanFigures *f);
+/* Node i's FLOPs at those lengths: [0] matmul, [1] attention, [2] other
+ * (norms, activations, adds, a matmul's epilogue), [3 + p] the rope on
+ * part p of a matmul (counted as other). */
+#define PLAN_FLOP_KINDS (3 + MAX_PARTS)
+void plan_node_flops(const Graph *g, const int64_t *len, int i, int64_t flops[PLAN_FLOP_KINDS]);
 /* "1.50 MiB", "12.0 KiB", "17 B" (in the compiler's arena). */
 const char *plan_bytes_str(int64_t bytes);
 
@@ -69,12 +74,21 @@ void report_diagram(const Graph *g, FILE *out);
 
 /* ---- report_scaling.c -------------------------------------------------- */
 
+/* What the graph was compiled from: the scaling section compiles the
+ * model again with configuration values changed. */
+typedef struct {
+    const Program *prog;
+    const Define *defs;
+    int ndefs;
+    PassOptions passes;
+} ReportSource;
+
 /* The scaling section: formulas and charts as layers, dim, heads, ffn and
  * seq vary around the model's values. */
-void report_scaling(const Graph *g, FILE *out);
+void report_scaling(const Graph *g, const ReportSource *src, FILE *out);
 
 /* ---- report_html.c ----------------------------------------------------- */
 
-void report_write(const Graph *g, FILE *out);
+void report_write(const Graph *g, const ReportSource *src, FILE *out);
 
 #endif

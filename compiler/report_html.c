@@ -23,7 +23,8 @@ static const char style[] =
     "svg.chart{font-size:12px;margin:.5em 1em .5em 0;vertical-align:top}"
     "svg .ct{font-size:14px;font-weight:bold}svg .ax{font-size:10px}"
     ".note{color:#555;font-size:.9em}.scroll{overflow-x:auto}code{background:#f4f4f4;padding:0 3px}"
-    "nav a{margin-right:1em}";
+    "nav a{margin-right:1em}.scaling{display:flex;flex-wrap:wrap;gap:0 1em;align-items:flex-start}"
+    ".scaling h3{width:100%;margin-bottom:0}";
 
 /* 124439808 -> "124,439,808". */
 static const char *grouped(int64_t v)
@@ -93,7 +94,7 @@ static void header(const Graph *g, FILE *out)
                  "<code>tfc --report</code>; every number comes from the functions behind "
                  "<code>tfc --plan</code>.</p>\n", report_escape(g->model), report_escape(g->source),
             report_escape(*lens ? lens : "fixed shapes"));
-    fprintf(out, "<nav><a href='#model'>model</a><a href='#cost'>cost</a><a href='#plan'>memory plan</a><a href='#attention'>attention</a></nav>\n");
+    fprintf(out, "<nav><a href='#model'>model</a><a href='#cost'>cost</a><a href='#scaling'>scaling</a><a href='#plan'>memory plan</a><a href='#attention'>attention</a></nav>\n");
 }
 
 static void config_table(const Graph *g, FILE *out)
@@ -266,7 +267,7 @@ static void attention_section(FILE *out)
                  "supported yet.)</p>\n");
 }
 
-void report_write(const Graph *g, FILE *out)
+void report_write(const Graph *g, const ReportSource *src, FILE *out)
 {
     if (!g->plan)
         tfc_bug("report_write before planning");
@@ -275,6 +276,7 @@ void report_write(const Graph *g, FILE *out)
     header(g, out);
     model_section(g, &f, out);
     cost_section(g, &f, out);
+    report_scaling(g, src, out);
     plan_section(g, out);
     attention_section(out);
     fprintf(out, "</body></html>\n");

@@ -92,7 +92,7 @@ def main():
         problems.append(f"the page refers to {sorted(urls)[:3]}")
     t = Tables()
     t.feed(html)
-    for section in ("model", "cost", "plan", "attention"):
+    for section in ("model", "cost", "scaling", "plan", "attention"):
         if section not in t.ids:
             problems.append(f"no section '{section}'")
     if "svg" not in t.tags:

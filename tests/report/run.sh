@@ -1,7 +1,9 @@
 #!/bin/sh
 # The --report page of every shipped model: checked against tfc's own plans
-# (tests/report/check_report.py), then opened in headless Chromium, which
-# must render it (a screenshot is written) with nothing on its console.
+# (tests/report/check_report.py), its scaling formulas against the model
+# compiled at every point of its charts (check_scaling.py), then opened in
+# headless Chromium, which must render it (a screenshot is written) with
+# nothing on its console.
 #
 #   TFC=./tfc tests/report/run.sh
 #
@@ -72,6 +74,11 @@ for model in "$ROOT"/models/*.model; do
     # shellcheck disable=SC2086
     if "$PY" "$HERE/check_report.py" "$page" "$tmp/full.json" --seq 16 "$tmp/p16.json" \
            --seq 64 "$tmp/p64.json" $max >"$tmp/out"; then
+        pass "$(cat "$tmp/out")"
+    else
+        fail "$name: $(head -n 1 "$tmp/out")"; sed -n '2,10p' "$tmp/out"
+    fi
+    if "$PY" "$HERE/check_scaling.py" "$TFC" "$model" "$page" >"$tmp/out"; then
         pass "$(cat "$tmp/out")"
     else
         fail "$name: $(head -n 1 "$tmp/out")"; sed -n '2,10p' "$tmp/out"
