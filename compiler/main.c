@@ -44,7 +44,8 @@ static const char usage[] =
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
     "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
     "  --report FILE.html    one self-contained page: the architecture, parameters by\n"
-    "                        component, FLOPs and memory, the memory plan (docs/report.md)\n"
+    "                        component, FLOPs and memory, scaling formulas, the memory\n"
+    "                        plan (docs/report.md); - writes it to stdout\n"
     "\n"
     "Running (compiles in memory with LLVM, or with the system C compiler, and runs\n"
     "in-process):\n"
@@ -645,11 +646,17 @@ static int write_plan(const Graph *g, const Options *o)
     return 0;
 }
 
-/* --report FILE.html: the page, all or nothing. */
+/* --report FILE.html: the page, all or nothing (- : to stdout). */
 static int write_report(const Graph *g, const Options *o, const Program *prog, const Define *defs,
                         int ndefs)
 {
     ReportSource src = {prog, defs, ndefs, o->passes};
+    if (strcmp(o->report, "-") == 0) {
+        report_write(g, &src, stdout);
+        if (fflush(stdout) != 0)
+            error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
+        return 0;
+    }
     Outputs out = {0};
     report_write(g, &src, outputs_open(&out, o->report));
     outputs_commit(&out);
