@@ -25,7 +25,7 @@ typedef struct {
 } Emitter;
 
 static void emit_side_signature(const Emitter *e, int enc);
-static void emit_body(const Emitter *e, int flags);
+static void emit_body(const Emitter *e, int flags, const char *tokens);
 
 static const char *upper(const char *s)
 {
@@ -326,9 +326,10 @@ static void emit_packed_parts(const Emitter *e)
     if (!n)
         return;
     fprintf(out, "/* The weight parts of the linear layers: {weight, first element, in, rows,\n"
-                 " * ldw, layout}.  open packs them into the panels the kernels read fastest\n"
-                 " * when that pays on this CPU (tfrt_pack_weights), and each call passes\n"
-                 " * its parts' copies as .packed (NULL: the kernels read the weight). */\n");
+                 " * ldw, layout}.  They are packed into the panels the kernels read\n"
+                 " * fastest when that pays on this CPU, before the first pass that reads\n"
+                 " * them more than once (tfrt_pack_when_due), and each call passes its\n"
+                 " * parts' copies as .packed (NULL: the kernels read the weight). */\n");
     fprintf(out, "static const TfrtPackedPart packed_parts[] = {\n");
     for (int i = 0; i < n; i++)
         fprintf(out, "    {offsetof(Weights, %s), %lld, %lld, %lld, %lld, %s},   /* %d */\n",
@@ -354,7 +355,7 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "    %s_trace_fn trace_fn;   /* PREFIX_set_trace */\n    void *trace_arg;\n", e->P);
     if (e->npacked)
         fprintf(out, "    const float *packed[%d];   /* packed_parts[i] packed, or NULL */\n"
-                     "    float *packed_data;     /* their memory (tfrt_pack_weights) */\n", e->npacked);
+                     "    TfrtPacking packing;    /* when and where they are packed */\n", e->npacked);
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -456,9 +457,6 @@ static void emit_open_ex(const Emitter *e)
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
                  "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                  "                               &names, &m->w, err, errlen);\n");
-    if (e->npacked)
-        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_pack_weights(m->file, &m->w, packed_parts, %d, m->packed,\n"
-                     "                               &m->packed_data);\n", e->npacked);
     fprintf(out, "    m->arena = o.arena;\n    m->own_arena = !o.arena;\n");
     fprintf(out, "    if (rc == TFRT_OK && !o.arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             U, U);
@@ -477,7 +475,7 @@ static void emit_open_close(const Emitter *e)
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
     fprintf(out, "%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",
-            e->npacked ? "    free(m->packed_data);\n" : "");
+            e->npacked ? "    free(m->packing.data);\n" : "");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    if (m->own_cache)\n        free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"
@@ -615,7 +613,7 @@ static void emit_encoder_decoder(const Emitter *e)
     fprintf(out, "\n{\n");
     emit_side_checks(e, 1);
     fprintf(out, "    m->encoded = 0;\n");
-    emit_body(&enc, 0);
+    emit_body(&enc, 0, "0");
     for (int s = 1; s < g->nsyms; s++)
         if (is_encoder_sym(g, s))
             fprintf(out, "    m->enc_len[%d] = %s;\n    m->enc_valid[%d] = %s%s;\n", s, g->syms[s].name, s,
@@ -632,7 +630,7 @@ static void emit_encoder_decoder(const Emitter *e)
     } else {
         emit_side_checks(e, 0);
         fprintf(out, "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n");
-        emit_body(&dec, 0);
+        emit_body(&dec, 0, "0");
         fprintf(out, "    return TFRT_OK;\n}\n\n");
     }
     emit_signature(e, out);
@@ -644,11 +642,16 @@ static void emit_encoder_decoder(const Emitter *e)
 }
 
 /* The kernel calls of one pass over the graph, with the offsets of the
- * full plan or of the one-token step plan. */
-static void emit_body(const Emitter *e, int flags)
+ * full plan or of the one-token step plan; `tokens`: an expression of the
+ * tokens the pass runs, or 0 where it is not counted in tokens (when
+ * packing is due depends on it). */
+static void emit_body(const Emitter *e, int flags, const char *tokens)
 {
     FILE *out = e->out;
     KProgram *kp = kprog_build(e->g, e->from, e->to, flags);
+    if (e->npacked)
+        fprintf(out, "    tfrt_pack_when_due(&m->packing, m->pool, m->file, &m->w, packed_parts, %d, m->packed, %s);\n",
+                e->npacked, tokens);
     fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n"
                  "    (void)w;\n    (void)arena;\n");
     if (e->from == 0)   /* decode keeps what encode left in the arena */
@@ -664,7 +667,7 @@ static void emit_forward(const Emitter *e)
     emit_signature(e, e->out);
     fprintf(e->out, "\n{\n");
     emit_checks(e);
-    emit_body(e, 0);
+    emit_body(e, 0, "0");
     fprintf(e->out, "    return TFRT_OK;\n}\n");
 }
 
@@ -720,7 +723,7 @@ static void emit_run_tokens(const Emitter *e, const char *name, int flags)
             in, seq, g->output_name);
     fprintf(out, "    const int pos = m->pos;\n    if (%s > m->ctx - pos)\n"
                  "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
-    emit_body(e, flags);
+    emit_body(e, flags, seq);
     fprintf(out, "    m->pos = pos + %s;\n    return TFRT_OK;\n}\n\n", seq);
 }
 
@@ -744,7 +747,7 @@ static void emit_cached(const Emitter *e)
     fprintf(out, "static int run_step(%s_model *m, const int32_t *%s, float *%s)\n{\n", P, in, o);
     fprintf(out, "    const int %s = 1;\n    const int pos = m->pos;\n    if (pos >= m->ctx)\n"
                  "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
-    emit_body(e, KP_STEP);
+    emit_body(e, KP_STEP, "1");
     fprintf(out, "    m->pos = pos + 1;\n    return TFRT_OK;\n}\n\n");
 
     const char *encoded = g->enc_end ? "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n"

@@ -40,7 +40,7 @@ typedef struct {
     TfrtBindings *bindings;
     const float **weights;       /* by node id */
     const float **packed;        /* host.parts packed, or NULL */
-    float *packed_data;
+    TfrtPacking packing;         /* when they are packed */
     TfrtPool *pool;
     unsigned char *arena;
     float *cache;
@@ -118,7 +118,7 @@ static void jit_close(void *mv)
     if (!m)
         return;
     tfrt_pool_destroy(m->pool);
-    free(m->packed_data);
+    free(m->packing.data);
     tfrt_bindings_free(m->bindings);
     tfrt_st_close(m->file);
     free(m->arena);
@@ -169,8 +169,6 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     if (rc == TFRT_OK)
         rc = tfrt_bind_weights(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights, err,
                                errlen);
-    if (rc == TFRT_OK && host.nparts)
-        rc = tfrt_pack_weights(m->file, m->weights, host.parts, host.nparts, m->packed, &m->packed_data);
     if (rc == TFRT_OK && !(m->arena = malloc(g->arena_bytes > 0 ? (size_t)g->arena_bytes : 1)))
         rc = TFRT_ERR_NOMEM;
     if (rc == TFRT_OK && g->cache_sym)
@@ -205,6 +203,11 @@ static JitBody body(int b)
 static int run_body(JitModel *m, int b, const int32_t *const *inputs, float *out)
 {
     JitBody fn = body(b);
+    /* the tokens emit_c.c's bodies count: the cached input's in prefill, one in a step */
+    int tokens = b == B_STEP ? 1 : b == B_TOKENS ? m->len[host.g->cache_sym] : 0;
+    if (host.nparts)
+        tfrt_pack_when_due(&m->packing, m->pool, m->file, m->weights, host.parts, host.nparts, m->packed,
+                           tokens);
     JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->pool, inputs, out, m->len, m->valid, m->pos};
     return fn(&c);
 }

@@ -149,8 +149,8 @@ typedef struct {
     const float *packed[TFRT_MAX_PARTS];    /* NULL, or set by tfrt_linear_pack */
 } TfrtLinear;
 
-/* Packing a linear layer's weights once, at open, into the layout its
- * kernels read fastest: panels of 32 output columns, each k-major and
+/* Packing a linear layer's weights once into the layout its kernels read
+ * fastest: panels of 32 output columns, each k-major and
  * contiguous, whatever the stored layout.  tfrt_linear_packed_floats says
  * how many floats the packed parts take (dst should be 64-byte aligned);
  * tfrt_linear_pack writes them to dst and points op->packed[p] at each
@@ -182,16 +182,33 @@ typedef struct {
     int in, rows, ldw, layout;
 } TfrtPackedPart;
 
-/* What a generated model does at open: when tfrt_linear_pack_pays(),
- * packs each of the n parts once (parts with the same pointer and shape
- * share one copy) into one allocation, *data (free() it), sets packed[i]
- * to part i's copy, and releases the mapped file's pages of the packed
- * weights (tfrt_st_release), which the kernels no longer read; otherwise
- * sets every packed[i] to NULL and *data to NULL.  TFRT_OK, or
- * TFRT_ERR_NOMEM. */
+/* Packs the n parts, on the pool's threads, when tfrt_linear_pack_pays():
+ * each once (parts with the same pointer and shape share one copy) into
+ * one allocation, *data (free() it); sets packed[i] to part i's copy, and
+ * releases the mapped file's pages of the packed weights (tfrt_st_release),
+ * which the kernels no longer read.  Otherwise sets every packed[i] and
+ * *data to NULL.  TFRT_OK, or TFRT_ERR_NOMEM (then nothing is packed or
+ * released). */
 struct TfrtSafetensors;   /* a weights file: tfrt_st_open, below */
-int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
+int tfrt_pack_weights(TfrtPool *pool, const struct TfrtSafetensors *file, const void *weights,
                       const TfrtPackedPart *parts, int n, const float **packed, float **data);
+
+/* What a generated model does before each pass: packing when it is due.
+ * Packing costs about as much as reading every weight a few times, so it
+ * waits until the weights are read more than once: it runs before the
+ * first pass over several tokens (tokens > 1, or 0 for a pass that is not
+ * counted in tokens), or before the second pass.  A single pass over one
+ * token (scoring one token, a one-token prompt's first token) never waits
+ * for it.  Best effort: without memory for the copies, the kernels go on
+ * reading the stored weights.  Zero-initialize the state; free(data) at
+ * close. */
+typedef struct {
+    int passes;    /* passes begun; -1 once packing is settled */
+    float *data;   /* the packed copies, or NULL */
+} TfrtPacking;
+void tfrt_pack_when_due(TfrtPacking *pk, TfrtPool *pool, const struct TfrtSafetensors *file,
+                        const void *weights, const TfrtPackedPart *parts, int n,
+                        const float **packed, int tokens);
 
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row

@@ -588,12 +588,12 @@ static int panels_match(const float *packed, const float *orig, const TfrtPacked
     return 1;
 }
 
-/* tfrt_pack_weights on a file of two tensors: a (1100, 40) stored (out,
- * in), more rows than one packing run, and b (40, 96) stored (in, out)
- * and used as three column parts; part 4 repeats part 0.  Where packing
- * pays, each copy has the documented panels, the repeat shares its copy,
- * and the released weights still read back as written; TFRT_PACK=0 packs
- * nothing. */
+/* tfrt_pack_weights (on a pool and on one thread) and tfrt_pack_when_due
+ * on a file of two tensors: a (1100, 40) stored (out, in), more rows than
+ * one packing run, and b (40, 96) stored (in, out) and used as three
+ * column parts; part 4 repeats part 0.  Where packing pays, each copy has
+ * the documented panels, the repeat shares its copy, and the released
+ * weights still read back as written; TFRT_PACK=0 packs nothing. */
 typedef struct { const float *a, *b; } TwoWeights;
 
 static void test_pack_weights(void)
@@ -620,12 +620,15 @@ static void test_pack_weights(void)
     const float *origin[] = {data, data + na, data + na, data + na, data};
     const float *packed[5];
     float *mem;
-    for (int off = 0; off < 2; off++) {
-        if (off)
+    TfrtPool *pool;
+    CU_ASSERT_FATAL(tfrt_pool_create(&pool, 3) == TFRT_OK);
+    /* on the pool's threads and on the caller's alone; then not at all */
+    for (int off = 0; off < 3; off++) {
+        if (off == 2)
             setenv("TFRT_PACK", "0", 1);
         int pays = tfrt_linear_pack_pays();
-        CU_ASSERT(tfrt_pack_weights(st, &w, parts, 5, packed, &mem) == TFRT_OK);
-        CU_ASSERT(!off || !pays);
+        CU_ASSERT(tfrt_pack_weights(off ? NULL : pool, st, &w, parts, 5, packed, &mem) == TFRT_OK);
+        CU_ASSERT(off < 2 || !pays);
         for (int i = 0; i < 5; i++)
             CU_ASSERT(pays ? packed[i] && panels_match(packed[i], origin[i], &parts[i]) : !packed[i]);
         CU_ASSERT(pays ? mem && packed[4] == packed[0] : !mem);
@@ -642,6 +645,28 @@ static void test_pack_weights(void)
         free(mem);
     }
     unsetenv("TFRT_PACK");
+    /* when packing is due: not for a first pass over one token; for the
+     * second pass, or a first pass over several tokens or not counted */
+    static const int first[] = {1, 1, 7, 0};
+    for (int t = 0; t < 4; t++) {
+        TfrtPacking pk = {0, NULL};
+        memset(packed, 0, sizeof packed);   /* as a model's open leaves them */
+        tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, first[t]);
+        int now = first[t] != 1;
+        CU_ASSERT(now ? pk.passes == -1 : pk.passes == 1 && !packed[0] && !pk.data);
+        if (t == 1)
+            tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 5);
+        if (t == 0)
+            tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 1);
+        int pays = tfrt_linear_pack_pays();
+        CU_ASSERT(pk.passes == -1 && (pays ? pk.data && packed[0] == pk.data : !pk.data && !packed[0]));
+        CU_ASSERT(!pays || panels_match(packed[1], origin[1], &parts[1]));
+        const float *was = packed[0];
+        tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 9);   /* settled: nothing new */
+        CU_ASSERT(packed[0] == was && pk.passes == -1);
+        free(pk.data);
+    }
+    tfrt_pool_destroy(pool);
     tfrt_st_close(st);
     free(bytes);
     free(data);
@@ -684,7 +709,7 @@ void register_safetensors_tests(void)
         {"F16, BF16, unusable dtype", test_bind_convert},
         {"misaligned F32 is copied", test_bind_misaligned},
         {"glob_match", test_glob},
-        {"packed weights at open", test_pack_weights},
+        {"packed weights, and when packing is due", test_pack_weights},
     };
     add_suite("json", json, sizeof json / sizeof json[0]);
     add_suite("safetensors", st, sizeof st / sizeof st[0]);
