@@ -33,11 +33,16 @@ static const char usage[] =
     "                        (PREFIX_set_trace)\n"
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
     "  --dump-ir             print the graph after the last pass, one node a line, and stop\n"
-    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse, plan)\n"
+    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse,\n"
+    "                        quantize, plan)\n"
     "  -fno-dce              keep nodes the output does not need\n"
     "  -fno-kv-cache         no KV cache: every call runs the whole sequence\n"
     "  -fno-fuse             no operator fusion; -fno-fuse-RULE switches off one rule:\n"
     "                        glu, qkv, views, rope, cache, act, residual, chains\n"
+    "  --quantize int8       linear layers' weights to int8 (blocks of 32 along the input,\n"
+    "                        a float scale each), made from the weights file at open\n"
+    "                        (docs/quantization.md)\n"
+    "  -fno-quantize-head    with --quantize: keep the head (the output's layer) fp32\n"
     "  --seq N               plan (and compile) for sequences of at most N tokens\n"
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
@@ -229,6 +234,10 @@ static int is_opt(const char *arg, const char *opt)
 static void switch_off(PassOptions *po, const char *arg)
 {
     const char *name = arg + 5;
+    if (strcmp(name, "quantize-head") == 0) {
+        po->keep_head_fp32 = 1;
+        return;
+    }
     int p = pipeline_find(name);
     if (p >= 0 && passes[p].optional) {
         po->off |= 1u << p;
@@ -293,6 +302,8 @@ static void check_modes(const Options *o)
         usage_error("%s", "--add-special goes with --encode");
     if (o->encode || o->decode)
         return;
+    if (o->passes.keep_head_fp32 && o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "-fno-quantize-head goes with --quantize int8");
     if (!o->run && o->run_only)
         usage_error("%s goes with --run", o->run_only);
     if (!o->run && o->gen.tokenizer)
@@ -337,6 +348,11 @@ static void parse_args(Options *o, int argc, char **argv)
                 usage_error("--dump-ir=%s: no such pass (see --help)", o->dump_after);
         } else if (strncmp(a, "-fno-", 5) == 0) {
             switch_off(&o->passes, a);
+        } else if (is_opt(a, "--quantize")) {
+            const char *q = value(argc, argv, &i, "--quantize");
+            if (strcmp(q, "int8") != 0)
+                usage_error("%s", tfc_format("--quantize '%s': the one scheme is int8", q));
+            o->passes.quantize = QUANT_INT8;
         } else if (is_opt(a, "--seq")) {
             o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
         } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
