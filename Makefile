@@ -53,7 +53,7 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
-              runtime/gemv.c runtime/packed.c runtime/linear.c runtime/attention.c \
+              runtime/gemv.c runtime/packed.c runtime/q8.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
@@ -70,7 +70,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
-           tests/unit/test_linear.c tests/unit/test_vmath.c \
+           tests/unit/test_linear.c tests/unit/test_q8.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
            tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_generate.c \
            tests/unit/test_hardening.c
@@ -262,7 +262,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h runtime/q8.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 

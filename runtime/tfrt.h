@@ -147,6 +147,13 @@ typedef struct {
     int rope_interleaved;                   /* as tfrt_rope */
     float *cache[TFRT_MAX_PARTS];           /* NULL: no copy */
     const float *packed[TFRT_MAX_PARTS];    /* NULL, or set by tfrt_linear_pack */
+    /* NULL: part p is fp32 as above.  Else part p's weight quantized to
+     * int8 blocks by tfrt_q8_quantize_rows (runtime/q8.h; rows[p] rows of
+     * `in` inputs, in a multiple of TFRT_Q8_BLOCK); w[p], ldw[p], layout
+     * and packed[p] are then not read.  All parts of an op are int8 or
+     * all fp32.  tfrt_linear then quantizes x's rows per block on the fly
+     * and multiplies in integers. */
+    const void *q8[TFRT_MAX_PARTS];
 } TfrtLinear;
 
 /* Packing a linear layer's weights once, at open, into the layout its
@@ -193,10 +200,15 @@ struct TfrtSafetensors;   /* a weights file: tfrt_st_open, below */
 int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
                       const TfrtPackedPart *parts, int n, const float **packed, float **data);
 
+/* Bytes of tfrt_linear's scratch argument for n rows of op: with glu
+ * (fp32), n * out floats; with int8 parts (q8), x's rows quantized per
+ * block plus 64 bytes of alignment; 0 when none is needed. */
+size_t tfrt_linear_scratch_bytes(const TfrtLinear *op, int n);
+
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row
- * of x's first row.  scratch: with glu, room for n * out floats that the
- * kernel may overwrite; NULL otherwise.  y must not overlap x.  residual
+ * of x's first row.  scratch: tfrt_linear_scratch_bytes(op, n) bytes (any
+ * alignment) that the kernel may overwrite, or NULL when that is 0.  y must not overlap x.  residual
  * may be y itself (then residual_stride == y_stride) when there is no
  * activation and no glu: y += x . W + b. */
 void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y,
