@@ -116,8 +116,10 @@ static void tables(const Graph *g)
         s->first = (size_t)n->attr.weight.first;
         s->quantized = n->dtype == DT_Q8;
     }
-    host.parts = part_table(kprog_packed_parts(g, &host.nparts), host.nparts);
-    host.q8parts = part_table(kprog_q8_parts(g, &host.nq8), host.nq8);
+    KPackedPart *packed = kprog_packed_parts(g, &host.nparts);
+    KPackedPart *q8 = kprog_q8_parts(g, &host.nq8);
+    host.parts = part_table(packed, host.nparts);
+    host.q8parts = part_table(q8, host.nq8);
 }
 
 /* ---- open and close --------------------------------------------------------------- */

@@ -225,6 +225,9 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
         if (g->nodes[i].offset + bytes > need)
             need = g->nodes[i].offset + bytes;
     }
+    /* the int8 layers' scratch: reserved for the longest inputs */
+    if (g->scratch_bytes && g->scratch_offset + g->scratch_bytes > need)
+        need = g->scratch_offset + g->scratch_bytes;
     return need;
 }
 

@@ -113,7 +113,7 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
         total += bytes;
     }
     void *mem = NULL;
-    float *buf = malloc(sizeof(float) * (size_t)(RUN_FLOATS + 0));
+    float *buf = malloc(sizeof(float) * RUN_FLOATS);
     if (!buf || posix_memalign(&mem, 64, total ? total : 64) != 0) {
         free(buf);
         return TFRT_ERR_NOMEM;
