@@ -661,6 +661,7 @@ typedef struct {
     int jit;                             /* RUN_JIT_LLVM or RUN_JIT_CC */
     int verbose;                         /* -v: the JIT's time */
     int dump_llvm;                       /* --dump-llvm: the module, to stderr */
+    int trace;                           /* --jit cc only: Loaded.set_trace works */
 } RunOptions;
 
 /* How --run compiles: in memory through LLVM (jit_llvm.c, when tfc was
@@ -676,6 +677,9 @@ typedef int (*StepFn)(void *, int32_t, float *);
 typedef int (*PrefillFn)(void *, const int32_t *, int, float *);
 typedef int (*CopyFn)(void *, const void *);
 typedef void (*CloseFn)(void *);
+typedef void (*TraceFn)(void *arg, const char *name, const float *data, int rows, int cols,
+                        int stride);
+typedef int (*SetTraceFn)(void *, TraceFn, void *);
 typedef const char *(*StrerrorFn)(int);
 
 typedef struct {
@@ -691,6 +695,7 @@ typedef struct {
     CloseFn close;
     StrerrorFn strerror;
     void (*release)(void);       /* the JIT's code, after close; or NULL */
+    SetTraceFn set_trace;        /* --jit cc: PREFIX_set_trace; else NULL */
 } Loaded;
 
 int run_load(const Graph *g, const RunOptions *opt, Loaded *L);
@@ -698,6 +703,20 @@ int run_open(Loaded *L, const char *weights, void **model);
 void run_unload(Loaded *L);
 double run_now(void);
 int run_model(const Graph *g, const RunOptions *opt);
+
+/* ---- quant_report.c: --quant-report, what int8 costs ------------------- */
+
+typedef struct {
+    const char *text;            /* the text file to measure on */
+    int json;                    /* --quant-report=json */
+    const char *tokenizer;
+    int64_t max_tokens;          /* of the text, at most */
+} QuantReportOptions;
+
+/* g32 and g8: the model compiled without and with --quantize int8 (the
+ * residual epilogue off, so that a layer's output is its own). */
+int quant_report(const Graph *g32, const Graph *g8, const RunOptions *opt,
+                 const QuantReportOptions *q);
 
 /* ---- generate.c: text in, text out ------------------------------------- */
 
