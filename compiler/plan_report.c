@@ -263,7 +263,9 @@ static const char *lengths(const Graph *g)
 
 static double ratio(const Graph *g)
 {
-    return g->plan->lower_bound ? (double)g->arena_bytes / (double)g->plan->lower_bound : 1.0;
+    /* the buffers' arena: the int8 scratch is no buffer of the plan */
+    int64_t arena = g->scratch_bytes ? g->scratch_offset : g->arena_bytes;
+    return g->plan->lower_bound ? (double)arena / (double)g->plan->lower_bound : 1.0;
 }
 
 static void text_buffers(const Graph *g, FILE *out)
@@ -342,6 +344,9 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
             mib(g->cache_bytes));
     fprintf(out, "  arena        %14lld bytes  (%s; %d buffers from %s)\n", (long long)g->arena_bytes,
             mib(g->arena_bytes), p->buffers, p->heuristic);
+    if (g->scratch_bytes)
+        fprintf(out, "  of it, int8  %14lld bytes  (%s at %lld: the int8 layers' activations, quantized)\n",
+                (long long)g->scratch_bytes, mib(g->scratch_bytes), (long long)g->scratch_offset);
     fprintf(out, "  lower bound  %14lld bytes  (%s live at step %d, %s)\n", (long long)p->lower_bound,
             mib(p->lower_bound), p->peak_step, g->nodes[p->peak_step].name);
     fprintf(out, "  arena / lower bound  %.4f\n", ratio(g));
@@ -445,6 +450,8 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     json_buffers(g, out);
     fprintf(out, "  \"kv_cache_bytes\": %lld,\n  \"step_arena_bytes\": %lld,\n",
             (long long)g->cache_bytes, (long long)g->step_arena_bytes);
+    fprintf(out, "  \"scratch_offset\": %lld,\n  \"scratch_bytes\": %lld,\n", (long long)g->scratch_offset,
+            (long long)g->scratch_bytes);
     fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
             (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
     fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\",\n",
