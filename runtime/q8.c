@@ -157,6 +157,16 @@ void tfrt_q8_matmul(int isa, float *y, size_t y_stride, const void *w, int rows,
 {
     if (cols <= 0 || n <= 0)
         return;
+#if TFRT_X86
+    if (isa == TFRT_ISA_AVX512 && tfrt_cpu_has_avx512_vnni()) {
+        tfrt_q8_matmul_vnni(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
+        return;
+    }
+    if (isa >= TFRT_ISA_AVX2) {
+        tfrt_q8_matmul_avx2(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
+        return;
+    }
+#endif
     (void)isa;
     tfrt_q8_matmul_c(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
 }
