@@ -114,6 +114,14 @@ static void quantize_act_block(int8_t *q, float *scale, int32_t *bias, const flo
 
 void tfrt_q8_quantize_act(void *xq, size_t stride, const float *x, size_t x_stride, int n, int in)
 {
+#if TFRT_X86
+    if (tfrt_cpu_isa() == TFRT_ISA_AVX512) {
+        for (int i = 0; i < n; i++)
+            tfrt_q8_quantize_act_row_avx512((char *)xq + (size_t)i * stride,
+                                            x + (size_t)i * x_stride, in);
+        return;
+    }
+#endif
     for (int i = 0; i < n; i++) {
         char *row = (char *)xq + (size_t)i * stride;
         float *scale = (float *)(row + in);

@@ -71,6 +71,10 @@ void tfrt_q8_matmul_avx2(float *y, size_t y_stride, const void *w, int rows, int
 void tfrt_q8_matmul_vnni(float *y, size_t y_stride, const void *w, int rows, int in, int c0,
                          int cols, const void *xq, size_t xq_stride, int n);
 
+/* tfrt_q8_quantize_act's AVX-512 version of one row (q8_x86.c): the same
+ * bits as the C version for finite x. */
+void tfrt_q8_quantize_act_row_avx512(void *row, const float *x, int in);
+
 /* The weight layout's addresses: panel bytes, and the start of panel
  * block (panel, b). */
 static inline size_t tfrt_q8_panel_bytes(int in)

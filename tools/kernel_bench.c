@@ -702,6 +702,10 @@ static void bench_int8(const int *isas, int n_isas)
                 int calls = copies < 64 ? (int)copies : 64, pcalls = slow ? 1 : 3;
                 calls = slow ? 4 : calls;
                 double us[MAX_REPS], dram[MAX_REPS], ms[MAX_REPS];
+                for (int c = 0; c < calls; c++) {      /* warm-up, untimed */
+                    TfrtLinear op = q8_op(sh, set + bytes * (next++ % copies));
+                    tfrt_linear(pool, &op, y, x, 1, NULL, 0, scratch);
+                }
                 for (int r = 0; r < reps; r++) {
                     dram[r] = read_bandwidth(pool, dram_set, SET_FLOATS / 4);
                     double t = now();
