@@ -557,6 +557,9 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
+    int quantized;      /* 1: quantized at open (tfrt_quantize_weights): the
+                           pointer stored is the tensor's data as stored
+                           (F32, F16 or BF16, any alignment), not widened */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry
@@ -582,6 +585,28 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen);
 void tfrt_bindings_free(TfrtBindings *b);
+/* The stored dtype (a TfrtDtype) of the quantized weight whose pointer is
+ * at `offset` in the table; TFRT_DT_F32 for every other. */
+int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset);
+
+/* ---- int8 weights (--quantize int8) ----------------------------------- */
+
+/* What a generated model with int8 linear layers does at open, after
+ * binding: quantizes each of the n parts (tfrt_q8_quantize_rows, blocks
+ * of TFRT_Q8_BLOCK along `in`; parts with the same pointer and shape share
+ * one copy) into one 64-byte aligned allocation, *data (free() it), and
+ * sets q8[i] to part i's copy.  The parts' pointers are the tensors as
+ * stored (TfrtWeightSpec.quantized), read a few rows at a time through a
+ * small float buffer; the file's pages of each run of rows are released
+ * once it is quantized, so the resident memory stays near the int8 size.
+ * TFRT_OK, or TFRT_ERR_NOMEM. */
+int tfrt_quantize_weights(const struct TfrtSafetensors *file, const struct TfrtBindings *b,
+                          const void *weights, const TfrtPackedPart *parts, int n,
+                          const void **q8, void **data);
+/* Embedding lookup in an int8 table (a tied head's part: vocab rows of
+ * dim): each row dequantized as it is read.  TFRT_ERR_TOKEN for an id
+ * outside [0, vocab). */
+int tfrt_embed_q8(float *y, const void *q8, const int32_t *ids, int n, int vocab, int dim);
 
 /* Glob match: '*' matches any (possibly empty) run of characters. */
 int tfrt_glob_match(const char *pattern, const char *s);
