@@ -53,7 +53,7 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
-              runtime/gemv.c runtime/packed.c runtime/q8.c runtime/linear.c runtime/attention.c \
+              runtime/gemv.c runtime/packed.c runtime/q8.c runtime/q8_x86.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \

@@ -114,6 +114,14 @@ static void quantize_act_block(int8_t *q, float *scale, int32_t *bias, const flo
 
 void tfrt_q8_quantize_act(void *xq, size_t stride, const float *x, size_t x_stride, int n, int in)
 {
+#if TFRT_X86
+    if (tfrt_cpu_isa() == TFRT_ISA_AVX512) {
+        for (int i = 0; i < n; i++)
+            tfrt_q8_quantize_act_row_avx512((char *)xq + (size_t)i * stride,
+                                            x + (size_t)i * x_stride, in);
+        return;
+    }
+#endif
     for (int i = 0; i < n; i++) {
         char *row = (char *)xq + (size_t)i * stride;
         float *scale = (float *)(row + in);
@@ -157,6 +165,16 @@ void tfrt_q8_matmul(int isa, float *y, size_t y_stride, const void *w, int rows,
 {
     if (cols <= 0 || n <= 0)
         return;
+#if TFRT_X86
+    if (isa == TFRT_ISA_AVX512 && tfrt_cpu_has_avx512_vnni()) {
+        tfrt_q8_matmul_vnni(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
+        return;
+    }
+    if (isa >= TFRT_ISA_AVX2) {
+        tfrt_q8_matmul_avx2(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
+        return;
+    }
+#endif
     (void)isa;
     tfrt_q8_matmul_c(y, y_stride, w, rows, in, c0, cols, xq, xq_stride, n);
 }

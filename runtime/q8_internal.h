@@ -61,9 +61,19 @@ void tfrt_q8_quantize_act(void *xq, size_t stride, const float *x, size_t x_stri
 void tfrt_q8_matmul(int isa, float *y, size_t y_stride, const void *w, int rows, int in,
                     int c0, int cols, const void *xq, size_t xq_stride, int n);
 
-/* The plain C version, the reference of the others. */
+/* The versions, each with the same contract: plain C (q8.c), the
+ * reference of the others; AVX2 and AVX512-VNNI (q8_x86.c, x86 builds
+ * only), on CPUs that have their instructions. */
 void tfrt_q8_matmul_c(float *y, size_t y_stride, const void *w, int rows, int in, int c0,
                       int cols, const void *xq, size_t xq_stride, int n);
+void tfrt_q8_matmul_avx2(float *y, size_t y_stride, const void *w, int rows, int in, int c0,
+                         int cols, const void *xq, size_t xq_stride, int n);
+void tfrt_q8_matmul_vnni(float *y, size_t y_stride, const void *w, int rows, int in, int c0,
+                         int cols, const void *xq, size_t xq_stride, int n);
+
+/* tfrt_q8_quantize_act's AVX-512 version of one row (q8_x86.c): the same
+ * bits as the C version for finite x. */
+void tfrt_q8_quantize_act_row_avx512(void *row, const float *x, int in);
 
 /* The weight layout's addresses: panel bytes, and the start of panel
  * block (panel, b). */

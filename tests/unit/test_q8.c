@@ -156,8 +156,20 @@ static void test_q8_activations(void)
             ok &= tfrt_q8_act_bias(row, in)[b] == -128 * sum;
         }
     }
+    /* every ISA's version writes the same bytes as the C one */
+    char *other = aligned(stride * (size_t)n, 0);
+    tfrt_cpu_force_isa(TFRT_ISA_C);
+    tfrt_q8_quantize_act(xq, stride, x, (size_t)in, n, in);
+    for (int isa = 1; isa <= (int)tfrt_cpu_detected_isa(); isa++) {
+        tfrt_cpu_force_isa(isa);
+        tfrt_q8_quantize_act(other, stride, x, (size_t)in, n, in);
+        for (int i = 0; i < n; i++)
+            ok &= memcmp(other + (size_t)i * stride, xq + (size_t)i * stride,
+                         (size_t)in + 8 * (size_t)(in / TFRT_Q8_BLOCK)) == 0;
+    }
+    tfrt_cpu_force_isa(-1);
     CU_ASSERT(ok);
-    free(x); free(xq);
+    free(x); free(xq); free(other);
 }
 
 /* ---- kernels ------------------------------------------------------------------------ */
@@ -275,7 +287,7 @@ void register_q8_tests(void)
 {
     static const struct { const char *name; void (*fn)(void); } tests[] = {
         {"q8: weights quantized within half a step, streamed", test_q8_weights},
-        {"q8: activations per token per block", test_q8_activations},
+        {"q8: activations per token per block, every ISA", test_q8_activations},
         {"q8: matmul, every ISA = C reference, C within the scales' bound", test_q8_matmul},
         {"q8: matmul exact on exactly quantized values", test_q8_exact},
     };
