@@ -107,8 +107,8 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
             return TFRT_ERR_ARG;
         if (earlier_same(parts, weights, i) >= 0)
             continue;
-        size_t bytes = tfrt_q8_weight_bytes(parts[i].rows, parts[i].in);
-        if (bytes > SIZE_MAX - 64 - total)
+        size_t bytes = tfrt_q8_weight_bytes(parts[i].rows, parts[i].in);   /* 0: too large */
+        if (!bytes || bytes > SIZE_MAX - 64 - total)
             return TFRT_ERR_NOMEM;
         total += bytes;
     }
