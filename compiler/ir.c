@@ -1,5 +1,6 @@
 /* ir.c - the graph: building it, shapes, and its text form (--dump-ir). */
 #include "tfc.h"
+#include "q8.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -32,12 +33,21 @@ const DTypeInfo dtypes[DT_COUNT_] = {
 };
 
 _Static_assert(sizeof dtypes / sizeof dtypes[0] == DT_COUNT_, "dtype table out of step");
-/* a Q8 block: its int8 values and one float scale */
+/* The table's numbers as constants, for the asserts below. */
+enum {
+#define DTYPE(id, name, block_bytes, block_values, what) \
+    DT_BYTES_##id = block_bytes, DT_BLOCK_##id = block_values,
+#include "dtypes.h"
+#undef DTYPE
+};
 #define DTYPE(id, name, block_bytes, block_values, what) \
     _Static_assert(block_bytes > 0 && block_values > 0, "dtype " name " has an empty block");
 #include "dtypes.h"
 #undef DTYPE
-_Static_assert(36 == 32 * sizeof(int8_t) + sizeof(float), "a q8 block: 32 int8 and a float scale");
+_Static_assert(DT_BYTES_F32 == sizeof(float) && DT_BYTES_I32 == sizeof(int32_t), "4-byte scalars");
+_Static_assert(DT_BLOCK_Q8 == TFRT_Q8_BLOCK, "a q8 block is the kernels' block (runtime/q8.h)");
+_Static_assert(DT_BYTES_Q8 == DT_BLOCK_Q8 * sizeof(int8_t) + sizeof(float),
+               "a q8 block: its int8 values and one float scale");
 
 int64_t dtype_bytes(DType dt, int64_t elems)
 {

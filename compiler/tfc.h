@@ -149,8 +149,8 @@ typedef struct {
     const char *what;
 } DTypeInfo;
 extern const DTypeInfo dtypes[DT_COUNT_];
-/* Bytes of elems values of dt stored in rows of row_len values (each row
- * whole blocks; a row's length must be a multiple of the block). */
+/* Bytes of elems values of dt: elems must be whole blocks (a q8 weight's
+ * rows are; the verifier checks it). */
 int64_t dtype_bytes(DType dt, int64_t elems);
 
 /* A dimension: a constant, or the length of a model input (sym > 0, the
