@@ -740,7 +740,9 @@ static void test_quantize_weights(void)
     CU_ASSERT(memcmp(y + IN, row, sizeof row) == 0);
     CU_ASSERT_EQUAL(tfrt_embed_q8(y, q8[0], bad, 1, R1, IN), TFRT_ERR_TOKEN);
     const TfrtPackedPart odd = {2 * sizeof(float *), 0, 16, R1, IN, TFRT_W_OUT_IN};
-    CU_ASSERT_EQUAL(tfrt_quantize_weights(st, b, &tab, &odd, 1, q8, &data), TFRT_ERR_ARG);
+    void *none;
+    CU_ASSERT_EQUAL(tfrt_quantize_weights(st, b, &tab, &odd, 1, q8, &none), TFRT_ERR_ARG);
+    CU_ASSERT_PTR_NULL(none);
     free(data);
     tfrt_bindings_free(b);
     tfrt_st_close(st);
