@@ -134,28 +134,45 @@ void tfrt_q8_quantize_act(void *xq, size_t stride, const float *x, size_t x_stri
 
 /* ---- the C reference matmul ---------------------------------------------------------- */
 
+/* One panel block against one token: s[rr] = sum_k q_x[k] q_w[rr][k] for
+ * the panel's 16 rows, walking the 64-byte groups in memory order (row rr
+ * holds bytes 4 rr .. 4 rr + 3 of each group), in loops gcc vectorizes. */
+static void block_sums_c(int32_t *s, const uint8_t *blk, const int8_t *qx)
+{
+    for (int rr = 0; rr < TFRT_Q8_PANEL; rr++)
+        s[rr] = 0;
+    for (int g = 0; g < TFRT_Q8_BLOCK / TFRT_Q8_GROUP; g++) {
+        const uint8_t *wg = blk + g * TFRT_Q8_PANEL * TFRT_Q8_GROUP;
+        const int8_t *xg = qx + g * TFRT_Q8_GROUP;
+        for (int rr = 0; rr < TFRT_Q8_PANEL; rr++)
+            for (int j = 0; j < TFRT_Q8_GROUP; j++)
+                s[rr] += (int32_t)xg[j] * ((int32_t)wg[rr * TFRT_Q8_GROUP + j] - 128);
+    }
+}
+
 void tfrt_q8_matmul_c(float *y, size_t y_stride, const void *w, int rows, int in, int c0,
                       int cols, const void *xq, size_t xq_stride, int n)
 {
     (void)rows;
     int blocks = in / TFRT_Q8_BLOCK;
-    for (int c = 0; c < cols; c++) {
-        int panel = (c0 + c) / TFRT_Q8_PANEL, rr = (c0 + c) % TFRT_Q8_PANEL;
+    for (int c = 0; c < cols; c += TFRT_Q8_PANEL) {
+        int panel = (c0 + c) / TFRT_Q8_PANEL;
+        int valid = cols - c < TFRT_Q8_PANEL ? cols - c : TFRT_Q8_PANEL;
         for (int i = 0; i < n; i++) {
             const void *row = (const char *)xq + (size_t)i * xq_stride;
             const int8_t *qx = tfrt_q8_act_q(row);
             const float *sx = tfrt_q8_act_scale(row, in);
-            float acc = 0;
+            float acc[TFRT_Q8_PANEL] = {0};
             for (int b = 0; b < blocks; b++) {
                 const uint8_t *blk = tfrt_q8_panel_block(w, in, panel, b);
-                int32_t s = 0;
-                for (int k = 0; k < TFRT_Q8_BLOCK; k++)
-                    s += (int32_t)qx[b * TFRT_Q8_BLOCK + k] * ((int32_t)blk[at_in_block(rr, k)] - 128);
-                float sw;
-                memcpy(&sw, blk + TFRT_Q8_PANEL * TFRT_Q8_BLOCK + 4 * rr, sizeof sw);
-                acc = fmaf((float)s, sw * sx[b], acc);
+                int32_t s[TFRT_Q8_PANEL];
+                float sw[TFRT_Q8_PANEL];
+                block_sums_c(s, blk, qx + b * TFRT_Q8_BLOCK);
+                memcpy(sw, blk + TFRT_Q8_PANEL * TFRT_Q8_BLOCK, sizeof sw);
+                for (int rr = 0; rr < TFRT_Q8_PANEL; rr++)
+                    acc[rr] = fmaf((float)s[rr], sw[rr] * sx[b], acc[rr]);
             }
-            y[(size_t)i * y_stride + c] = acc;
+            memcpy(y + (size_t)i * y_stride + c, acc, sizeof(float) * (size_t)valid);
         }
     }
 }
