@@ -53,23 +53,24 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
-              runtime/gemv.c runtime/packed.c runtime/linear.c runtime/attention.c \
+              runtime/gemv.c runtime/packed.c runtime/q8.c runtime/q8_x86.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
               runtime/sample.c runtime/text_stream.c runtime/generate.c
+RUNTIME_SRC += runtime/quantize.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
                compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
-               compiler/plan_report.c \
+               compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
-           tests/unit/test_linear.c tests/unit/test_vmath.c \
+           tests/unit/test_linear.c tests/unit/test_q8.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
            tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_generate.c \
            tests/unit/test_hardening.c
@@ -79,7 +80,7 @@ COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test golden-test fuzz fuzz-build \
+.PHONY: all deps test-deps test unit-test error-test golden-test int8-test fuzz fuzz-build \
         demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
@@ -142,11 +143,22 @@ GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT
 # AVX2 GEMV), so both kernel paths meet the references.
 UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 
+# --quantize int8: the golden and KV-cache suites again through a tfc that
+# quantizes every model, judged against PyTorch's fp32 logits with the
+# int8 criterion of tests/golden/compare.py (GOLDEN_QUANT), on the kernels
+# this CPU picks and on the plain C ones (TFRT_ISA=c).
+INT8_ENV = TFC=$(B)/tfc-int8 GOLDEN_QUANT=int8 GOLDEN_SKIP_BIG=1 KV_SKIP_BIG=1 SAN=$(SAN) \
+           PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
+
+$(B)/tfc-int8: $(TFC)
+	printf '#!/bin/sh\nexec "%s" --quantize int8 "$$@"\n' "$(abspath $(TFC))" > $@
+	chmod +x $@
+
 $(B)/tfc-unfused: $(TFC)
 	printf '#!/bin/sh\nexec "%s" -fno-fuse "$$@"\n' "$(abspath $(TFC))" > $@
 	chmod +x $@
 
-test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
+test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
@@ -162,6 +174,11 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
 	$(UNFUSED_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
+	@echo "-- the same suites with --quantize int8 --"
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
+	$(INT8_ENV) TFRT_ISA=c tests/golden/families.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
@@ -177,7 +194,7 @@ unit-test: test-deps all $(B)/unit_tests
 error-test: all
 	tests/errors/run.sh $(TFC)
 
-golden-test: test-deps all $(B)/tfc-unfused
+golden-test: test-deps all $(B)/tfc-unfused $(B)/tfc-int8
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
@@ -185,6 +202,15 @@ golden-test: test-deps all $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
+
+# The int8 suites alone (TFRT_ISA=c or avx2 make int8-test: the other kernels).
+int8-test: test-deps all $(B)/tfc-int8
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 #
@@ -261,7 +287,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h runtime/q8.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 

@@ -30,6 +30,8 @@ static struct {
     int nspecs;
     TfrtPackedPart *parts;
     int nparts;
+    TfrtPackedPart *q8parts;     /* kprog_q8_parts */
+    int nq8;
     int64_t *cache_cols;         /* per slot */
     int nslots;
     int64_t kv_per_token;        /* bytes */
@@ -41,6 +43,8 @@ typedef struct {
     const float **weights;       /* by node id */
     const float **packed;        /* host.parts packed, or NULL */
     TfrtPacking packing;         /* when they are packed */
+    const void **q8;             /* host.q8parts in int8 */
+    void *q8_data;
     TfrtPool *pool;
     unsigned char *arena;
     float *cache;
@@ -76,6 +80,15 @@ void jit_dump_model(const Graph *g, FILE *out)
     jit_llvm_dump(e, entries(g, e, which), out);
 }
 
+static TfrtPackedPart *part_table(const KPackedPart *parts, int n)
+{
+    TfrtPackedPart *t = tfc_alloc((size_t)(n + 1) * sizeof *t);
+    for (int i = 0; i < n; i++)
+        t[i] = (TfrtPackedPart){(size_t)parts[i].weight * sizeof(const float *), (size_t)parts[i].first,
+                                (int)parts[i].in, (int)parts[i].rows, (int)parts[i].ldw, parts[i].layout};
+    return t;
+}
+
 /* The weight specs and packed parts of emit_c.c, with a weight's pointer
  * at weights[node id] instead of a field of a Weights struct. */
 static void tables(const Graph *g)
@@ -89,7 +102,7 @@ static void tables(const Graph *g)
         const Node *n = &g->nodes[i];
         if (!n->dead && n->op == OP_CACHE) {
             host.cache_cols[host.nslots++] = n->shape.d[1].n;
-            host.kv_per_token += n->shape.d[1].n * 4;
+            host.kv_per_token += dtype_bytes(n->dtype, n->shape.d[1].n);
         }
         if (n->dead || n->op != OP_WEIGHT)
             continue;
@@ -101,13 +114,12 @@ static void tables(const Graph *g)
             s->shape[d] = stored.d[d].n;
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
+        s->quantized = n->dtype == DT_Q8;
     }
-    KPackedPart *parts = kprog_packed_parts(g, &host.nparts);
-    host.parts = tfc_alloc((size_t)(host.nparts + 1) * sizeof *host.parts);
-    for (int i = 0; i < host.nparts; i++)
-        host.parts[i] = (TfrtPackedPart){(size_t)parts[i].weight * sizeof(const float *),
-                                         (size_t)parts[i].first, (int)parts[i].in, (int)parts[i].rows,
-                                         (int)parts[i].ldw, parts[i].layout};
+    KPackedPart *packed = kprog_packed_parts(g, &host.nparts);
+    KPackedPart *q8 = kprog_q8_parts(g, &host.nq8);
+    host.parts = part_table(packed, host.nparts);
+    host.q8parts = part_table(q8, host.nq8);
 }
 
 /* ---- open and close --------------------------------------------------------------- */
@@ -119,12 +131,14 @@ static void jit_close(void *mv)
         return;
     tfrt_pool_destroy(m->pool);
     free(m->packing.data);
+    free(m->q8_data);
     tfrt_bindings_free(m->bindings);
     tfrt_st_close(m->file);
     free(m->arena);
     free(m->cache);
     free(m->slot);
     free(m->packed);
+    free(m->q8);
     free(m->weights);
     free(m);
 }
@@ -162,13 +176,17 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     int rc = tfrt_pool_create(&m->pool, 0);
     m->weights = calloc((size_t)g->count + 1, sizeof *m->weights);
     m->packed = calloc((size_t)host.nparts + 1, sizeof *m->packed);
-    if (rc == TFRT_OK && (!m->weights || !m->packed))
+    m->q8 = calloc((size_t)host.nq8 + 1, sizeof *m->q8);
+    if (rc == TFRT_OK && (!m->weights || !m->packed || !m->q8))
         rc = TFRT_ERR_NOMEM;
     if (rc == TFRT_OK)
         rc = tfrt_st_open(&m->file, path, err, errlen);
     if (rc == TFRT_OK)
         rc = tfrt_bind_weights(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights, err,
                                errlen);
+    if (rc == TFRT_OK && host.nq8)
+        rc = tfrt_quantize_weights(m->file, m->bindings, m->weights, host.q8parts, host.nq8, m->q8,
+                                   &m->q8_data);
     if (rc == TFRT_OK && !(m->arena = malloc(g->arena_bytes > 0 ? (size_t)g->arena_bytes : 1)))
         rc = TFRT_ERR_NOMEM;
     if (rc == TFRT_OK && g->cache_sym)
@@ -208,7 +226,8 @@ static int run_body(JitModel *m, int b, const int32_t *const *inputs, float *out
     if (host.nparts)
         tfrt_pack_when_due(&m->packing, m->pool, m->file, m->weights, host.parts, host.nparts, m->packed,
                            tokens);
-    JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->pool, inputs, out, m->len, m->valid, m->pos};
+    JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->q8, m->pool, inputs, out, m->len, m->valid,
+                m->pos};
     return fn(&c);
 }
 

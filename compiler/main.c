@@ -33,11 +33,21 @@ static const char usage[] =
     "                        (PREFIX_set_trace)\n"
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
     "  --dump-ir             print the graph after the last pass, one node a line, and stop\n"
-    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse, plan)\n"
+    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse,\n"
+    "                        quantize, plan)\n"
     "  -fno-dce              keep nodes the output does not need\n"
     "  -fno-kv-cache         no KV cache: every call runs the whole sequence\n"
     "  -fno-fuse             no operator fusion; -fno-fuse-RULE switches off one rule:\n"
     "                        glu, qkv, views, rope, cache, act, residual, chains\n"
+    "  --quantize int8       linear layers' weights to int8 (blocks of 32 along the input,\n"
+    "                        a float scale each), made from the weights file at open\n"
+    "                        (docs/quantization.md)\n"
+    "  -fno-quantize-head    with --quantize: keep the head (the output's layer) fp32\n"
+    "  --quant-report TEXT   with --quantize int8 and --weights: run the model fp32 and int8\n"
+    "                        over TEXT's tokens (--tokenizer) and print, per int8 layer, the\n"
+    "                        weights' and the output's error, and end to end the top-1\n"
+    "                        agreement, mean KL and loss change (docs/quantization.md)\n"
+    "  --quant-report=json TEXT   the same as JSON\n"
     "  --seq N               plan (and compile) for sequences of at most N tokens\n"
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
@@ -151,6 +161,8 @@ typedef struct {
     const char *run_only;  /* the first option given that only --run reads */
     int add_special;
     const char *stops[64];       /* --stop, into gen.stop */
+    const char *quant_report;    /* --quant-report TEXT */
+    int quant_json;              /* --quant-report=json TEXT */
 } Options;
 
 /* Through error_status, so that a harness (tests/fuzz/fuzz_cli.c) can
@@ -229,6 +241,10 @@ static int is_opt(const char *arg, const char *opt)
 static void switch_off(PassOptions *po, const char *arg)
 {
     const char *name = arg + 5;
+    if (strcmp(name, "quantize-head") == 0) {
+        po->keep_head_fp32 = 1;
+        return;
+    }
     int p = pipeline_find(name);
     if (p >= 0 && passes[p].optional) {
         po->off |= 1u << p;
@@ -293,9 +309,17 @@ static void check_modes(const Options *o)
         usage_error("%s", "--add-special goes with --encode");
     if (o->encode || o->decode)
         return;
-    if (!o->run && o->run_only)
+    if (o->passes.keep_head_fp32 && o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "-fno-quantize-head goes with --quantize int8");
+    if (o->quant_report && (o->run || o->tokens || o->src || o->types || o->gen.prompt
+                            || o->gen.prompt_file || o->logits || o->n_given))
+        usage_error("%s", "--quant-report runs the model on its text: it does not go with --run, "
+                          "--tokens, --prompt, -f, --logits or -n");
+    if (o->quant_report && o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "--quant-report measures --quantize int8: give both");
+    if (!o->run && !o->quant_report && o->run_only)
         usage_error("%s goes with --run", o->run_only);
-    if (!o->run && o->gen.tokenizer)
+    if (!o->run && !o->quant_report && o->gen.tokenizer)
         usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
     const GenOptions *gen = &o->gen;
     if (gen->prompt && gen->prompt_file)
@@ -337,6 +361,17 @@ static void parse_args(Options *o, int argc, char **argv)
                 usage_error("--dump-ir=%s: no such pass (see --help)", o->dump_after);
         } else if (strncmp(a, "-fno-", 5) == 0) {
             switch_off(&o->passes, a);
+        } else if (is_opt(a, "--quantize")) {
+            const char *q = value(argc, argv, &i, "--quantize");
+            if (strcmp(q, "int8") != 0)
+                usage_error("%s", tfc_format("--quantize '%s': the one scheme is int8", q));
+            o->passes.quantize = QUANT_INT8;
+        } else if (strcmp(a, "--quant-report") == 0 || strcmp(a, "--quant-report=json") == 0
+                   || strcmp(a, "--quant-report=text") == 0) {
+            o->quant_json = strcmp(a, "--quant-report=json") == 0;
+            if (i + 1 >= argc)
+                usage_error("%s", tfc_format("%s needs a TEXT file to measure on", a));
+            o->quant_report = argv[++i];
         } else if (is_opt(a, "--seq")) {
             o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
         } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
@@ -435,6 +470,10 @@ static void parse_args(Options *o, int argc, char **argv)
         usage_error("%s", "no model file given");
     if (o->run && !o->weights)
         usage_error("%s", "--run needs --weights FILE");
+    if (o->quant_report && !o->weights)
+        usage_error("%s", "--quant-report needs --weights FILE");
+    if (o->quant_report && !o->gen.tokenizer)
+        o->gen.tokenizer = ckpt_default_tokenizer(o->weights);
     int text = o->gen.prompt || o->gen.prompt_file;
     if (o->run && !o->tokens && !text)
         usage_error("%s", "--run needs --tokens (token ids), --prompt or -f (text, with --tokenizer)");
@@ -657,6 +696,28 @@ static int jit_choice(const Options *o)
     return o->keep ? RUN_JIT_CC : RUN_JIT_LLVM;
 }
 
+/* --quant-report: the model compiled fp32 and int8, each without the
+ * residual epilogue (a traced layer output is then the layer's own). */
+static int run_quant_report(const Options *o, const Program *prog, const Define *defs, int ndefs)
+{
+    Graph *g[2];
+    for (int q = 0; q < 2; q++) {
+        PassOptions po = o->passes;
+        for (int r = 0; r < fuse_nrules; r++)
+            if (strcmp(fuse_rules[r].name, "residual") == 0)
+                po.fuse_off |= 1u << r;
+        po.quantize = q ? QUANT_INT8 : QUANT_NONE;
+        g[q] = lower_program(prog, defs, ndefs);
+        if (o->seq)
+            limit_length(g[q], o->seq);
+        g[q] = pipeline_run(g[q], &po, NULL, NULL);
+    }
+    ckpt_check_shapes(g[1], prog, defs, ndefs, o->weights);
+    RunOptions ro = {.weights = o->weights, .threads = o->threads};
+    QuantReportOptions qo = {o->quant_report, o->quant_json, o->gen.tokenizer, 1 << 15};
+    return quant_report(g[0], g[1], &ro, &qo);
+}
+
 static int dump_llvm(const Graph *g)
 {
 #ifdef TFC_LLVM
@@ -695,6 +756,8 @@ int main(int argc, char **argv)
     int ndefs;
     ckpt_defines(o.weights, o.defs, o.ndefs, &defs, &ndefs);
     Program *prog = parse_file(o.model);
+    if (o.quant_report)
+        return run_quant_report(&o, prog, defs, ndefs);
     Graph *g = compile(&o, prog, defs, ndefs);
     if (o.dump_ir)
         return 0;

@@ -32,6 +32,8 @@ static const char *const component_names[C_COUNT] = {
 
 typedef struct {
     int64_t params[C_COUNT + 1];     /* [C_COUNT]: total */
+    int64_t bytes[C_COUNT + 1];      /* the same in bytes, each weight by its dtype */
+    int64_t dtype_params[DT_COUNT_]; /* weights by dtype: f32, q8 */
     int64_t flops_matmul, flops_attention, flops_other;
     int ntied;
     const char *tied[8];             /* weights read by several components */
@@ -183,8 +185,12 @@ static void figures(const Graph *g, Figures *f)
         if (n->dead || n->op != OP_WEIGHT)
             continue;
         int tied, c = weight_component(g, i, &tied);
+        int64_t bytes = dtype_bytes(n->dtype, elems(g, i));
         f->params[c] += elems(g, i);
         f->params[C_COUNT] += elems(g, i);
+        f->bytes[c] += bytes;
+        f->bytes[C_COUNT] += bytes;
+        f->dtype_params[n->dtype] += elems(g, i);
         if (tied && f->ntied < 8)
             f->tied[f->ntied++] = n->attr.weight.ckpt;
     }
@@ -195,7 +201,7 @@ int64_t plan_weight_bytes(const Graph *g)
 {
     Figures f;
     figures(g, &f);
-    return f.params[C_COUNT] * 4;
+    return f.bytes[C_COUNT];
 }
 
 /* The arena a planned graph touches for inputs of len[sym] tokens (a
@@ -208,7 +214,7 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
         if (!g->plan->bytes[i])
             continue;
         const Shape *s = &g->nodes[i].shape;
-        int64_t bytes = 4;
+        int64_t bytes = dtype_bytes(g->nodes[i].dtype, 1);
         for (int d = 0; d < s->ndim; d++) {
             int sym = s->d[d].sym;
             if (sym && g->syms[sym].past)
@@ -219,6 +225,9 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
         if (g->nodes[i].offset + bytes > need)
             need = g->nodes[i].offset + bytes;
     }
+    /* the int8 layers' scratch: reserved for the longest inputs */
+    if (g->scratch_bytes && g->scratch_offset + g->scratch_bytes > need)
+        need = g->scratch_offset + g->scratch_bytes;
     return need;
 }
 
@@ -227,7 +236,7 @@ int64_t plan_kv_bytes_per_token(const Graph *g)
     int64_t kv = 0;
     for (int i = 0; i < g->count; i++)
         if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
-            kv += g->nodes[i].shape.d[1].n * 4;
+            kv += dtype_bytes(g->nodes[i].dtype, g->nodes[i].shape.d[1].n);
     return kv;
 }
 
@@ -254,7 +263,9 @@ static const char *lengths(const Graph *g)
 
 static double ratio(const Graph *g)
 {
-    return g->plan->lower_bound ? (double)g->arena_bytes / (double)g->plan->lower_bound : 1.0;
+    /* the buffers' arena: the int8 scratch is no buffer of the plan */
+    int64_t arena = g->scratch_bytes ? g->scratch_offset : g->arena_bytes;
+    return g->plan->lower_bound ? (double)arena / (double)g->plan->lower_bound : 1.0;
 }
 
 static void text_buffers(const Graph *g, FILE *out)
@@ -299,13 +310,19 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
 {
     const Plan *p = g->plan;
     fprintf(out, "Model %s (%s), planned for %s\n\n", g->model, g->source, lengths(g));
-    fprintf(out, "Parameters (float32 weights, mapped from the file):\n");
+    if (f->dtype_params[DT_Q8])
+        fprintf(out, "Parameters (%lld of %lld quantized to int8 blocks of %d at open, %d bytes a "
+                     "block; the rest float32, mapped from the file):\n",
+                (long long)f->dtype_params[DT_Q8], (long long)f->params[C_COUNT], dtypes[DT_Q8].block,
+                dtypes[DT_Q8].block_bytes);
+    else
+        fprintf(out, "Parameters (float32 weights, mapped from the file):\n");
     for (int c = 0; c <= C_COUNT; c++) {
         if (c < C_COUNT && !f->params[c] && c == C_OTHER)
             continue;
         fprintf(out, "  %-12s %14lld params %14lld bytes  %5.1f%%\n",
                 c < C_COUNT ? component_names[c] : "total", (long long)f->params[c],
-                (long long)f->params[c] * 4,
+                (long long)f->bytes[c],
                 f->params[C_COUNT] ? 100.0 * f->params[c] / f->params[C_COUNT] : 0.0);
     }
     for (int i = 0; i < f->ntied; i++)
@@ -320,12 +337,16 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
     fprintf(out, "  total      %16lld  (%.3f GFLOP)\n", (long long)total, total / 1e9);
     text_buffers(g, out);
     fprintf(out, "\nMemory:\n");
-    fprintf(out, "  weights      %14lld bytes  (%s, mapped, not copied)\n",
-            (long long)f->params[C_COUNT] * 4, mib(f->params[C_COUNT] * 4));
+    fprintf(out, "  weights      %14lld bytes  (%s, %s)\n", (long long)f->bytes[C_COUNT],
+            mib(f->bytes[C_COUNT]), f->dtype_params[DT_Q8] ? "the int8 ones made at open, the f32 "
+                                                             "ones mapped" : "mapped, not copied");
     fprintf(out, "  kv cache     %14lld bytes  (%s, persistent)\n", (long long)g->cache_bytes,
             mib(g->cache_bytes));
     fprintf(out, "  arena        %14lld bytes  (%s; %d buffers from %s)\n", (long long)g->arena_bytes,
             mib(g->arena_bytes), p->buffers, p->heuristic);
+    if (g->scratch_bytes)
+        fprintf(out, "  of it, int8  %14lld bytes  (%s at %lld: the int8 layers' activations, quantized)\n",
+                (long long)g->scratch_bytes, mib(g->scratch_bytes), (long long)g->scratch_offset);
     fprintf(out, "  lower bound  %14lld bytes  (%s live at step %d, %s)\n", (long long)p->lower_bound,
             mib(p->lower_bound), p->peak_step, g->nodes[p->peak_step].name);
     fprintf(out, "  arena / lower bound  %.4f\n", ratio(g));
@@ -355,7 +376,7 @@ static void json_nodes(const Graph *g, FILE *out)
         if (n->dead)
             continue;
         fprintf(out, "%s    {\"id\": %d, \"name\": \"%s\", \"op\": \"%s\", \"dtype\": \"%s\", \"shape\": ",
-                first ? "" : ",\n", i, n->name, op_names[n->op], n->dtype == DT_I32 ? "i32" : "f32");
+                first ? "" : ",\n", i, n->name, op_names[n->op], dtypes[n->dtype].name);
         json_shape(g, &n->shape, out);
         fprintf(out, ", \"inputs\": [");
         for (int j = 0, k = 0; j < MAX_ARGS; j++)
@@ -413,7 +434,11 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     for (int c = 0; c <= C_COUNT; c++)
         fprintf(out, "%s\"%s\": %lld", c ? ", " : "", c < C_COUNT ? component_names[c] : "total",
                 (long long)f->params[c]);
-    fprintf(out, "},\n  \"weight_bytes\": %lld,\n  \"tied\": [", (long long)f->params[C_COUNT] * 4);
+    fprintf(out, "},\n  \"weight_bytes\": %lld,\n  \"weight_params_by_dtype\": {",
+            (long long)f->bytes[C_COUNT]);
+    for (int d = 0; d < DT_COUNT_; d++)
+        fprintf(out, "%s\"%s\": %lld", d ? ", " : "", dtypes[d].name, (long long)f->dtype_params[d]);
+    fprintf(out, "},\n  \"tied\": [");
     for (int i = 0; i < f->ntied; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", f->tied[i]);
     fprintf(out, "],\n  \"flops\": {\"matmul\": %lld, \"attention\": %lld, \"other\": %lld, \"total\": %lld},\n",
@@ -425,6 +450,8 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     json_buffers(g, out);
     fprintf(out, "  \"kv_cache_bytes\": %lld,\n  \"step_arena_bytes\": %lld,\n",
             (long long)g->cache_bytes, (long long)g->step_arena_bytes);
+    fprintf(out, "  \"scratch_offset\": %lld,\n  \"scratch_bytes\": %lld,\n", (long long)g->scratch_offset,
+            (long long)g->scratch_bytes);
     fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
             (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
     fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\",\n",

@@ -7,7 +7,9 @@
  * ("transformer.", "model."), check its dtype and shape, and store a
  * float pointer.  F32 data is used in place (the file is mapped, so
  * nothing is copied); F16 and BF16 are widened into buffers the binding
- * owns.  Finally every tensor of the file must be accounted for: bound, or
+ * owns, except for the weights a model quantizes at open (spec.quantized):
+ * those stay as stored, in any of the three, and the quantizer reads
+ * them (quantize.c), so no float copy of them is made.  Finally every tensor of the file must be accounted for: bound, or
  * matched by one of the model's ignore globs, or a tied copy: a tensor
  * that repeats a bound one byte for byte (converted GPT-2 files store
  * lm_head.weight beside the wte.weight the model ties its head to).  A file
@@ -15,6 +17,7 @@
  * model, so it is an error.
  */
 #include "tfrt.h"
+#include "widen.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +27,11 @@
 struct TfrtBindings {
     float **owned;              /* converted copies, freed with the binding */
     int n_owned, cap_owned;
+    struct {                    /* the weights bound as stored (quantized) */
+        size_t offset;          /* in the table */
+        TfrtDtype dtype;
+    } *stored;
+    int n_stored;
 };
 
 /* '*' matches any run of characters, possibly empty.  On a mismatch after
@@ -64,36 +72,6 @@ static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
 
 /* ---- dtype conversion ----------------------------------------------------- */
 
-/* IEEE half -> float, exact for every input (subnormals, inf, NaN). */
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else {
-        /* Subnormal: value = man * 2^-24, exact in float. */
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* bfloat16 is the top half of a float. */
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 /* A float copy of t that b owns; NULL when out of memory. */
 static float *convert(TfrtBindings *b, const TfrtTensor *t)
 {
@@ -118,7 +96,7 @@ static float *convert(TfrtBindings *b, const TfrtTensor *t)
     for (size_t i = 0; i < n; i++) {
         /* safetensors stores little-endian; read bytewise, alignment-free. */
         uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-        dst[i] = t->dtype == TFRT_DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        dst[i] = t->dtype == TFRT_DT_F16 ? tfrt_f16_to_f32(h) : tfrt_bf16_to_f32(h);
     }
     return dst;
 }
@@ -204,6 +182,14 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     int r = check_shape(t, s, err, errlen);
     if (r)
         return r;
+    if (s->quantized) {   /* as stored: tfrt_quantize_weights reads it */
+        size_t esize = t->dtype == TFRT_DT_F32 ? 4 : 2;
+        b->stored[b->n_stored].offset = s->offset;
+        b->stored[b->n_stored++].dtype = t->dtype;
+        used[t - tfrt_st_tensor(st, 0)] = 1;
+        *(const void **)((char *)table + s->offset) = (const char *)t->data + s->first * esize;
+        return TFRT_OK;
+    }
     if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
         ptr = t->data;
     else if (!(ptr = convert(b, t)))
@@ -272,7 +258,11 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
     TfrtBindings *b = calloc(1, sizeof *b);
     int count = tfrt_st_count(st);
     char *used = calloc((size_t)count + 1, 1);
-    if (!b || !used) {
+    if (b)
+        b->stored = calloc((size_t)n_specs + 1, sizeof *b->stored);
+    if (!b || !used || !b->stored) {
+        if (b)
+            free(b->stored);
         free(b);
         free(used);
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
@@ -298,5 +288,14 @@ void tfrt_bindings_free(TfrtBindings *b)
     for (int i = 0; i < b->n_owned; i++)
         free(b->owned[i]);
     free(b->owned);
+    free(b->stored);
     free(b);
+}
+
+int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset)
+{
+    for (int i = 0; b && i < b->n_stored; i++)
+        if (b->stored[i].offset == offset)
+            return (int)b->stored[i].dtype;
+    return TFRT_DT_F32;
 }

@@ -147,6 +147,13 @@ typedef struct {
     int rope_interleaved;                   /* as tfrt_rope */
     float *cache[TFRT_MAX_PARTS];           /* NULL: no copy */
     const float *packed[TFRT_MAX_PARTS];    /* NULL, or set by tfrt_linear_pack */
+    /* NULL: part p is fp32 as above.  Else part p's weight quantized to
+     * int8 blocks by tfrt_q8_quantize_rows (runtime/q8.h; rows[p] rows of
+     * `in` inputs, in a multiple of TFRT_Q8_BLOCK); w[p], ldw[p], layout
+     * and packed[p] are then not read.  All parts of an op are int8 or
+     * all fp32.  tfrt_linear then quantizes x's rows per block on the fly
+     * and multiplies in integers. */
+    const void *q8[TFRT_MAX_PARTS];
 } TfrtLinear;
 
 /* Packing a linear layer's weights once into the layout its kernels read
@@ -210,10 +217,15 @@ void tfrt_pack_when_due(TfrtPacking *pk, TfrtPool *pool, const struct TfrtSafete
                         const void *weights, const TfrtPackedPart *parts, int n,
                         const float **packed, int tokens);
 
+/* Bytes of tfrt_linear's scratch argument for n rows of op: with glu
+ * (fp32), n * out floats; with int8 parts (q8), x's rows quantized per
+ * block plus 64 bytes of alignment; 0 when none is needed. */
+size_t tfrt_linear_scratch_bytes(const TfrtLinear *op, int n);
+
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row
- * of x's first row.  scratch: with glu, room for n * out floats that the
- * kernel may overwrite; NULL otherwise.  y must not overlap x.  residual
+ * of x's first row.  scratch: tfrt_linear_scratch_bytes(op, n) bytes (any
+ * alignment) that the kernel may overwrite, or NULL when that is 0.  y must not overlap x.  residual
  * may be y itself (then residual_stride == y_stride) when there is no
  * activation and no glu: y += x . W + b. */
 void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y,
@@ -562,6 +574,9 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
+    int quantized;      /* 1: quantized at open (tfrt_quantize_weights): the
+                           pointer stored is the tensor's data as stored
+                           (F32, F16 or BF16, any alignment), not widened */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry
@@ -587,6 +602,28 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen);
 void tfrt_bindings_free(TfrtBindings *b);
+/* The stored dtype (a TfrtDtype) of the quantized weight whose pointer is
+ * at `offset` in the table; TFRT_DT_F32 for every other. */
+int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset);
+
+/* ---- int8 weights (--quantize int8) ----------------------------------- */
+
+/* What a generated model with int8 linear layers does at open, after
+ * binding: quantizes each of the n parts (tfrt_q8_quantize_rows, blocks
+ * of TFRT_Q8_BLOCK along `in`; parts with the same pointer and shape share
+ * one copy) into one 64-byte aligned allocation, *data (free() it), and
+ * sets q8[i] to part i's copy.  The parts' pointers are the tensors as
+ * stored (TfrtWeightSpec.quantized), read a few rows at a time through a
+ * small float buffer; the file's pages of each run of rows are released
+ * once it is quantized, so the resident memory stays near the int8 size.
+ * TFRT_OK, or TFRT_ERR_NOMEM. */
+int tfrt_quantize_weights(const struct TfrtSafetensors *file, const struct TfrtBindings *b,
+                          const void *weights, const TfrtPackedPart *parts, int n,
+                          const void **q8, void **data);
+/* Embedding lookup in an int8 table (a tied head's part: vocab rows of
+ * dim): each row dequantized as it is read.  TFRT_ERR_TOKEN for an id
+ * outside [0, vocab). */
+int tfrt_embed_q8(float *y, const void *q8, const int32_t *ids, int n, int vocab, int dim);
 
 /* Glob match: '*' matches any (possibly empty) run of characters. */
 int tfrt_glob_match(const char *pattern, const char *s);

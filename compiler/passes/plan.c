@@ -59,7 +59,7 @@ static int needs_buffer(const Graph *g, int i)
 int64_t plan_row_bytes(const Graph *g, int id)
 {
     const Node *n = &g->nodes[id];
-    int64_t bytes = n->shape.ndim == 2 ? n->shape.d[1].n * 4 : 4;
+    int64_t bytes = dtype_bytes(n->dtype, n->shape.ndim == 2 ? n->shape.d[1].n : 1);
     /* a gated matmul's buffer holds the gate's product, then the value's */
     return n->op == OP_MATMUL && n->attr.matmul.glu ? 2 * bytes : bytes;
 }
@@ -422,7 +422,8 @@ void pass_plan(Graph *g)
     for (int i = 0; i < g->count; i++) {
         g->nodes[i].offset = group[i] >= 0 ? bufs[group[i]].offset : 0;
         if (plan_is_view(g, i))   /* where its first element is */
-            g->nodes[i].offset = g->nodes[g->nodes[i].in[0]].offset + 4 * g->nodes[i].attr.slice.first;
+            g->nodes[i].offset = g->nodes[g->nodes[i].in[0]].offset
+                                  + dtype_bytes(g->nodes[i].dtype, g->nodes[i].attr.slice.first);
         p->no_reuse += p->bytes[i];
     }
     p->buffers = n;
@@ -447,4 +448,34 @@ void plan_limit_length(Graph *g, int64_t n)
             if (sh->d[d].sym && sh->d[d].n > n)
                 sh->d[d].n = n;
     }
+}
+
+/* ---- the int8 linear layers' scratch ----------------------------------------- */
+
+/* The int8 linear layers quantize their input rows on the fly into
+ * scratch (runtime/q8.h; with a gated unit, the value half too): one
+ * region above every planned buffer, as large as the largest layer needs
+ * at the longest length, which each of them uses while it runs and no
+ * other node reads.  The one-token step uses its start.  Nothing is
+ * allocated in the forward pass. */
+void pass_plan_scratch(Graph *g)
+{
+    int64_t full = 0, step = 0;
+    g->scratch_offset = g->scratch_bytes = 0;
+    for (int i = 0; i < g->count; i++) {
+        const Node *m = &g->nodes[i];
+        if (m->dead || m->op != OP_MATMUL || g->nodes[m->in[1]].dtype != DT_Q8)
+            continue;
+        int64_t f = kprog_q8_scratch(g, i, ir_dim_max(g, m->shape.d[0]));
+        int64_t s = kprog_q8_scratch(g, i, 1);
+        full = f > full ? f : full;
+        step = s > step ? s : step;
+    }
+    if (!full)
+        return;
+    g->scratch_offset = (g->arena_bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    g->scratch_bytes = (full + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    g->arena_bytes = g->scratch_offset + g->scratch_bytes;
+    if (g->cache_sym && g->scratch_offset + step > g->step_arena_bytes)
+        g->step_arena_bytes = g->scratch_offset + (step + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
 }
