@@ -40,6 +40,23 @@ LLVM_LIBS   =
 NOLLVM      = nollvm
 endif
 
+# MPI (Open MPI from Debian: openmpi-bin, libopenmpi-dev) for tensor
+# parallelism, --tp N (runtime/comm_mpi.c); found with mpicc --showme, else
+# pkg-config ompi.  Without it the runtime has one rank (runtime/comm_none.c)
+# and tfc refuses --tp.  MPI=0 builds without it even where it is installed.
+MPI ?= 1
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi 2>/dev/null)
+endif
+ifneq ($(strip $(MPI_LIBS)),)
+COMM_SRC = runtime/comm_mpi.c
+MPIRUN  ?= mpirun
+else
+COMM_SRC = runtime/comm_none.c
+MPI_LIBS =
+endif
+
 ifeq ($(SAN),1)
 B        = build/san$(if $(NOLLVM),-$(NOLLVM))
 TFC      = $(B)/tfc
@@ -58,12 +75,12 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c runtime/text_stream.c runtime/generate.c
+              runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
-               compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
+               compiler/passes/shard.c compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
                compiler/plan_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
@@ -85,10 +102,10 @@ UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 all: deps $(TFC) $(B)/libtfrt.a
 
 deps:
-	@LLVM=$(LLVM) tools/deps.sh build
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh build
 
 test-deps:
-	@LLVM=$(LLVM) tools/deps.sh test
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh test
 
 $(B)/libtfrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -98,7 +115,9 @@ $(B)/libtfrt.a: $(RUNTIME_OBJ)
 $(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
 	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
-	    $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
+
+$(B)/runtime/comm_mpi.o: ALL_CFLAGS += $(MPI_CFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -129,7 +148,7 @@ $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/gen/parser.o: $(B)/gen/parser.h $(B)/gen/lexer
 
 $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
-	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
 
 # With LLVM, the golden suites run tfc's default back end, the JIT, and
 # each case of run.sh and families.sh again with --jit cc, whose logits
@@ -208,7 +227,7 @@ golden-test: test-deps all $(B)/tfc-unfused
 FUZZ_CC    = clang
 FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
              -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
-FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))
+FUZZ_SRC   = $(filter-out runtime/comm_mpi.c,$(RUNTIME_SRC)) $(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),runtime/comm_none.c) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))
 FUZZ_OBJ   = $(FUZZ_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/parser.o \
              build/fuzz/obj/gen/lexer.o build/fuzz/obj/gen/runtime_header.o
 FUZZERS    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

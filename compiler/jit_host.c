@@ -93,7 +93,7 @@ static void tables(const Graph *g)
         }
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        Shape stored = shard_stored_shape(n);
         TfrtWeightSpec *s = &host.specs[host.nspecs++];
         s->name = n->attr.weight.ckpt;
         s->ndim = stored.ndim;
@@ -101,6 +101,10 @@ static void tables(const Graph *g)
             s->shape[d] = stored.d[d].n;
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
+        s->split_axis = n->attr.weight.split_axis;   /* --tp: this rank's slice */
+        s->split_ways = g->tp;
+        for (int p = 0; p < MAX_PARTS; p++)
+            s->split_parts[p] = n->attr.weight.split_parts[p];
     }
     KPackedPart *parts = kprog_packed_parts(g, &host.nparts);
     host.parts = tfc_alloc((size_t)(host.nparts + 1) * sizeof *host.parts);
@@ -167,8 +171,8 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     if (rc == TFRT_OK)
         rc = tfrt_st_open(&m->file, path, err, errlen);
     if (rc == TFRT_OK)
-        rc = tfrt_bind_weights(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights, err,
-                               errlen);
+        rc = tfrt_bind_weights_rank(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights,
+                                    tfrt_comm_rank(), err, errlen);
     if (rc == TFRT_OK && host.nparts)
         rc = tfrt_pack_weights(m->file, m->weights, host.parts, host.nparts, m->packed, &m->packed_data);
     if (rc == TFRT_OK && !(m->arena = malloc(g->arena_bytes > 0 ? (size_t)g->arena_bytes : 1)))

@@ -123,6 +123,78 @@ static float *convert(TfrtBindings *b, const TfrtTensor *t)
     return dst;
 }
 
+/* Element i of t as a float (t is F32, F16 or BF16, validated at open). */
+static float element(const TfrtTensor *t, size_t i)
+{
+    const unsigned char *src = t->data;
+    if (t->dtype == TFRT_DT_F32) {
+        float f;
+        memcpy(&f, src + 4 * i, sizeof f);
+        return f;
+    }
+    uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
+    return t->dtype == TFRT_DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+/* Whether s's split is consistent with its (checked) shape: an axis of
+ * the tensor, parts that tile it, each a multiple of the ways. */
+static int split_ok(const TfrtWeightSpec *s, const int64_t *parts, int *nparts)
+{
+    int axis = s->split_axis - 1;
+    if (axis < 0 || axis >= s->ndim || s->split_ways < 1)
+        return 0;
+    int64_t len = s->shape[axis], sum = 0;
+    *nparts = 0;
+    for (int k = 0; k < 3 && s->split_parts[k] > 0; k++)
+        sum += s->split_parts[k], (*nparts)++;
+    if (!*nparts)
+        *nparts = 1, sum = len;
+    for (int k = 0; k < *nparts; k++)
+        if ((*nparts == 1 ? len : parts[k]) % s->split_ways)
+            return 0;
+    return sum == len;
+}
+
+/* Rank `rank`'s slice of t (the spec's split), as floats b owns: for every
+ * index of the axes before the split one, each part's rank-th slice of
+ * the split axis, with the axes after it whole.  NULL when out of memory. */
+static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s, int rank)
+{
+    int axis = s->split_axis - 1, nparts;
+    if (!split_ok(s, s->split_parts, &nparts))
+        return NULL;
+    size_t outer = 1, inner = 1, len = (size_t)s->shape[axis];
+    for (int d = 0; d < axis; d++)
+        outer *= (size_t)s->shape[d];
+    for (int d = axis + 1; d < s->ndim; d++)
+        inner *= (size_t)s->shape[d];
+    size_t local = outer * (len / (size_t)s->split_ways) * inner;
+    if (b->n_owned == b->cap_owned) {
+        int cap = b->cap_owned ? b->cap_owned * 2 : 8;
+        float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
+        if (!o)
+            return NULL;
+        b->owned = o;
+        b->cap_owned = cap;
+    }
+    float *dst = malloc(local ? sizeof(float) * local : 1), *d = dst;
+    if (!dst)
+        return NULL;
+    b->owned[b->n_owned++] = dst;
+    for (size_t o = 0; o < outer; o++) {
+        size_t part_at = 0;
+        for (int k = 0; k < nparts; k++) {
+            size_t plen = nparts == 1 ? len : (size_t)s->split_parts[k];
+            size_t n = plen / (size_t)s->split_ways;
+            size_t from = (o * len + part_at + (size_t)rank * n) * inner;
+            for (size_t i = 0; i < n * inner; i++)
+                *d++ = element(t, from + i);
+            part_at += plen;
+        }
+    }
+    return dst;
+}
+
 /* ---- one weight ----------------------------------------------------------- */
 
 /* Appends to the NUL-terminated buf (len bytes), truncating quietly. */
@@ -191,7 +263,7 @@ static int missing(const char *name, const TfrtNameMap *map, char *err, size_t e
 /* Finds, checks and stores one weight pointer; marks its tensor used. */
 static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
                     const TfrtWeightSpec *s, const TfrtNameMap *map,
-                    void *table, char *used, char *err, size_t errlen)
+                    void *table, int rank, char *used, char *err, size_t errlen)
 {
     const TfrtTensor *t = lookup(st, s->name, map);
     const float *ptr;
@@ -204,7 +276,16 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     int r = check_shape(t, s, err, errlen);
     if (r)
         return r;
-    if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
+    int nparts;
+    if (s->split_axis && (rank < 0 || rank >= s->split_ways || !split_ok(s, s->split_parts, &nparts)))
+        return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
+                    t->name, s->split_ways, rank);
+    if (s->split_axis) {   /* this rank's slice, copied: a column slice is not contiguous */
+        if (!(ptr = slice(b, t, s, rank)))
+            return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
+                        rank, t->name);
+        tfrt_st_release(st, t->data, t->nbytes);   /* the whole tensor's pages: not ours */
+    } else if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
         ptr = t->data;
     else if (!(ptr = convert(b, t)))
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
@@ -264,6 +345,14 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen)
 {
+    return tfrt_bind_weights_rank(out, st, specs, n_specs, map, table, 0, err, errlen);
+}
+
+int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
+                           const TfrtWeightSpec *specs, int n_specs,
+                           const TfrtNameMap *map, void *table, int rank,
+                           char *err, size_t errlen)
+{
     if (err && errlen > 0)
         err[0] = '\0';
     if (!out || !st || (n_specs > 0 && (!specs || !table)) || n_specs < 0)
@@ -279,7 +368,7 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
     }
     int r = TFRT_OK;
     for (int i = 0; i < n_specs && r == TFRT_OK; i++)
-        r = bind_one(b, st, &specs[i], map, table, used, err, errlen);
+        r = bind_one(b, st, &specs[i], map, table, rank, used, err, errlen);
     if (r == TFRT_OK)
         r = check_unused(st, map, used, err, errlen);
     free(used);
