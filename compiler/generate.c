@@ -415,6 +415,8 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
             error_plain("out of memory");
     }
     uint64_t seed = gen->seed_given ? gen->seed : (uint64_t)time(NULL);
+    if (g->tp > 1)   /* --tp: every rank samples the same tokens */
+        tfrt_comm_broadcast(&seed, (int)sizeof seed, 0);
     if (!status) {
         fprintf(stderr, "tfc: seed %llu, temperature %g, top-k %d, top-p %g, repeat penalty %g, "
                         "context %lld tokens\n", (unsigned long long)seed, gen->temperature,

@@ -122,8 +122,8 @@ const KFunc kfunc_rope = {"tfrt_rope", FN(tfrt_rope), 0, 8,
 const KFunc kfunc_allreduce_add = {"tfrt_comm_allreduce_add", FN(tfrt_comm_allreduce_add), 0, 7,
     {P("y", KT_PTR), P("n", KT_INT), P("cols", KT_INT), P("y_stride", KT_INT), P("bias", KT_PTR),
      P("residual", KT_PTR), P("residual_stride", KT_INT)}};
-const KFunc kfunc_gather_cols = {"tfrt_comm_gather_cols", FN(tfrt_comm_gather_cols), 0, 6,
-    {P("y", KT_PTR), P("y_stride", KT_INT), P("local", KT_PTR), P("local_stride", KT_INT),
+const KFunc kfunc_gather_cols = {"tfrt_comm_gather_cols", FN(tfrt_comm_gather_cols), 0, 7,
+    {P("y", KT_PTR), P("y_stride", KT_INT), P("total", KT_INT), P("local", KT_PTR), P("local_stride", KT_INT),
      P("n", KT_INT), P("cols", KT_INT)}};
 
 const KFunc *const kfuncs[] = {
@@ -476,13 +476,13 @@ static void emit_collective(KProgram *kp, int id, KValue *lin)
         field(op, st, L_RESIDUAL_STRIDE, 0)->i = kconst(0);
         return;
     }
-    int64_t local = cols(g, id) / g->tp;
+    int64_t local = (cols(g, id) + g->tp - 1) / g->tp;   /* a padded vocabulary: rounded up */
     field(op, st, L_OUT, 0)->i = kconst(local);
     field(op, st, L_Y_STRIDE, 0)->i = kconst(local);
     KValue *a = call(kp, &kfunc_gather_cols, id);
-    a[0].p = lin[2].p, a[1].i = kconst(kp->tensors[id].stride);
-    a[2].p = lin[2].p, a[3].i = kconst(local);
-    a[4].i = lin[4].i, a[5].i = kconst(local);
+    a[0].p = lin[2].p, a[1].i = kconst(kp->tensors[id].stride), a[2].i = kconst(cols(g, id));
+    a[3].p = lin[2].p, a[4].i = kconst(local);
+    a[5].i = lin[4].i, a[6].i = kconst(local);
 }
 
 /* ---- attention ----------------------------------------------------------------- */

@@ -149,8 +149,8 @@ static int split_ok(const TfrtWeightSpec *s, const int64_t *parts, int *nparts)
         sum += s->split_parts[k], (*nparts)++;
     if (!*nparts)
         *nparts = 1, sum = len;
-    for (int k = 0; k < *nparts; k++)
-        if ((*nparts == 1 ? len : parts[k]) % s->split_ways)
+    for (int k = 0; *nparts > 1 && k < *nparts; k++)   /* one part may be padded */
+        if (parts[k] % s->split_ways)
             return 0;
     return sum == len;
 }
@@ -168,7 +168,8 @@ static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *
         outer *= (size_t)s->shape[d];
     for (int d = axis + 1; d < s->ndim; d++)
         inner *= (size_t)s->shape[d];
-    size_t local = outer * (len / (size_t)s->split_ways) * inner;
+    size_t ways = (size_t)s->split_ways, rows = nparts == 1 ? (len + ways - 1) / ways : len / ways;
+    size_t local = outer * rows * inner;
     if (b->n_owned == b->cap_owned) {
         int cap = b->cap_owned ? b->cap_owned * 2 : 8;
         float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
@@ -185,10 +186,13 @@ static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *
         size_t part_at = 0;
         for (int k = 0; k < nparts; k++) {
             size_t plen = nparts == 1 ? len : (size_t)s->split_parts[k];
-            size_t n = plen / (size_t)s->split_ways;
-            size_t from = (o * len + part_at + (size_t)rank * n) * inner;
-            for (size_t i = 0; i < n * inner; i++)
+            size_t n = nparts == 1 ? rows : plen / ways, first = (size_t)rank * n;
+            size_t have = first >= plen ? 0 : plen - first < n ? plen - first : n;
+            size_t from = (o * len + part_at + first) * inner;
+            for (size_t i = 0; i < have * inner; i++)
                 *d++ = element(t, from + i);
+            for (size_t i = have * inner; i < n * inner; i++)   /* padding past the end */
+                *d++ = 0.0f;
             part_at += plen;
         }
     }

@@ -145,7 +145,7 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
     }
 }
 
-void tfrt_comm_gather_cols(float *y, int y_stride, const float *local, int local_stride,
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
                            int n, int cols)
 {
     double t0 = now();
@@ -156,10 +156,12 @@ void tfrt_comm_gather_cols(float *y, int y_stride, const float *local, int local
     pack(mine, local, n, cols, local_stride);
     check(MPI_Allgather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, MPI_COMM_WORLD),
           "MPI_Allgather");
-    for (int r = 0; r < size_; r++)   /* rank r's block: columns r*cols.. of every row */
-        for (int i = 0; i < n; i++)
-            memcpy(y + (size_t)i * (size_t)y_stride + (size_t)r * (size_t)cols,
-                   all + part * (size_t)r + (size_t)i * (size_t)cols, (size_t)cols * sizeof *y);
+    for (int r = 0; r < size_; r++) {   /* rank r's block: columns r*cols.. of every row */
+        int64_t first = (int64_t)r * cols, w = total - first < cols ? total - first : cols;
+        for (int i = 0; w > 0 && i < n; i++)
+            memcpy(y + (size_t)i * (size_t)y_stride + (size_t)first,
+                   all + part * (size_t)r + (size_t)i * (size_t)cols, (size_t)w * sizeof *y);
+    }
     seconds += now() - t0;
     calls++;
 }

@@ -33,12 +33,13 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
                 (residual ? residual[(size_t)i * (size_t)residual_stride + (size_t)j] : 0.0f);
 }
 
-void tfrt_comm_gather_cols(float *y, int y_stride, const float *local, int local_stride,
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
                            int n, int cols)
 {
+    int w = total < cols ? total : cols;
     for (int i = 0; i < n; i++)
         memmove(y + (size_t)i * (size_t)y_stride, local + (size_t)i * (size_t)local_stride,
-                (size_t)cols * sizeof *y);
+                (size_t)w * sizeof *y);
 }
 
 void tfrt_comm_argmax(float *value, int *index) { (void)value, (void)index; }

@@ -549,7 +549,9 @@ typedef struct {
      * split over split_ways ranks, 0 for a whole tensor.  Along that axis
      * the tensor is split_parts[0], [1], ... long fused parts (all 0: one
      * part), each cut into split_ways equal slices; a rank binds a copy of
-     * its slice of every part, side by side. */
+     * its slice of every part, side by side.  One part may not divide: then
+     * each slice is ceil(length / split_ways) long and the last rank's
+     * rows past the end are zeros (a vocabulary padded, as Megatron's). */
     int split_axis;
     int split_ways;
     int64_t split_parts[3];
@@ -632,10 +634,11 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
                              const float *residual, int residual_stride);
 
 /* Vocabulary-parallel head: rank r holds columns [r*cols, (r+1)*cols) of
- * the full rows of y (n, size*cols), computed into local (n,cols) rows
- * local_stride apart; afterwards every rank has the whole y, rows y_stride
- * apart. */
-void tfrt_comm_gather_cols(float *y, int y_stride, const float *local, int local_stride,
+ * the rows of y (n,total), computed into local (n,cols) rows local_stride
+ * apart (total <= size*cols: a padded vocabulary's last columns are
+ * dropped); afterwards every rank has the whole y, rows y_stride apart.
+ * local may alias y. */
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
                            int n, int cols);
 
 /* Greedy decoding over a vocabulary split by rows: (value, index) of the

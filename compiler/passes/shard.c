@@ -45,8 +45,9 @@ static _Noreturn void unsupported(const char *what)
 static int64_t last_dim(const Node *n) { return n->shape.d[n->shape.ndim - 1].n; }
 
 /* Cuts stored axis `axis` of weight w into tp slices of each of its nparts
- * fused parts (nparts 0: one part). */
-static void split_weight(Shard *s, int w, int axis, const int *parts, int nparts)
+ * fused parts (nparts 0: one part); pad: the last slice may be short (and
+ * is padded with zeros at bind). */
+static void split_weight_pad(Shard *s, int w, int axis, const int *parts, int nparts, int pad)
 {
     Node *n = &s->g->nodes[w];
     if (n->op != OP_WEIGHT)
@@ -58,7 +59,7 @@ static void split_weight(Shard *s, int w, int axis, const int *parts, int nparts
     int64_t len = n->shape.d[axis].n;
     for (int k = 0; k < (nparts ? nparts : 1); k++) {
         int64_t plen = nparts ? parts[k] : len;
-        if (plen % s->tp)
+        if (plen % s->tp && !pad)
             error_plain("--tp %d: weight '%s' has %lld %s along axis %d, which do not split %d ways",
                         s->tp, n->attr.weight.ckpt, (long long)plen, nparts > 1 ? "columns in a part" : "rows",
                         axis, s->tp);
@@ -66,7 +67,12 @@ static void split_weight(Shard *s, int w, int axis, const int *parts, int nparts
     }
     n->attr.weight.split_axis = axis + 1;
     n->attr.weight.split_full = n->shape;
-    n->shape.d[axis].n = len / s->tp;
+    n->shape.d[axis].n = (len + s->tp - 1) / s->tp;
+}
+
+static void split_weight(Shard *s, int w, int axis, const int *parts, int nparts)
+{
+    split_weight_pad(s, w, axis, parts, nparts, 0);
 }
 
 /* A stored or stacked weight, split along `axis` (a stack splits each
@@ -226,13 +232,13 @@ static void shard_matmul(Shard *s, int id)
             unsupported(tfc_format("the row-parallel layer '%s'", m->name));
         split_weight(s, m->in[1], in_axis, NULL, 0);
         break;
-    case TP_GATHER:
-        if (last_dim(m) % s->tp)
-            error_plain("--tp %d: the output '%s' has %lld columns (the vocabulary), which do not split %d ways",
-                        s->tp, m->name, (long long)last_dim(m), s->tp);
+    case TP_GATHER:   /* a vocabulary that does not divide is padded (GPT-2's 50257) */
+        if (last_dim(m) < s->tp)
+            error_plain("--tp %d: the output '%s' has %lld columns, fewer than the ranks",
+                        s->tp, m->name, (long long)last_dim(m));
         if (w->op == OP_CONCAT || m->in[2] >= 0 || m->in[3] >= 0 || m->attr.matmul.act)
             unsupported(tfc_format("the head '%s' with a bias, residual or activation", m->name));
-        split_weight(s, m->in[1], out_axis, NULL, 0);
+        split_weight_pad(s, m->in[1], out_axis, NULL, 0, 1);
         break;
     default:
         break;
