@@ -350,18 +350,21 @@ static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int
     int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
     int64_t in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
     *bias = ref(-1);
+    /* --tp: a rank's slice is read in place, rows of the stored tensor
+       apart (shard_row_len), its parts where the stored parts are */
     if (w->op == OP_CONCAT) {   /* one stored tensor a part */
         *wnode = w->in[p];
         *elem = 0;
-        *ldw = in_out ? cols(g, w->in[p]) : in;
+        *ldw = shard_row_len(&g->nodes[w->in[p]]);
         if (b)
             *bias = ref(b->in[p]);
     } else {                    /* column ranges of one stored tensor */
         *wnode = m->in[1];
-        *elem = in_out ? first : first * in;
-        *ldw = in_out ? w->shape.d[1].n : in;
+        int64_t at = shard_stored_first(g, w, first);
+        *elem = in_out ? at : at * in;
+        *ldw = shard_row_len(w);
         if (b)
-            *bias = ref_at(m->in[2], first);
+            *bias = ref_at(m->in[2], shard_stored_first(g, b, first));
     }
 }
 

@@ -378,6 +378,12 @@ void pass_partition(Graph *g);
 void pass_shard(Graph *g, int tp);
 /* The shape of weight w's stored tensor (before a view or a split). */
 Shape shard_stored_shape(const Node *w);
+/* Where a rank's slice of weight w is read in place (bind.c): rows of
+ * the stored tensor apart, and its part starting `first` rows (or
+ * columns) into the slice is `shard_stored_first` into the stored
+ * tensor.  For a whole weight, its row length and `first`. */
+int64_t shard_row_len(const Node *w);
+int64_t shard_stored_first(const Graph *g, const Node *w, int64_t first);
 /* Floats the row-parallel all-reduces sum per token (per rank, each way). */
 int64_t shard_allreduce_floats_per_token(const Graph *g);
 /* plan.c: assigns arena offsets to every live intermediate. */

@@ -149,15 +149,36 @@ static int split_ok(const TfrtWeightSpec *s, const int64_t *parts, int *nparts)
         sum += s->split_parts[k], (*nparts)++;
     if (!*nparts)
         *nparts = 1, sum = len;
-    for (int k = 0; *nparts > 1 && k < *nparts; k++)   /* one part may be padded */
-        if (parts[k] % s->split_ways)
+    for (int k = 0; k < *nparts; k++)   /* one part along axis 0 may be padded */
+        if ((*nparts > 1 || axis > 0) && (*nparts > 1 ? parts[k] : len) % s->split_ways)
             return 0;
     return sum == len;
 }
 
+/* Elements from the start of the stored tensor to rank's slice of its
+ * first part (split_ok holds). */
+static size_t rank_offset(const TfrtWeightSpec *s, int rank)
+{
+    int axis = s->split_axis - 1;
+    size_t ways = (size_t)s->split_ways, inner = 1;
+    size_t len = (size_t)(s->split_parts[0] > 0 ? s->split_parts[0] : s->shape[axis]);
+    for (int d = axis + 1; d < s->ndim; d++)
+        inner *= (size_t)s->shape[d];
+    return (size_t)rank * ((len + ways - 1) / ways) * inner;
+}
+
+/* Whether rank's slice of a padded split runs past the stored rows. */
+static int short_slice(const TfrtWeightSpec *s, int rank)
+{
+    int64_t ways = s->split_ways, len = s->shape[s->split_axis - 1];
+    return (int64_t)(rank + 1) * ((len + ways - 1) / ways) > len;
+}
+
 /* Rank `rank`'s slice of t (the spec's split), as floats b owns: for every
  * index of the axes before the split one, each part's rank-th slice of
- * the split axis, with the axes after it whole.  NULL when out of memory. */
+ * the split axis, with the axes after it whole, padded with zeros.  NULL
+ * when out of memory.  (Used for the short slice of a padded axis 0,
+ * where this layout is the stored one.) */
 static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s, int rank)
 {
     int axis = s->split_axis - 1, nparts;
@@ -284,15 +305,17 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     if (s->split_axis && (rank < 0 || rank >= s->split_ways || !split_ok(s, s->split_parts, &nparts)))
         return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
                     t->name, s->split_ways, rank);
-    if (s->split_axis) {   /* this rank's slice, copied: a column slice is not contiguous */
+    size_t at = s->split_axis ? rank_offset(s, rank) : 0;
+    if (s->split_axis && short_slice(s, rank)) {   /* the last slice of a padded split */
         if (!(ptr = slice(b, t, s, rank)))
             return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
                         rank, t->name);
-        tfrt_st_release(st, t->data, t->nbytes);   /* the whole tensor's pages: not ours */
+        at = 0;
     } else if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
         ptr = t->data;
     else if (!(ptr = convert(b, t)))
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
+    ptr += at;
     used[t - tfrt_st_tensor(st, 0)] = 1;
     *(const float **)((char *)table + s->offset) = ptr + s->first;
     return TFRT_OK;

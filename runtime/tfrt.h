@@ -548,10 +548,12 @@ typedef struct {
     /* Tensor parallelism (tfc --tp N, docs/parallelism.md): 1 + the axis
      * split over split_ways ranks, 0 for a whole tensor.  Along that axis
      * the tensor is split_parts[0], [1], ... long fused parts (all 0: one
-     * part), each cut into split_ways equal slices; a rank binds a copy of
-     * its slice of every part, side by side.  One part may not divide: then
-     * each slice is ceil(length / split_ways) long and the last rank's
-     * rows past the end are zeros (a vocabulary padded, as Megatron's). */
+     * part), each cut into split_ways equal slices.  A rank's pointer is to
+     * its slice of the first part, in place (the model reads the slice
+     * with the stored row length, and part p at p parts' stored length
+     * on).  One part along axis 0 may not divide: then each slice is
+     * ceil(rows / split_ways) rows and the last rank's, short, is a copy
+     * padded with zero rows (a vocabulary padded, as Megatron's). */
     int split_axis;
     int split_ways;
     int64_t split_parts[3];

@@ -195,10 +195,8 @@ static void untie_head(Graph *g)
 
 /* The fused parts of column matmul m's single stored weight: q, k, v of
  * GPT-2's c_attn; gate and value of a fused SwiGLU weight. */
-static int column_parts(const Node *m, int *parts, int64_t out)
+static int column_parts(const Node *m, int *parts)
 {
-    if (m->attr.matmul.glu)
-        return parts[0] = parts[1] = (int)out, 2;
     for (int p = 0; p < m->attr.matmul.parts; p++)
         parts[p] = m->attr.matmul.part_cols[p];
     return m->attr.matmul.parts;
@@ -213,7 +211,10 @@ static void shard_matmul(Shard *s, int id)
     int parts[MAX_PARTS], np;
     switch (m->attr.matmul.tp) {
     case TP_COLUMN:
-        np = column_parts(m, parts, last_dim(m));
+        if (m->attr.matmul.glu && w->op != OP_CONCAT)   /* read in place, the value half */
+            unsupported(tfc_format("'%s': a gated unit whose gate and value are one stored tensor",
+                                   m->name));   /* would be tp times further on */
+        np = column_parts(m, parts);
         split_operand(s, m->in[1], out_axis, parts, w->op == OP_CONCAT ? 0 : np);
         if (m->in[2] >= 0)
             split_operand(s, m->in[2], 0, parts, s->g->nodes[m->in[2]].op == OP_CONCAT ? 0 : np);
@@ -238,6 +239,9 @@ static void shard_matmul(Shard *s, int id)
                         s->tp, m->name, (long long)last_dim(m));
         if (w->op == OP_CONCAT || m->in[2] >= 0 || m->in[3] >= 0 || m->attr.matmul.act)
             unsupported(tfc_format("the head '%s' with a bias, residual or activation", m->name));
+        if (in_out && last_dim(m) % s->tp)   /* a padded slice is whole rows: (out,in) only */
+            error_plain("--tp %d: the output '%s' has %lld columns, which do not split %d ways",
+                        s->tp, m->name, (long long)last_dim(m), s->tp);
         split_weight_pad(s, m->in[1], out_axis, NULL, 0, 1);
         break;
     default:
@@ -319,6 +323,22 @@ Shape shard_stored_shape(const Node *w)
     if (w->attr.weight.split_axis)
         return w->attr.weight.split_full;
     return w->attr.weight.full.ndim ? w->attr.weight.full : w->shape;
+}
+
+int64_t shard_row_len(const Node *w)
+{
+    Shape s = w->attr.weight.split_axis ? w->attr.weight.split_full : w->shape;
+    return s.d[s.ndim - 1].n;
+}
+
+/* A part's offset along the split axis: the parts before it are tp times
+ * longer in the stored tensor (each splits exactly; a padded split has
+ * one part). */
+int64_t shard_stored_first(const Graph *g, const Node *w, int64_t first)
+{
+    if (w->op != OP_WEIGHT || !w->attr.weight.split_axis)
+        return first;
+    return first * g->tp;   /* only a column-parallel weight has parts past the first */
 }
 
 int64_t shard_allreduce_floats_per_token(const Graph *g)
