@@ -345,6 +345,23 @@ static void emit_packed_parts(const Emitter *e)
     fprintf(out, "};\n\n");
 }
 
+/* --tp: how each weight of weight_specs is cut (passes/shard.c). */
+static void emit_weight_splits(const Emitter *e)
+{
+    const Graph *g = e->g;
+    fprintf(e->out, "/* --tp %d: each weight's cut, in the order of weight_specs (axis + 1, ranks,\n"
+                    " * fused parts; 0: whole) */\nstatic const TfrtWeightSplit weight_splits[] = {\n", g->tp);
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op != OP_WEIGHT)
+            continue;
+        fprintf(e->out, "    {%d, %d, {%lld, %lld, %lld}},   /* %s */\n", n->attr.weight.split_axis, g->tp,
+                (long long)n->attr.weight.split_parts[0], (long long)n->attr.weight.split_parts[1],
+                (long long)n->attr.weight.split_parts[2], n->name);
+    }
+    fprintf(e->out, "};\n\n");
+}
+
 static void emit_weights(const Emitter *e)
 {
     const Graph *g = e->g;
@@ -397,15 +414,12 @@ static void emit_weights(const Emitter *e)
         fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, stored.ndim);
         for (int d = 0; d < stored.ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
-        fprintf(out, "}, offsetof(Weights, %s), %lld", n->name,
+        fprintf(out, "}, offsetof(Weights, %s), %lld},\n", n->name,
                 (long long)n->attr.weight.first);   /* first: > 0 in a view */
-        if (n->attr.weight.split_axis)   /* --tp: axis, ways, fused parts */
-            fprintf(out, ", %d, %d, {%lld, %lld, %lld}", n->attr.weight.split_axis, g->tp,
-                    (long long)n->attr.weight.split_parts[0], (long long)n->attr.weight.split_parts[1],
-                    (long long)n->attr.weight.split_parts[2]);
-        fprintf(out, "},\n");
     }
     fprintf(out, "};\n\n");
+    if (g->tp > 1)
+        emit_weight_splits(e);
     emit_packed_parts(e);
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
     for (int i = 0; i < g->nprefixes; i++)
@@ -470,7 +484,7 @@ static void emit_open_ex(const Emitter *e)
                      "        if (err && errlen)\n"
                      "            snprintf(err, errlen, \"compiled for %%d ranks (--tp), running as %%d\", %s_TP, tfrt_comm_size());\n"
                      "        rc = TFRT_ERR_ARG;\n    }\n", U, U);
-        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights_rank(&m->bindings, m->file, weight_specs,\n"
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights_rank(&m->bindings, m->file, weight_specs, weight_splits,\n"
                      "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
                      "                               &names, &m->w, tfrt_comm_rank(), err, errlen);\n");
     } else {

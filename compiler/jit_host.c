@@ -27,6 +27,7 @@ static struct {
     JitEntry entry[B_COUNT];     /* the programs; kp NULL: not this model's */
     JitBody body[B_COUNT];       /* compiled on first use, else NULL */
     TfrtWeightSpec *specs;
+    TfrtWeightSplit *splits;     /* by spec: --tp's cuts */
     int nspecs;
     TfrtPackedPart *parts;
     int nparts;
@@ -81,6 +82,7 @@ void jit_dump_model(const Graph *g, FILE *out)
 static void tables(const Graph *g)
 {
     host.specs = tfc_alloc((size_t)(g->count + 1) * sizeof *host.specs);
+    host.splits = tfc_alloc((size_t)(g->count + 1) * sizeof *host.splits);
     host.nspecs = 0;
     host.cache_cols = tfc_alloc((size_t)(g->count + 1) * sizeof *host.cache_cols);
     host.nslots = 0;
@@ -101,10 +103,11 @@ static void tables(const Graph *g)
             s->shape[d] = stored.d[d].n;
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
-        s->split_axis = n->attr.weight.split_axis;   /* --tp: this rank's slice */
-        s->split_ways = g->tp;
+        TfrtWeightSplit *sp = &host.splits[host.nspecs - 1];   /* --tp: this rank's slice */
+        sp->axis = n->attr.weight.split_axis;
+        sp->ways = g->tp;
         for (int p = 0; p < MAX_PARTS; p++)
-            s->split_parts[p] = n->attr.weight.split_parts[p];
+            sp->parts[p] = n->attr.weight.split_parts[p];
     }
     KPackedPart *parts = kprog_packed_parts(g, &host.nparts);
     host.parts = tfc_alloc((size_t)(host.nparts + 1) * sizeof *host.parts);
@@ -171,8 +174,8 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     if (rc == TFRT_OK)
         rc = tfrt_st_open(&m->file, path, err, errlen);
     if (rc == TFRT_OK)
-        rc = tfrt_bind_weights_rank(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights,
-                                    tfrt_comm_rank(), err, errlen);
+        rc = tfrt_bind_weights_rank(&m->bindings, m->file, host.specs, g->tp > 1 ? host.splits : NULL,
+                                    host.nspecs, &names, m->weights, tfrt_comm_rank(), err, errlen);
     if (rc == TFRT_OK && host.nparts)
         rc = tfrt_pack_weights(m->file, m->weights, host.parts, host.nparts, m->packed, &m->packed_data);
     if (rc == TFRT_OK && !(m->arena = malloc(g->arena_bytes > 0 ? (size_t)g->arena_bytes : 1)))

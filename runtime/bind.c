@@ -138,39 +138,39 @@ static float element(const TfrtTensor *t, size_t i)
 
 /* Whether s's split is consistent with its (checked) shape: an axis of
  * the tensor, parts that tile it, each a multiple of the ways. */
-static int split_ok(const TfrtWeightSpec *s, const int64_t *parts, int *nparts)
+static int split_ok(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const int64_t *parts, int *nparts)
 {
-    int axis = s->split_axis - 1;
-    if (axis < 0 || axis >= s->ndim || s->split_ways < 1)
+    int axis = sp->axis - 1;
+    if (axis < 0 || axis >= s->ndim || sp->ways < 1)
         return 0;
     int64_t len = s->shape[axis], sum = 0;
     *nparts = 0;
-    for (int k = 0; k < 3 && s->split_parts[k] > 0; k++)
-        sum += s->split_parts[k], (*nparts)++;
+    for (int k = 0; k < 3 && sp->parts[k] > 0; k++)
+        sum += sp->parts[k], (*nparts)++;
     if (!*nparts)
         *nparts = 1, sum = len;
     for (int k = 0; k < *nparts; k++)   /* one part along axis 0 may be padded */
-        if ((*nparts > 1 || axis > 0) && (*nparts > 1 ? parts[k] : len) % s->split_ways)
+        if ((*nparts > 1 || axis > 0) && (*nparts > 1 ? parts[k] : len) % sp->ways)
             return 0;
     return sum == len;
 }
 
 /* Elements from the start of the stored tensor to rank's slice of its
  * first part (split_ok holds). */
-static size_t rank_offset(const TfrtWeightSpec *s, int rank)
+static size_t rank_offset(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int rank)
 {
-    int axis = s->split_axis - 1;
-    size_t ways = (size_t)s->split_ways, inner = 1;
-    size_t len = (size_t)(s->split_parts[0] > 0 ? s->split_parts[0] : s->shape[axis]);
+    int axis = sp->axis - 1;
+    size_t ways = (size_t)sp->ways, inner = 1;
+    size_t len = (size_t)(sp->parts[0] > 0 ? sp->parts[0] : s->shape[axis]);
     for (int d = axis + 1; d < s->ndim; d++)
         inner *= (size_t)s->shape[d];
     return (size_t)rank * ((len + ways - 1) / ways) * inner;
 }
 
 /* Whether rank's slice of a padded split runs past the stored rows. */
-static int short_slice(const TfrtWeightSpec *s, int rank)
+static int short_slice(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int rank)
 {
-    int64_t ways = s->split_ways, len = s->shape[s->split_axis - 1];
+    int64_t ways = sp->ways, len = s->shape[sp->axis - 1];
     return (int64_t)(rank + 1) * ((len + ways - 1) / ways) > len;
 }
 
@@ -179,17 +179,18 @@ static int short_slice(const TfrtWeightSpec *s, int rank)
  * the split axis, with the axes after it whole, padded with zeros.  NULL
  * when out of memory.  (Used for the short slice of a padded axis 0,
  * where this layout is the stored one.) */
-static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s, int rank)
+static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s,
+                    const TfrtWeightSplit *sp, int rank)
 {
-    int axis = s->split_axis - 1, nparts;
-    if (!split_ok(s, s->split_parts, &nparts))
+    int axis = sp->axis - 1, nparts;
+    if (!split_ok(s, sp, sp->parts, &nparts))
         return NULL;
     size_t outer = 1, inner = 1, len = (size_t)s->shape[axis];
     for (int d = 0; d < axis; d++)
         outer *= (size_t)s->shape[d];
     for (int d = axis + 1; d < s->ndim; d++)
         inner *= (size_t)s->shape[d];
-    size_t ways = (size_t)s->split_ways, rows = nparts == 1 ? (len + ways - 1) / ways : len / ways;
+    size_t ways = (size_t)sp->ways, rows = nparts == 1 ? (len + ways - 1) / ways : len / ways;
     size_t local = outer * rows * inner;
     if (b->n_owned == b->cap_owned) {
         int cap = b->cap_owned ? b->cap_owned * 2 : 8;
@@ -206,7 +207,7 @@ static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *
     for (size_t o = 0; o < outer; o++) {
         size_t part_at = 0;
         for (int k = 0; k < nparts; k++) {
-            size_t plen = nparts == 1 ? len : (size_t)s->split_parts[k];
+            size_t plen = nparts == 1 ? len : (size_t)sp->parts[k];
             size_t n = nparts == 1 ? rows : plen / ways, first = (size_t)rank * n;
             size_t have = first >= plen ? 0 : plen - first < n ? plen - first : n;
             size_t from = (o * len + part_at + first) * inner;
@@ -287,7 +288,7 @@ static int missing(const char *name, const TfrtNameMap *map, char *err, size_t e
 
 /* Finds, checks and stores one weight pointer; marks its tensor used. */
 static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
-                    const TfrtWeightSpec *s, const TfrtNameMap *map,
+                    const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const TfrtNameMap *map,
                     void *table, int rank, char *used, char *err, size_t errlen)
 {
     const TfrtTensor *t = lookup(st, s->name, map);
@@ -302,12 +303,15 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     if (r)
         return r;
     int nparts;
-    if (s->split_axis && (rank < 0 || rank >= s->split_ways || !split_ok(s, s->split_parts, &nparts)))
+    static const TfrtWeightSplit whole;
+    if (!sp)
+        sp = &whole;
+    if (sp->axis && (rank < 0 || rank >= sp->ways || !split_ok(s, sp, sp->parts, &nparts)))
         return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
-                    t->name, s->split_ways, rank);
-    size_t at = s->split_axis ? rank_offset(s, rank) : 0;
-    if (s->split_axis && short_slice(s, rank)) {   /* the last slice of a padded split */
-        if (!(ptr = slice(b, t, s, rank)))
+                    t->name, sp->ways, rank);
+    size_t at = sp->axis ? rank_offset(s, sp, rank) : 0;
+    if (sp->axis && short_slice(s, sp, rank)) {   /* the last slice of a padded split */
+        if (!(ptr = slice(b, t, s, sp, rank)))
             return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
                         rank, t->name);
         at = 0;
@@ -372,12 +376,12 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen)
 {
-    return tfrt_bind_weights_rank(out, st, specs, n_specs, map, table, 0, err, errlen);
+    return tfrt_bind_weights_rank(out, st, specs, NULL, n_specs, map, table, 0, err, errlen);
 }
 
 int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
-                           const TfrtWeightSpec *specs, int n_specs,
-                           const TfrtNameMap *map, void *table, int rank,
+                           const TfrtWeightSpec *specs, const TfrtWeightSplit *splits,
+                           int n_specs, const TfrtNameMap *map, void *table, int rank,
                            char *err, size_t errlen)
 {
     if (err && errlen > 0)
@@ -395,7 +399,7 @@ int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
     }
     int r = TFRT_OK;
     for (int i = 0; i < n_specs && r == TFRT_OK; i++)
-        r = bind_one(b, st, &specs[i], map, table, rank, used, err, errlen);
+        r = bind_one(b, st, &specs[i], splits ? &splits[i] : NULL, map, table, rank, used, err, errlen);
     if (r == TFRT_OK)
         r = check_unused(st, map, used, err, errlen);
     free(used);

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+enum { SLEEP_NS = 20000 };            /* between polls, once spinning stops */
+#define SPIN_SECONDS 50e-6
+
 static int inited_here;     /* tfrt_comm_init called MPI_Init */
 static int active;          /* between tfrt_comm_init and tfrt_comm_finalize */
 static int rank_, size_ = 1;
@@ -31,6 +34,25 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The world as MPI has it, once the application or tfrt_comm_init has
+ * initialized MPI; one rank before that and after MPI_Finalize. */
+static int known(void)
+{
+    static int seen;
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (!up || down)
+        return 0;
+    if (!seen) {
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);   /* errors come to check() */
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+        MPI_Comm_size(MPI_COMM_WORLD, &size_);
+        seen = 1;
+    }
+    return 1;
 }
 
 void tfrt_comm_abort(const char *msg)
@@ -77,10 +99,7 @@ void tfrt_comm_init(int *argc, char ***argv)
         }
         inited_here = 1;
     }
-    /* errors come back to check(), which aborts with a message */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    known();
     active = 1;
     atexit(abort_unfinished);
 }
@@ -97,10 +116,28 @@ void tfrt_comm_finalize(void)
         MPI_Finalize();
 }
 
-int tfrt_comm_rank(void) { return active ? rank_ : 0; }
-int tfrt_comm_size(void) { return active ? size_ : 1; }
+int tfrt_comm_rank(void) { return known() ? rank_ : 0; }
+int tfrt_comm_size(void) { return known() ? size_ : 1; }
 double tfrt_comm_seconds(void) { return seconds; }
 long tfrt_comm_calls(void) { return calls; }
+
+/* Waits for a non-blocking collective: polling for a few microseconds (a
+ * collective among ranks that are all running returns within them), then
+ * sleeping between polls.  A blocking MPI call would spin all the while,
+ * and on a machine with more processes than cores the spinning rank takes
+ * the core that the rank it waits for needs. */
+static void wait_for(MPI_Request *req, const char *what)
+{
+    int done = 0;
+    double t0 = now();
+    while (!done) {
+        check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
+        if (!done && now() - t0 > SPIN_SECONDS) {
+            struct timespec nap = {0, SLEEP_NS};
+            nanosleep(&nap, NULL);
+        }
+    }
+}
 
 /* Packs rows of cols floats, stride apart, into dst (and back). */
 static void pack(float *dst, const float *src, int n, int cols, int stride)
@@ -129,11 +166,15 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
     if (count > (size_t)0x7fffffff)
         tfrt_comm_abort("an all-reduce of more than 2^31 floats");
     float *buf = y;
+    known();
     if (y_stride != cols && n > 1)
         pack(buf = scratch(count), y, n, cols, y_stride);
-    if (size_ > 1)
-        check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Allreduce");
+    if (size_ > 1) {
+        MPI_Request req;
+        check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req),
+              "MPI_Iallreduce");
+        wait_for(&req, "MPI_Iallreduce");
+    }
     seconds += now() - t0;
     calls++;
     for (int i = 0; i < n; i++) {
@@ -149,13 +190,16 @@ void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local
                            int n, int cols)
 {
     double t0 = now();
+    known();
     size_t part = (size_t)n * (size_t)cols;
     if (part * (size_t)size_ > (size_t)0x7fffffff)
         tfrt_comm_abort("a gather of more than 2^31 floats");
     float *all = scratch(part * (size_t)(size_ + 1)), *mine = all + part * (size_t)size_;
     pack(mine, local, n, cols, local_stride);
-    check(MPI_Allgather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, MPI_COMM_WORLD),
-          "MPI_Allgather");
+    MPI_Request req;
+    check(MPI_Iallgather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, MPI_COMM_WORLD, &req),
+          "MPI_Iallgather");
+    wait_for(&req, "MPI_Iallgather");
     for (int r = 0; r < size_; r++) {   /* rank r's block: columns r*cols.. of every row */
         int64_t first = (int64_t)r * cols, w = total - first < cols ? total - first : cols;
         for (int i = 0; w > 0 && i < n; i++)

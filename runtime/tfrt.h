@@ -545,18 +545,6 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
-    /* Tensor parallelism (tfc --tp N, docs/parallelism.md): 1 + the axis
-     * split over split_ways ranks, 0 for a whole tensor.  Along that axis
-     * the tensor is split_parts[0], [1], ... long fused parts (all 0: one
-     * part), each cut into split_ways equal slices.  A rank's pointer is to
-     * its slice of the first part, in place (the model reads the slice
-     * with the stored row length, and part p at p parts' stored length
-     * on).  One part along axis 0 may not divide: then each slice is
-     * ceil(rows / split_ways) rows and the last rank's, short, is a copy
-     * padded with zero rows (a vocabulary padded, as Megatron's). */
-    int split_axis;
-    int split_ways;
-    int64_t split_parts[3];
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry
@@ -581,10 +569,26 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtWeightSpec *specs, int n_specs,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen);
-/* The same for rank `rank` of a model split over ranks (split_axis). */
+/* How a model split over ranks (tfc --tp N, docs/parallelism.md) cuts
+ * one weight.  `axis`: 1 + the axis split over `ways` ranks, 0 for a
+ * whole tensor.  Along that axis the tensor is parts[0], [1], ... long
+ * fused parts (all 0: one part), each cut into `ways` equal slices.  A
+ * rank's pointer is to its slice of the first part, in place (the model
+ * reads the slice with the stored row length, and part p at p parts'
+ * stored length on).  One part along axis 0 may not divide: then each
+ * slice is ceil(rows / ways) rows and the last rank's, short, is a copy
+ * padded with zero rows (a vocabulary padded, as Megatron's). */
+typedef struct {
+    int axis;
+    int ways;
+    int64_t parts[3];
+} TfrtWeightSplit;
+
+/* tfrt_bind_weights for rank `rank` of a split model: splits[i] cuts
+ * specs[i] (splits NULL: every weight whole). */
 int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
-                           const TfrtWeightSpec *specs, int n_specs,
-                           const TfrtNameMap *map, void *table, int rank,
+                           const TfrtWeightSpec *specs, const TfrtWeightSplit *splits,
+                           int n_specs, const TfrtNameMap *map, void *table, int rank,
                            char *err, size_t errlen);
 void tfrt_bindings_free(TfrtBindings *b);
 
