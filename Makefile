@@ -7,6 +7,8 @@
 #   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
 #   make LLVM=0          tfc without the LLVM JIT (--run then takes the system C
 #                        compiler); builds into build/nollvm, tfc there too
+#   make mpi-test        tensor parallelism (--tp) under mpirun (also in make test)
+#   make MPI=0           without MPI even where Open MPI is installed (no --tp)
 #   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
@@ -96,7 +98,7 @@ COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test golden-test fuzz fuzz-build \
+.PHONY: all deps test-deps test unit-test error-test golden-test mpi-test fuzz fuzz-build \
         demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
@@ -185,6 +187,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
+	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) tests/mpi/run.sh)
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
@@ -204,6 +207,10 @@ golden-test: test-deps all $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
+
+# Tensor parallelism over MPI (--tp), when this build has MPI.
+mpi-test: test-deps all
+	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) tests/mpi/run.sh,@echo "mpi-test: this build has no MPI (libopenmpi-dev)")
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 #
