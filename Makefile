@@ -266,11 +266,13 @@ demo: all
 
 # Speed beside llama.cpp, llama2.c, PyTorch and ONNX Runtime on the same
 # random weights (docs/benchmarks.md: LLAMA_CPP_DIR, LLAMA2C_DIR, BENCH_*);
-# the header's memory figures against measured use.
+# the header's memory figures against measured use; with MPI, one rank of
+# --tp 2 against one process (tools/bench/tp_bench.sh, docs/parallelism.md).
 bench: test-deps all
 	tools/bench/setup.sh build/bench/node
 	$(PYTHON) tools/bench/bench.py --tfc $(TFC) --python $(PYTHON)
 	tools/memcheck.sh $(TFC)
+	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),MPIRUN=$(MPIRUN) tools/bench/tp_bench.sh $(TFC) $(PYTHON) build/bench)
 
 # Kernel throughput beside DRAM bandwidth and OpenBLAS in the same run
 # (tools/kernel_bench.c); KERNEL_BENCH_ARGS="gemv -t 1,2 -r 9" picks parts.
