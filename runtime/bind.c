@@ -152,7 +152,7 @@ static int split_ok(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const in
     for (int k = 0; k < *nparts; k++)   /* one part along axis 0 may be padded */
         if ((*nparts > 1 || axis > 0) && (*nparts > 1 ? parts[k] : len) % sp->ways)
             return 0;
-    return sum == len;
+    return *nparts > 1 ? sum == len : sum <= len;   /* one part: maybe a view's rows */
 }
 
 /* Elements from the start of the stored tensor to rank's slice of its
@@ -170,7 +170,7 @@ static size_t rank_offset(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, in
 /* Whether rank's slice of a padded split runs past the stored rows. */
 static int short_slice(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int rank)
 {
-    int64_t ways = sp->ways, len = s->shape[sp->axis - 1];
+    int64_t ways = sp->ways, len = sp->parts[0] > 0 && !sp->parts[1] ? sp->parts[0] : s->shape[sp->axis - 1];
     return (int64_t)(rank + 1) * ((len + ways - 1) / ways) > len;
 }
 

@@ -54,8 +54,10 @@ static void split_weight_pad(Shard *s, int w, int axis, const int *parts, int np
         tfc_bug("splitting %s, not a weight", n->name);
     if (n->attr.weight.split_axis)
         unsupported(tfc_format("weight '%s' is used by two layers that split it", n->attr.weight.ckpt));
-    if (n->attr.weight.full.ndim)
-        unsupported(tfc_format("weight '%s' is a view of a stored tensor", n->attr.weight.ckpt));
+    int view = n->attr.weight.full.ndim > 0;   /* rows of a stored tensor (in_proj's q, k, v) */
+    if (view && (axis != 0 || nparts > 1 || pad))
+        unsupported(tfc_format("weight '%s', a view of a stored tensor, split along axis %d", n->attr.weight.ckpt,
+                               axis));
     int64_t len = n->shape.d[axis].n;
     for (int k = 0; k < (nparts ? nparts : 1); k++) {
         int64_t plen = nparts ? parts[k] : len;
@@ -63,10 +65,10 @@ static void split_weight_pad(Shard *s, int w, int axis, const int *parts, int np
             error_plain("--tp %d: weight '%s' has %lld %s along axis %d, which do not split %d ways",
                         s->tp, n->attr.weight.ckpt, (long long)plen, nparts > 1 ? "columns in a part" : "rows",
                         axis, s->tp);
-        n->attr.weight.split_parts[k] = nparts > 1 ? plen : 0;
+        n->attr.weight.split_parts[k] = nparts > 1 || view ? plen : 0;   /* a view: its rows */
     }
     n->attr.weight.split_axis = axis + 1;
-    n->attr.weight.split_full = n->shape;
+    n->attr.weight.split_full = view ? n->attr.weight.full : n->shape;
     n->shape.d[axis].n = (len + s->tp - 1) / s->tp;
 }
 
@@ -166,8 +168,11 @@ static void roles(Shard *s)
         if (ok)
             n->attr.matmul.tp = TP_ROW;
     }
+    /* the head, a plain product: split by vocabulary rows.  A classifier
+       with a bias (BERT's token labels) stays whole: it is small */
     Node *out = &g->nodes[g->output];
-    if (out->op == OP_MATMUL && !out->attr.matmul.tp)
+    if (out->op == OP_MATMUL && !out->attr.matmul.tp && out->in[2] < 0 && out->in[3] < 0 &&
+        !out->attr.matmul.act && g->nodes[out->in[1]].op == OP_WEIGHT)
         out->attr.matmul.tp = TP_GATHER;
 }
 
@@ -202,6 +207,32 @@ static int column_parts(const Node *m, int *parts)
     return m->attr.matmul.parts;
 }
 
+/* Unfused (or fused without parts) q, k, v of one stored tensor, cut
+ * from the product by slices: the parts are the slices, which must tile
+ * the product's columns; 0 when no slice reads it. */
+static int slice_parts(const Graph *g, int id, int *parts)
+{
+    int n = 0;
+    int64_t at = 0, out = last_dim(&g->nodes[id]);
+    while (at < out) {
+        int found = 0;
+        for (int j = id + 1; j < g->count && !found; j++) {
+            const Node *x = &g->nodes[j];
+            if (!x->dead && x->op == OP_SLICE && x->in[0] == id && x->attr.slice.first == at) {
+                if (n == MAX_PARTS)
+                    unsupported(tfc_format("'%s' cut into more than %d parts", g->nodes[id].name, MAX_PARTS));
+                parts[n++] = x->attr.slice.cols;
+                at += x->attr.slice.cols;
+                found = 1;
+            }
+        }
+        if (!found)
+            return at == 0 ? 0 : (unsupported(tfc_format("slices of '%s' that do not tile it",
+                                                        g->nodes[id].name)), 0);
+    }
+    return n;
+}
+
 static void shard_matmul(Shard *s, int id)
 {
     Node *m = &s->g->nodes[id];
@@ -215,6 +246,11 @@ static void shard_matmul(Shard *s, int id)
             unsupported(tfc_format("'%s': a gated unit whose gate and value are one stored tensor",
                                    m->name));   /* would be tp times further on */
         np = column_parts(m, parts);
+        if (!np && w->op != OP_CONCAT && !m->attr.matmul.glu && (np = slice_parts(s->g, id, parts)) > 1) {
+            m->attr.matmul.parts = np;   /* the kernel program reads each part where it is stored */
+            for (int p = 0; p < np; p++)
+                m->attr.matmul.part_cols[p] = parts[p];
+        }
         split_operand(s, m->in[1], out_axis, parts, w->op == OP_CONCAT ? 0 : np);
         if (m->in[2] >= 0)
             split_operand(s, m->in[2], 0, parts, s->g->nodes[m->in[2]].op == OP_CONCAT ? 0 : np);
@@ -237,8 +273,6 @@ static void shard_matmul(Shard *s, int id)
         if (last_dim(m) < s->tp)
             error_plain("--tp %d: the output '%s' has %lld columns, fewer than the ranks",
                         s->tp, m->name, (long long)last_dim(m));
-        if (w->op == OP_CONCAT || m->in[2] >= 0 || m->in[3] >= 0 || m->attr.matmul.act)
-            unsupported(tfc_format("the head '%s' with a bias, residual or activation", m->name));
         if (in_out && last_dim(m) % s->tp)   /* a padded slice is whole rows: (out,in) only */
             error_plain("--tp %d: the output '%s' has %lld columns, which do not split %d ways",
                         s->tp, m->name, (long long)last_dim(m), s->tp);
@@ -301,8 +335,6 @@ void pass_shard(Graph *g, int tp)
 {
     if (tp <= 1)
         return;
-    if (g->enc_end)
-        unsupported("an encoder-decoder model");
     untie_head(g);
     Shard s = {g, tp, tfc_alloc((size_t)g->count)};
     g->tp = tp;

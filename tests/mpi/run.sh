@@ -1,6 +1,8 @@
 #!/bin/sh
 # Tensor parallelism (--tp N) over MPI, against PyTorch and the single
 # process:
+#   - BERT (sequence and token classification, a padded input) and the
+#     Transformer (encoder-decoder, cross-attention) against PyTorch;
 #   - GPT-2 (fused c_attn, Conv1D layouts, the head tied to the embedding,
 #     a vocabulary of 101 that does not divide: padded) and Llama with
 #     grouped-query attention (8 query heads, 4 key/value heads): the
@@ -75,18 +77,48 @@ $PYTHON "$G/families_ref.py" make llama --seed 7 --out "$tmp/llama.st" $lcfg \
 logits_case llama llama "$lcfg" "$tmp/llama.st" "$tmp/llama.ref" 96 65 1 2
 logits_case llama llama "$lcfg" "$tmp/llama.st" "$tmp/llama.ref" 96 65 1 4
 
+# BERT (sequence and token classification, a padded input: --length) and
+# the Transformer (encoder-decoder: in_proj's q, k, v as views of one
+# tensor, cross-attention), each against PyTorch
+P=$PYTHON
+bcfg="-D vocab=101 -D ctx=64 -D types=2 -D dim=64 -D heads=4 -D layers=2 -D ffn=128 -D labels=3"
+bt=$(tokens 101 5 9) by=0,1,0,1,1,0,0,1,0
+tcfg="-D src_vocab=89 -D tgt_vocab=83 -D ctx=64 -D dim=64 -D heads=4 -D layers=2 -D ffn=128"
+xs=$(tokens 89 5 9) xt=$(tokens 83 6 9)
+$P "$G/families_ref.py" make bert --seed 31 --out "$tmp/bert.st" $bcfg --position-ids \
+    --case "tokens=$bt types=$by length=5 ref=$tmp/bert.ref" >/dev/null 2>&1 &&
+$P "$G/families_ref.py" make bert_ner --seed 31 --out "$tmp/bert_ner.st" $bcfg \
+    --case "tokens=$bt types=$by ref=$tmp/bert_ner.ref" >/dev/null 2>&1 &&
+$P "$G/families_ref.py" make transformer --seed 61 --out "$tmp/tr.st" $tcfg \
+    --case "src=$xs tokens=$xt ref=$tmp/tr.ref" >/dev/null 2>&1 || fail "BERT / Transformer references"
+# other_case NAME MODEL NP ROWS COLS REF ARGS...
+other_case() {
+    name=$1 model=$2 np=$3 rows=$4 cols=$5 ref=$6
+    shift 6
+    if mpi "$np" "$TFC" "$ROOT/models/$model.model" --tp "$np" --run -t 1 --logits "$tmp/tp.f32" "$@" \
+           2>"$tmp/err" && $PYTHON "$G/compare.py" "$tmp/tp.f32" "$ref" --n "$rows" --vocab "$cols" >"$tmp/cmp"; then
+        pass "$name -np $np == PyTorch ($(sed 's/;.*//' "$tmp/cmp"))"
+    else
+        fail "$name -np $np"; tail -3 "$tmp/err"; cat "$tmp/cmp" 2>/dev/null
+    fi
+}
+other_case "bert, --length 5 of 9" bert 2 1 3 "$tmp/bert.ref" $bcfg --weights "$tmp/bert.st" \
+    --tokens "$bt" --types "$by" --length 5
+other_case "bert_ner" bert_ner 4 9 3 "$tmp/bert_ner.ref" $bcfg --weights "$tmp/bert_ner.st" --tokens "$bt" --types "$by"
+other_case "transformer, prefill 1 then 8 steps" transformer 2 9 83 "$tmp/tr.ref" $tcfg --weights "$tmp/tr.st" \
+    --src "$xs" --tokens "$xt" --prefill 1
+other_case "transformer" transformer 4 9 83 "$tmp/tr.ref" $tcfg --weights "$tmp/tr.st" --src "$xs" --tokens "$xt"
+
 # greedy ids through the KV cache, 64 steps, equal to the single process
-for case in "gpt2 $tmp/gpt2.st $gcfg" "llama $tmp/llama.st $lcfg"; do
+for case in "gpt2 2 $tmp/gpt2.st $gcfg" "llama 2 $tmp/llama.st $lcfg" "llama 4 $tmp/llama.st $lcfg"; do
     set -- $case
-    model=$1 w=$2; shift 2
+    model=$1 np=$2 w=$3; shift 3
     want=$("$TFC" "$ROOT/models/$model.model" "$@" --weights "$w" --run -t 1 --tokens 5,9,2 -n 64 --temp 0 \
            2>/dev/null)
-    for np in 2 4; do
-        got=$(mpi $np "$TFC" "$ROOT/models/$model.model" "$@" --tp $np --weights "$w" --run -t 1 \
-              --tokens 5,9,2 -n 64 --temp 0 2>"$tmp/err")
-        [ -n "$want" ] && [ "$got" = "$want" ] && pass "$model -np $np: greedy 64 ids == one process" ||
-            { fail "$model -np $np: greedy '$got' != '$want'"; tail -3 "$tmp/err"; }
-    done
+    got=$(mpi $np "$TFC" "$ROOT/models/$model.model" "$@" --tp $np --weights "$w" --run -t 1 \
+          --tokens 5,9,2 -n 64 --temp 0 2>"$tmp/err")
+    [ -n "$want" ] && [ "$got" = "$want" ] && pass "$model -np $np: greedy 64 ids == one process" ||
+        { fail "$model -np $np: greedy '$got' != '$want'"; tail -3 "$tmp/err"; }
 done
 
 # the C back end (--jit cc) runs the same collectives
