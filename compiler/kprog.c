@@ -348,7 +348,6 @@ static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int
     const Node *w = &g->nodes[m->in[1]];
     const Node *b = m->in[2] >= 0 ? &g->nodes[m->in[2]] : NULL;
     int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
-    int64_t in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
     *bias = ref(-1);
     /* --tp: a rank's slice is read in place, rows of the stored tensor
        apart (shard_row_len), its parts where the stored parts are */
@@ -361,8 +360,8 @@ static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int
     } else {                    /* column ranges of one stored tensor */
         *wnode = m->in[1];
         int64_t at = shard_stored_first(g, w, first);
-        *elem = in_out ? at : at * in;
         *ldw = shard_row_len(w);
+        *elem = in_out ? at : at * *ldw;
         if (b)
             *bias = ref_at(m->in[2], shard_stored_first(g, b, first));
     }
