@@ -187,7 +187,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
-	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) tests/mpi/run.sh)
+	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh)
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
@@ -210,7 +210,7 @@ golden-test: test-deps all $(B)/tfc-unfused
 
 # Tensor parallelism over MPI (--tp), when this build has MPI.
 mpi-test: test-deps all
-	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) tests/mpi/run.sh,@echo "mpi-test: this build has no MPI (libopenmpi-dev)")
+	$(if $(filter runtime/comm_mpi.c,$(COMM_SRC)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh,@echo "mpi-test: this build has no MPI (libopenmpi-dev)")
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 #

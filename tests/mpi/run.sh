@@ -133,7 +133,7 @@ got=$(mpi 2 "$TFC" "$ROOT/models/llama.model" $lcfg --tp 2 --weights "$tmp/llama
 if "$TFC" "$ROOT/models/gpt2.model" $gcfg --tp 2 -o "$tmp/gpt2.c" &&
    mpicc -std=c99 -Wall -Wextra -Werror -O2 -I"$ROOT/runtime" -I"$tmp" -o "$tmp/tp_next" \
        "$ROOT/examples/tp_next_token.c" "$tmp/gpt2.c" "$B/libtfrt.a" \
-       $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm 2>"$tmp/cc.log" &&
+       $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm ${SANFLAGS:-} 2>"$tmp/cc.log" &&
    "$TFC" "$ROOT/models/gpt2.model" $gcfg --weights "$tmp/gpt2.st" --run -t 1 --tokens 5,17,99,3 \
        --logits "$tmp/ex1.f32" 2>/dev/null &&
    mpi 2 "$tmp/tp_next" "$tmp/gpt2.st" 5 17 99 3 --logits "$tmp/ex.f32" >/dev/null 2>"$tmp/err" &&
