@@ -76,6 +76,8 @@ $PYTHON "$G/families_ref.py" make llama --seed 7 --out "$tmp/llama.st" $lcfg \
     { fail "llama reference"; cat "$tmp/err"; }
 logits_case llama llama "$lcfg" "$tmp/llama.st" "$tmp/llama.ref" 96 65 1 2
 logits_case llama llama "$lcfg" "$tmp/llama.st" "$tmp/llama.ref" 96 65 1 4
+# unfused: separate q, k, v, gate and up matmuls, rope and bias as their own nodes
+logits_case llama-unfused llama "-fno-fuse $lcfg" "$tmp/llama.st" "$tmp/llama.ref" 96 65 1 2
 
 # BERT (sequence and token classification, a padded input: --length) and
 # the Transformer (encoder-decoder: in_proj's q, k, v as views of one
