@@ -7,6 +7,8 @@
 #   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
 #   make LLVM=0          tfc without the LLVM JIT (--run then takes the system C
 #                        compiler); builds into build/nollvm, tfc there too
+#   make mpi-test        tensor parallelism (--tp) under mpirun (also in make test)
+#   make MPI=0           without MPI even where Open MPI is installed (no --tp)
 #   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
@@ -40,6 +42,20 @@ LLVM_LIBS   =
 NOLLVM      = nollvm
 endif
 
+# MPI (Open MPI from Debian: openmpi-bin, libopenmpi-dev) for tensor
+# parallelism, --tp N (runtime/comm_mpi.c); found with mpicc --showme, else
+# pkg-config ompi.  Without it the runtime has one rank (runtime/comm_none.c)
+# and tfc refuses --tp.  MPI=0 builds without it even where it is installed.
+MPI ?= 1
+# Recursive (=): asked when a recipe runs, after the dependency step, so a
+# fresh machine's first `make test` builds with the MPI it just installed.
+ifeq ($(MPI),1)
+MPI_LIBS   = $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi 2>/dev/null)
+MPI_CFLAGS = $(if $(strip $(MPI_LIBS)),-DTFRT_MPI $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi 2>/dev/null))
+endif
+COMM_SRC = runtime/comm_mpi.c runtime/comm_none.c
+MPIRUN  ?= mpirun
+
 ifeq ($(SAN),1)
 B        = build/san$(if $(NOLLVM),-$(NOLLVM))
 TFC      = $(B)/tfc
@@ -58,14 +74,14 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c runtime/text_stream.c runtime/generate.c
+              runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
 RUNTIME_SRC += runtime/quantize.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
-               compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
-               compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
+               compiler/passes/shard.c compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c \
+               compiler/emit_kprog.c compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
@@ -80,16 +96,16 @@ COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test golden-test int8-test fuzz fuzz-build \
+.PHONY: all deps test-deps test unit-test error-test golden-test int8-test mpi-test fuzz fuzz-build \
         demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
 
 deps:
-	@LLVM=$(LLVM) tools/deps.sh build
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh build
 
 test-deps:
-	@LLVM=$(LLVM) tools/deps.sh test
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh test
 
 $(B)/libtfrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -99,7 +115,9 @@ $(B)/libtfrt.a: $(RUNTIME_OBJ)
 $(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
 	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
-	    $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
+
+$(B)/runtime/comm_mpi.o $(B)/runtime/comm_none.o: ALL_CFLAGS += $(MPI_CFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,7 +148,7 @@ $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/gen/parser.o: $(B)/gen/parser.h $(B)/gen/lexer
 
 $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
-	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
 
 # With LLVM, the golden suites run tfc's default back end, the JIT, and
 # each case of run.sh and families.sh again with --jit cc, whose logits
@@ -183,6 +201,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
+	$(if $(strip $(MPI_LIBS)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh)
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
@@ -212,6 +231,10 @@ int8-test: test-deps all $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
 
+# Tensor parallelism over MPI (--tp), when this build has MPI.
+mpi-test: test-deps all
+	$(if $(strip $(MPI_LIBS)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh,echo "mpi-test: this build has no MPI (libopenmpi-dev)")
+
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 #
 # Every tests/fuzz/fuzz_NAME.c is a harness: `make fuzz` builds and runs
@@ -234,7 +257,7 @@ int8-test: test-deps all $(B)/tfc-int8
 FUZZ_CC    = clang
 FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
              -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
-FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))
+FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))   # one rank: no TFRT_MPI
 FUZZ_OBJ   = $(FUZZ_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/parser.o \
              build/fuzz/obj/gen/lexer.o build/fuzz/obj/gen/runtime_header.o
 FUZZERS    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -266,11 +289,13 @@ demo: all
 
 # Speed beside llama.cpp, llama2.c, PyTorch and ONNX Runtime on the same
 # random weights (docs/benchmarks.md: LLAMA_CPP_DIR, LLAMA2C_DIR, BENCH_*);
-# the header's memory figures against measured use.
+# the header's memory figures against measured use; with MPI, one rank of
+# --tp 2 against one process (tools/bench/tp_bench.sh, docs/parallelism.md).
 bench: test-deps all
 	tools/bench/setup.sh build/bench/node
 	$(PYTHON) tools/bench/bench.py --tfc $(TFC) --python $(PYTHON)
 	tools/memcheck.sh $(TFC)
+	$(if $(strip $(MPI_LIBS)),MPIRUN=$(MPIRUN) tools/bench/tp_bench.sh $(TFC) $(PYTHON) build/bench)
 
 # Kernel throughput beside DRAM bandwidth and OpenBLAS in the same run
 # (tools/kernel_bench.c); KERNEL_BENCH_ARGS="gemv -t 1,2 -r 9" picks parts.

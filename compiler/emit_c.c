@@ -243,6 +243,9 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
                     (long long)g->syms[s].max, g->syms[s].name);
     fprintf(out, "#define %s_OUTPUT_COLS %lld   /* %s: %s */\n", e.U, (long long)cols(&e, g->output),
             g->output_name, ir_shape_str(g, o->shape));
+    if (g->tp > 1)   /* --tp: the figures below are one rank's */
+        fprintf(out, "#define %s_TP %d   /* ranks the model is split over (--tp); the sizes below are one\n"
+                     "                        rank's; %s_rank() is this process's */\n", e.U, g->tp, e.P);
     fprintf(out, "#define %s_PARAMS %lldLL\n", e.U, (long long)weight_params(g));
     fprintf(out, "#define %s_WEIGHT_BYTES %lldLL   /* %s */\n", e.U,
             (long long)plan_weight_bytes(g),
@@ -323,6 +326,10 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
     fprintf(out, "int %s_set_trace(%s_model *model, %s_trace_fn fn, void *arg);\n", e.P, e.P, e.P);
     fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
     fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
+    if (g->tp > 1)
+        fprintf(out, "/* --tp: this process's rank, 0 .. %s_TP - 1 (MPI_COMM_WORLD, after MPI_Init or\n"
+                     " * tfrt_comm_init); open binds this rank's slices of the weights. */\n"
+                     "int %s_rank(void);\n\n", e.U, e.P);
     fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }
 
@@ -360,6 +367,23 @@ static void emit_packed_parts(const Emitter *e)
                      " * passes its parts' int8 copies as .q8. */\n");
         emit_part_table(e, "q8_parts", e->q8, e->nq8);
     }
+}
+
+/* --tp: how each weight of weight_specs is cut (passes/shard.c). */
+static void emit_weight_splits(const Emitter *e)
+{
+    const Graph *g = e->g;
+    fprintf(e->out, "/* --tp %d: each weight's cut, in the order of weight_specs (axis + 1, ranks,\n"
+                    " * fused parts; 0: whole) */\nstatic const TfrtWeightSplit weight_splits[] = {\n", g->tp);
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op != OP_WEIGHT)
+            continue;
+        fprintf(e->out, "    {%d, %d, {%lld, %lld, %lld}},   /* %s */\n", n->attr.weight.split_axis, g->tp,
+                (long long)n->attr.weight.split_parts[0], (long long)n->attr.weight.split_parts[1],
+                (long long)n->attr.weight.split_parts[2], n->name);
+    }
+    fprintf(e->out, "};\n\n");
 }
 
 static void emit_weights(const Emitter *e)
@@ -414,7 +438,7 @@ static void emit_weights(const Emitter *e)
         const Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        Shape stored = shard_stored_shape(n);
         fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, stored.ndim);
         for (int d = 0; d < stored.ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
@@ -422,6 +446,8 @@ static void emit_weights(const Emitter *e)
                 (long long)n->attr.weight.first, n->dtype == DT_Q8);   /* first: > 0 in a view */
     }
     fprintf(out, "};\n\n");
+    if (g->tp > 1)
+        emit_weight_splits(e);
     emit_packed_parts(e);
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
     for (int i = 0; i < g->nprefixes; i++)
@@ -481,9 +507,19 @@ static void emit_open_ex(const Emitter *e)
                  "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
     fprintf(out, "    int rc = tfrt_pool_create(&m->pool, o.threads);\n");
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
-    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
-                 "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
-                 "                               &names, &m->w, err, errlen);\n");
+    if (e->g->tp > 1) {   /* --tp: this process's rank binds its slices */
+        fprintf(out, "    if (rc == TFRT_OK && tfrt_comm_size() != %s_TP) {\n"
+                     "        if (err && errlen)\n"
+                     "            snprintf(err, errlen, \"compiled for %%d ranks (--tp), running as %%d\", %s_TP, tfrt_comm_size());\n"
+                     "        rc = TFRT_ERR_ARG;\n    }\n", U, U);
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights_rank(&m->bindings, m->file, weight_specs, weight_splits,\n"
+                     "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                     "                               &names, &m->w, tfrt_comm_rank(), err, errlen);\n");
+    } else {
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
+                     "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                     "                               &names, &m->w, err, errlen);\n");
+    }
     if (e->nq8)
         fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_quantize_weights(m->file, m->bindings, &m->w, q8_parts, %d,\n"
                      "                                   m->q8, &m->q8_data);\n", e->nq8);
@@ -502,6 +538,8 @@ static void emit_open_close(const Emitter *e)
     FILE *out = e->out;
     const char *P = e->P;
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
+    if (e->g->tp > 1)
+        fprintf(out, "int %s_rank(void)\n{\n    return tfrt_comm_rank();\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
     fprintf(out, "%s%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",

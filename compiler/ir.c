@@ -196,6 +196,9 @@ static void dump_matmul(const Node *n, FILE *out)
         if (n->attr.matmul.cache[p])
             fprintf(out, "+cache(%%%d)", n->attr.matmul.cache[p]);
     }
+    static const char *const tp_names[] = {"", "column", "row+allreduce", "gather"};
+    if (n->attr.matmul.tp)   /* --tp (passes/shard.c) */
+        fprintf(out, " tp=%s", tp_names[n->attr.matmul.tp]);
 }
 
 static void dump_attrs(const Node *n, FILE *out)
@@ -205,6 +208,8 @@ static void dump_attrs(const Node *n, FILE *out)
         fprintf(out, " \"%s\"", n->attr.weight.ckpt);
         if (n->attr.weight.full.ndim)
             fprintf(out, " view from element %lld", (long long)n->attr.weight.first);
+        if (n->attr.weight.split_axis)   /* --tp: a rank's slice */
+            fprintf(out, " rank slice of axis %d", n->attr.weight.split_axis - 1);
         break;
     case OP_ROPE:
         fprintf(out, " heads=%d theta=%g%s", n->attr.rope.heads, n->attr.rope.theta,

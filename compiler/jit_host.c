@@ -27,6 +27,7 @@ static struct {
     JitEntry entry[B_COUNT];     /* the programs; kp NULL: not this model's */
     JitBody body[B_COUNT];       /* compiled on first use, else NULL */
     TfrtWeightSpec *specs;
+    TfrtWeightSplit *splits;     /* by spec: --tp's cuts */
     int nspecs;
     TfrtPackedPart *parts;
     int nparts;
@@ -94,6 +95,7 @@ static TfrtPackedPart *part_table(const KPackedPart *parts, int n)
 static void tables(const Graph *g)
 {
     host.specs = tfc_alloc((size_t)(g->count + 1) * sizeof *host.specs);
+    host.splits = tfc_alloc((size_t)(g->count + 1) * sizeof *host.splits);
     host.nspecs = 0;
     host.cache_cols = tfc_alloc((size_t)(g->count + 1) * sizeof *host.cache_cols);
     host.nslots = 0;
@@ -106,7 +108,7 @@ static void tables(const Graph *g)
         }
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        Shape stored = shard_stored_shape(n);
         TfrtWeightSpec *s = &host.specs[host.nspecs++];
         s->name = n->attr.weight.ckpt;
         s->ndim = stored.ndim;
@@ -115,6 +117,11 @@ static void tables(const Graph *g)
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
         s->quantized = n->dtype == DT_Q8;
+        TfrtWeightSplit *sp = &host.splits[host.nspecs - 1];   /* --tp: this rank's slice */
+        sp->axis = n->attr.weight.split_axis;
+        sp->ways = g->tp;
+        for (int p = 0; p < MAX_PARTS; p++)
+            sp->parts[p] = n->attr.weight.split_parts[p];
     }
     KPackedPart *packed = kprog_packed_parts(g, &host.nparts);
     KPackedPart *q8 = kprog_q8_parts(g, &host.nq8);
@@ -182,8 +189,8 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     if (rc == TFRT_OK)
         rc = tfrt_st_open(&m->file, path, err, errlen);
     if (rc == TFRT_OK)
-        rc = tfrt_bind_weights(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights, err,
-                               errlen);
+        rc = tfrt_bind_weights_rank(&m->bindings, m->file, host.specs, g->tp > 1 ? host.splits : NULL,
+                                    host.nspecs, &names, m->weights, tfrt_comm_rank(), err, errlen);
     if (rc == TFRT_OK && host.nq8)
         rc = tfrt_quantize_weights(m->file, m->bindings, m->weights, host.q8parts, host.nq8, m->q8,
                                    &m->q8_data);

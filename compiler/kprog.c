@@ -123,9 +123,18 @@ const KFunc kfunc_rope = {"tfrt_rope", FN(tfrt_rope), 0, 8,
     {P("y", KT_PTR), P("x", KT_PTR), P("pos", KT_PTR), P("n", KT_INT), P("heads", KT_INT),
      P("head_dim", KT_INT), P("theta", KT_FLOAT), P("interleaved", KT_INT)}};
 
+/* --tp: the collectives after a row-parallel matmul and the split head */
+const KFunc kfunc_allreduce_add = {"tfrt_comm_allreduce_add", FN(tfrt_comm_allreduce_add), 0, 7,
+    {P("y", KT_PTR), P("n", KT_INT), P("cols", KT_INT), P("y_stride", KT_INT), P("bias", KT_PTR),
+     P("residual", KT_PTR), P("residual_stride", KT_INT)}};
+const KFunc kfunc_gather_cols = {"tfrt_comm_gather_cols", FN(tfrt_comm_gather_cols), 0, 7,
+    {P("y", KT_PTR), P("y_stride", KT_INT), P("total", KT_INT), P("local", KT_PTR), P("local_stride", KT_INT),
+     P("n", KT_INT), P("cols", KT_INT)}};
+
 const KFunc *const kfuncs[] = {
-    &kfunc_embed, &kfunc_embed_packed, &kfunc_embed_q8, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear, &kfunc_layernorm,
-    &kfunc_rmsnorm, &kfunc_attention, &kfunc_softmax, &kfunc_rope,
+    &kfunc_embed, &kfunc_embed_packed, &kfunc_embed_q8, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear,
+    &kfunc_layernorm, &kfunc_rmsnorm, &kfunc_attention, &kfunc_softmax, &kfunc_rope, &kfunc_allreduce_add,
+    &kfunc_gather_cols,
 };
 const int nkfuncs = (int)(sizeof kfuncs / sizeof kfuncs[0]);
 
@@ -236,6 +245,7 @@ static KValue *field(KValue *arg, const KStruct *st, int f, int e)
 }
 
 static void emit_linear(KProgram *kp, int id);
+static void emit_collective(KProgram *kp, int id, KValue *lin);
 static void emit_attention(KProgram *kp, int id);
 static void emit_loop(KProgram *kp, int id);
 static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt rows);
@@ -353,20 +363,22 @@ static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int
     const Node *w = &g->nodes[m->in[1]];
     const Node *b = m->in[2] >= 0 ? &g->nodes[m->in[2]] : NULL;
     int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
-    int64_t in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
     *bias = ref(-1);
+    /* --tp: a rank's slice is read in place, rows of the stored tensor
+       apart (shard_row_len), its parts where the stored parts are */
     if (w->op == OP_CONCAT) {   /* one stored tensor a part */
         *wnode = w->in[p];
         *elem = 0;
-        *ldw = in_out ? cols(g, w->in[p]) : in;
+        *ldw = shard_row_len(&g->nodes[w->in[p]]);
         if (b)
             *bias = ref(b->in[p]);
     } else {                    /* column ranges of one stored tensor */
         *wnode = m->in[1];
-        *elem = in_out ? first : first * in;
-        *ldw = in_out ? w->shape.d[1].n : in;
+        int64_t at = shard_stored_first(g, w, first);
+        *ldw = shard_row_len(w);
+        *elem = in_out ? at : at * *ldw;
         if (b)
-            *bias = ref_at(m->in[2], first);
+            *bias = ref_at(m->in[2], shard_stored_first(g, b, first));
     }
 }
 
@@ -461,6 +473,40 @@ static void emit_linear(KProgram *kp, int id)
         a[7].p = (KRef){KREF_SCRATCH, kconst(0)};
     else if (m->attr.matmul.glu)   /* the value half, after the gate's rows */
         a[7].p = (KRef){id, kscale(kprog_rows(g, id), cols(g, id))};
+    if (m->attr.matmul.tp == TP_ROW || m->attr.matmul.tp == TP_GATHER)
+        emit_collective(kp, id, a);
+}
+
+/* --tp (passes/shard.c): a row-parallel matmul's product is this rank's
+ * partial sum: the linear layer leaves out the bias and residual, which
+ * the all-reduce adds once to the sum.  The split head writes this rank's
+ * vocabulary columns, packed, at the start of the output, and the ranks
+ * gather the whole rows. */
+static void emit_collective(KProgram *kp, int id, KValue *lin)
+{
+    const Graph *g = kp->g;
+    const Node *m = &g->nodes[id];
+    const KStruct *st = &linear_struct;
+    KValue *op = &lin[1];
+    if (m->attr.matmul.tp == TP_ROW) {
+        KValue *a = call(kp, &kfunc_allreduce_add, id);
+        a[0].p = lin[2].p, a[1].i = lin[4].i, a[2].i = kconst(cols(g, id));
+        a[3].i = kconst(kp->tensors[id].stride);
+        a[4].p = field(op, st, L_BIAS, 0)->p;
+        field(op, st, L_BIAS, 0)->p = ref(-1);
+        a[5].p = field(op, st, L_RESIDUAL, 0)->p;
+        a[6].i = field(op, st, L_RESIDUAL_STRIDE, 0)->i;
+        field(op, st, L_RESIDUAL, 0)->p = ref(-1);
+        field(op, st, L_RESIDUAL_STRIDE, 0)->i = kconst(0);
+        return;
+    }
+    int64_t local = (cols(g, id) + g->tp - 1) / g->tp;   /* a padded vocabulary: rounded up */
+    field(op, st, L_OUT, 0)->i = kconst(local);
+    field(op, st, L_Y_STRIDE, 0)->i = kconst(local);
+    KValue *a = call(kp, &kfunc_gather_cols, id);
+    a[0].p = lin[2].p, a[1].i = kconst(kp->tensors[id].stride), a[2].i = kconst(cols(g, id));
+    a[3].p = lin[2].p, a[4].i = kconst(local);
+    a[5].i = lin[4].i, a[6].i = kconst(local);
 }
 
 /* ---- attention ----------------------------------------------------------------- */

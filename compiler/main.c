@@ -10,6 +10,7 @@
 #include "cli_parse.h"
 #include "output_files.h"
 #include "tfc.h"
+#include "tfrt.h"
 #ifdef TFC_LLVM
 #include "jit.h"
 #endif
@@ -52,6 +53,9 @@ static const char usage[] =
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
     "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
+    "  --tp N                tensor parallelism: the model split over N ranks (MPI);\n"
+    "                        run as mpirun -np N tfc ... --tp N --run; with --plan, one\n"
+    "                        rank's memory and the bytes its all-reduces move\n"
     "\n"
     "Running (compiles in memory with LLVM, or with the system C compiler, and runs\n"
     "in-process):\n"
@@ -372,6 +376,8 @@ static void parse_args(Options *o, int argc, char **argv)
             if (i + 1 >= argc)
                 usage_error("%s", tfc_format("%s needs a TEXT file to measure on", a));
             o->quant_report = argv[++i];
+        } else if (is_opt(a, "--tp")) {
+            o->passes.tp = (int)parse_long(value(argc, argv, &i, "--tp"), "--tp", 1, 4096);
         } else if (is_opt(a, "--seq")) {
             o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
         } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
@@ -739,12 +745,55 @@ static Graph *compile(const Options *o, const Program *prog, const Define *defs,
     return pipeline_run(g, &po, o->dump_ir ? o->dump_after : NULL, stdout);
 }
 
+/* --tp N with --run: this process is one of N MPI ranks.  Only rank 0
+ * writes output; an exit other than main's return ends every rank
+ * (tfrt_comm_init), so that no rank waits for one that failed. */
+static void start_ranks(Options *o)
+{
+    if (o->passes.tp <= 1)
+        return;
+    if (o->passes.quantize)
+        usage_error("--tp %s with --quantize int8: int8 weights are not split over ranks yet; "
+                    "use one or the other", tfc_format("%d", o->passes.tp));
+    if (!tfrt_comm_available())
+        usage_error("--tp %s: this tfc was built without MPI (tools/deps.sh installs libopenmpi-dev; "
+                    "then rebuild)", tfc_format("%d", o->passes.tp));
+    if (!o->run)
+        return;
+    tfrt_comm_init(NULL, NULL);
+    if (tfrt_comm_size() != o->passes.tp)
+        error_status(EXIT_USAGE, "--tp %d needs %d ranks: run it as mpirun -np %d tfc ... (this job has %d)",
+                     o->passes.tp, o->passes.tp, o->passes.tp, tfrt_comm_size());
+    if (tfrt_comm_rank() != 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            error_status(EXIT_IO, "rank %d: cannot silence stdout", tfrt_comm_rank());
+        if (o->logits && strcmp(o->logits, "-") != 0)
+            o->logits = "/dev/null";
+        o->verbose = 0;
+    }
+}
+
+static int tfc_main(Options *o);
+
 int main(int argc, char **argv)
 {
     Options o = {0};
     o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1,
                          .repeat_penalty = 1.0f};
     parse_args(&o, argc, argv);
+    start_ranks(&o);
+    int rc = tfc_main(&o);
+    if (rc == 0 && o.run && o.passes.tp > 1) {
+        fflush(stdout);
+        tfrt_comm_finalize();   /* else the exit aborts the other ranks */
+    }
+    return rc;
+}
+
+/* Everything after the command line: compile, then plan, write or run. */
+static int tfc_main(Options *op)
+{
+    Options o = *op;
     check_output_paths(&o);
     if (o.gen.prompt_file)
         o.gen.prompt = prompt_read_file(o.gen.prompt_file, &o.gen.prompt_len);

@@ -2,7 +2,7 @@
  * pipeline.c - the passes, in one table, and the loop that runs them.
  *
  * The order is fixed (DESIGN.md): dce, partition, kv-cache, fuse, quantize,
- * plan.
+ * shard, plan.
  * After every pass the verifier checks the graph; a failure is a compiler
  * bug.  `-fno-NAME` switches an optional pass off, `--dump-ir=NAME` prints
  * the graph after pass NAME (or after `lower`, before any pass).
@@ -36,6 +36,8 @@ static void run_fuse(Graph *g, const PassOptions *o)
     pass_fuse(g, o);
 }
 
+static void run_shard(Graph *g, const PassOptions *o) { pass_shard(g, o->tp); }
+
 static void run_plan(Graph *g, const PassOptions *o)
 {
     (void)o;
@@ -50,6 +52,7 @@ const PassInfo passes[] = {
     {"kv-cache", run_kv_cache, "a decoder's keys and values cached across calls", 1},
     {"fuse", run_fuse, "operator fusion (rules: -fno-fuse-NAME)", 1},
     {"quantize", pass_quantize, "--quantize int8: linear layers' weights to int8 blocks", 1},
+    {"shard", run_shard, "--tp N: this rank's share of a model split over N ranks", 0},
     {"plan", run_plan, "static memory plan: one arena, offsets for every buffer", 0},
 };
 const int npasses = (int)(sizeof passes / sizeof passes[0]);

@@ -306,6 +306,27 @@ static void text_fusion(const Graph *g, FILE *out)
         fprintf(out, "  %-9s %4d  %s\n", fuse_rules[r].name, g->fused[r], fuse_rules[r].purpose);
 }
 
+/* --tp N: what one rank holds, and what the ranks exchange per token
+ * (docs/parallelism.md has the formula). */
+static void text_tp(const Graph *g, FILE *out)
+{
+    int64_t reduce = shard_allreduce_floats_per_token(g) * 4, rows = 0, vocab = 0;
+    for (int i = 0; i < g->count; i++)
+        rows += !g->nodes[i].dead && g->nodes[i].op == OP_MATMUL && g->nodes[i].attr.matmul.tp == TP_ROW;
+    const Node *o = &g->nodes[g->output];
+    if (o->op == OP_MATMUL && o->attr.matmul.tp == TP_GATHER)
+        vocab = o->shape.d[1].n;
+    fprintf(out, "\nTensor parallelism (--tp %d): every figure above is one rank's\n", g->tp);
+    fprintf(out, "  all-reduces   %d a token (one after each row-parallel layer), %lld bytes summed a token\n",
+            (int)rows, (long long)reduce);
+    fprintf(out, "                (a ring all-reduce sends and receives 2 x (N-1)/N of it: %lld bytes a rank)\n",
+            (long long)(2 * reduce * (g->tp - 1) / g->tp));
+    if (vocab)
+        fprintf(out, "  head gather   %lld bytes a token to every rank (%lld vocabulary rows a rank)\n",
+                (long long)(vocab + g->tp - 1) / g->tp * 4 * (g->tp - 1),
+                (long long)(vocab + g->tp - 1) / g->tp);
+}
+
 static void text_report(const Graph *g, const Figures *f, FILE *out)
 {
     const Plan *p = g->plan;
@@ -353,6 +374,8 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
     fprintf(out, "  without reuse  %12lld bytes  (%s; the arena is %.1f%% of it)\n",
             (long long)p->no_reuse, mib(p->no_reuse),
             p->no_reuse ? 100.0 * g->arena_bytes / p->no_reuse : 0.0);
+    if (g->tp > 1)
+        text_tp(g, out);
     text_fusion(g, out);
 }
 

@@ -189,6 +189,12 @@ typedef struct {
             int64_t first;                             /* view: first element */
             Shape full;                                /* view: the stored shape
                                                           (ndim 0: not a view) */
+            /* --tp (passes/shard.c): 1 + the stored axis split over the
+               ranks (0: whole), the stored shape, and the fused parts
+               along that axis (TfrtWeightSpec.split_*) */
+            int split_axis;
+            Shape split_full;
+            int64_t split_parts[MAX_PARTS];
         } weight;
         struct { int index; } input;                   /* model input */
         struct {
@@ -204,6 +210,7 @@ typedef struct {
             int rope_interleaved;
             int cache[MAX_PARTS];                      /* the CACHE node a part
                                                           is copied into, 0: none */
+            int tp;                                    /* TpRole (passes/shard.c) */
         } matmul;
         struct { float eps; } norm;
         struct {
@@ -284,7 +291,18 @@ typedef struct {
     int fused[MAX_FUSE_RULES];   /* times each fusion rule applied */
     int q8_layers, fp32_layers;  /* set by the quantize pass: linear layers
                                     made int8, and kept fp32 */
+    int tp;                      /* --tp: ranks the graph is split over (0, 1: none) */
 } Graph;
+
+/* A matmul's part in tensor parallelism (passes/shard.c). */
+typedef enum {
+    TP_NONE,      /* replicated: every rank computes all of it */
+    TP_COLUMN,    /* this rank's output columns (heads, hidden units) */
+    TP_ROW,       /* this rank's input columns; an all-reduce sums the ranks'
+                     products, then adds the bias and residual */
+    TP_GATHER     /* the head: this rank's vocabulary rows, gathered into the
+                     whole output (whose shape the node keeps) */
+} TpRole;
 
 extern const char *const op_names[OP_COUNT_];
 extern const int op_arity[OP_COUNT_];
@@ -336,6 +354,7 @@ Graph *lower_program(const Program *prog, const Define *defs, int ndefs);
 /* What the command line says about the passes. */
 typedef struct {
     unsigned off;            /* bit i: pass i of `passes` is switched off */
+    int tp;                  /* --tp N: ranks to split the model over (0, 1: none) */
     unsigned fuse_off;       /* bit r: rule r of `fuse_rules` is switched off */
     int measure_unfused;     /* also plan the graph before fusion (--plan) */
     int quantize;            /* --quantize: QUANT_NONE or QUANT_INT8 */
@@ -380,6 +399,18 @@ void pass_dce(Graph *g);
  * on encoder inputs to the front (g->enc_end) and marks what the decoder
  * reads of them persistent. */
 void pass_partition(Graph *g);
+/* shard.c: splits the graph over o->tp ranks (tensor parallelism). */
+void pass_shard(Graph *g, int tp);
+/* The shape of weight w's stored tensor (before a view or a split). */
+Shape shard_stored_shape(const Node *w);
+/* Where a rank's slice of weight w is read in place (bind.c): rows of
+ * the stored tensor apart, and its part starting `first` rows (or
+ * columns) into the slice is `shard_stored_first` into the stored
+ * tensor.  For a whole weight, its row length and `first`. */
+int64_t shard_row_len(const Node *w);
+int64_t shard_stored_first(const Graph *g, const Node *w, int64_t first);
+/* Floats the row-parallel all-reduces sum per token (per rank, each way). */
+int64_t shard_allreduce_floats_per_token(const Graph *g);
 /* plan.c: assigns arena offsets to every live intermediate. */
 void pass_plan(Graph *g);
 
@@ -609,7 +640,8 @@ int64_t kprog_q8_bytes(const Graph *g);
 /* The scratch an int8 linear layer node id needs for n rows. */
 int64_t kprog_q8_scratch(const Graph *g, int id, int64_t n);
 extern const KFunc kfunc_embed, kfunc_embed_packed, kfunc_embed_q8, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
-    kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
+    kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope,
+    kfunc_allreduce_add, kfunc_gather_cols;
 /* The activation of a loop's KE_ACT: the inline one-value function of
  * tfrt.h that generated C calls, and the runtime's exported copy of it
  * (same code, same bits) that a back end without a C compiler calls. */

@@ -113,6 +113,8 @@ static void check_matmul(Check *c, int id, const Node *n)
     Dim y = cols(n);
     if (n->attr.matmul.glu)
         y.n *= 2;   /* the gate and the value, side by side */
+    if (n->attr.matmul.tp == TP_GATHER && c->g->tp > 1)   /* --tp: this rank's vocabulary */
+        y.n = (y.n + c->g->tp - 1) / c->g->tp;            /* rows, the last rank's padded */
     if (!ir_dim_equal(cols(x), in) || !ir_dim_equal(y, out) || !ir_dim_equal(rows(n), rows(x)))
         fail(c, id, "shapes %s . %s -> %s do not agree", ir_shape_str(c->g, x->shape),
              ir_shape_str(c->g, w->shape), ir_shape_str(c->g, n->shape));

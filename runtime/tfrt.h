@@ -601,6 +601,27 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtWeightSpec *specs, int n_specs,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen);
+/* How a model split over ranks (tfc --tp N, docs/parallelism.md) cuts
+ * one weight.  `axis`: 1 + the axis split over `ways` ranks, 0 for a
+ * whole tensor.  Along that axis the tensor is parts[0], [1], ... long
+ * fused parts (all 0: one part), each cut into `ways` equal slices.  A
+ * rank's pointer is to its slice of the first part, in place (the model
+ * reads the slice with the stored row length, and part p at p parts'
+ * stored length on).  One part along axis 0 may not divide: then each
+ * slice is ceil(rows / ways) rows and the last rank's, short, is a copy
+ * padded with zero rows (a vocabulary padded, as Megatron's). */
+typedef struct {
+    int axis;
+    int ways;
+    int64_t parts[3];
+} TfrtWeightSplit;
+
+/* tfrt_bind_weights for rank `rank` of a split model: splits[i] cuts
+ * specs[i] (splits NULL: every weight whole). */
+int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
+                           const TfrtWeightSpec *specs, const TfrtWeightSplit *splits,
+                           int n_specs, const TfrtNameMap *map, void *table, int rank,
+                           char *err, size_t errlen);
 void tfrt_bindings_free(TfrtBindings *b);
 /* The stored dtype (a TfrtDtype) of the quantized weight whose pointer is
  * at `offset` in the table; TFRT_DT_F32 for every other. */
@@ -627,6 +648,69 @@ int tfrt_embed_q8(float *y, const void *q8, const int32_t *ids, int n, int vocab
 
 /* Glob match: '*' matches any (possibly empty) run of characters. */
 int tfrt_glob_match(const char *pattern, const char *s);
+
+/* ---- tensor parallelism: the ranks' collectives ------------------------ */
+
+/*
+ * A model compiled with --tp N runs as N processes (ranks), each holding
+ * 1/N of the attention heads, of the MLP's hidden columns and of the
+ * vocabulary rows of the head (docs/parallelism.md).  The ranks meet at a
+ * few points of each forward pass; these functions are those meetings.
+ * libtfrt implements them with MPI (runtime/comm_mpi.c) when it was built
+ * with MPI; otherwise (runtime/comm_none.c) there is one rank and the
+ * collectives do nothing.
+ *
+ * Errors are not returned: a collective that fails, or a rank that exits
+ * without tfrt_comm_finalize (an error message, a crash), aborts every rank
+ * of the job (MPI_Abort), so that no rank waits forever for one that died.
+ *
+ *   tfrt_comm_init(&argc, &argv);     // or MPI_Init by the application
+ *   ... open the model (its open binds this rank's slices), run it ...
+ *   tfrt_comm_finalize();
+ */
+
+/* 1 when libtfrt was built with MPI. */
+int tfrt_comm_available(void);
+
+/* Initializes MPI unless the application did (MPI_Initialized); from then
+ * on an exit without tfrt_comm_finalize aborts the job.  argc and argv may
+ * be NULL. */
+void tfrt_comm_init(int *argc, char ***argv);
+/* Finalizes MPI if tfrt_comm_init initialized it. */
+void tfrt_comm_finalize(void);
+/* This process's rank in [0, size) and the number of ranks (0 and 1
+ * before tfrt_comm_init, and without MPI). */
+int tfrt_comm_rank(void);
+int tfrt_comm_size(void);
+
+/* Prints msg on stderr with the rank and ends every rank of the job. */
+void tfrt_comm_abort(const char *msg);
+
+/* Row-parallel epilogue: y (n,cols) rows y_stride apart = the sum over
+ * ranks of y, then + bias (cols,) broadcast over rows and + residual (n,
+ * cols) rows residual_stride apart; bias and residual may be NULL and
+ * residual may alias y.  Every rank gets the same result. */
+void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const float *bias,
+                             const float *residual, int residual_stride);
+
+/* Vocabulary-parallel head: rank r holds columns [r*cols, (r+1)*cols) of
+ * the rows of y (n,total), computed into local (n,cols) rows local_stride
+ * apart (total <= size*cols: a padded vocabulary's last columns are
+ * dropped); afterwards every rank has the whole y, rows y_stride apart.
+ * local may alias y. */
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
+                           int n, int cols);
+
+/* Greedy decoding over a vocabulary split by rows: (value, index) of the
+ * largest value of every rank's best (lowest index among equals). */
+void tfrt_comm_argmax(float *value, int *index);
+
+/* Copies count bytes of buf from rank root to every rank. */
+void tfrt_comm_broadcast(void *buf, int count, int root);
+
+/* Seconds spent in the collectives since tfrt_comm_init, and their count. */
+double tfrt_comm_seconds(void);
+long tfrt_comm_calls(void);
 
 #ifdef __cplusplus
 }

@@ -80,7 +80,9 @@ int64_t plan_node_bytes(const Graph *g, int id)
 static void inplace_slots(const Node *n, int *from, int *to)
 {
     *from = 0, *to = 0;
-    if (n->op == OP_MATMUL && !n->attr.matmul.glu && !n->attr.matmul.act)
+    /* a row-parallel matmul (--tp) writes its partial product before the
+       all-reduce adds the residual: never over it */
+    if (n->op == OP_MATMUL && !n->attr.matmul.glu && !n->attr.matmul.act && n->attr.matmul.tp != TP_ROW)
         *from = 3, *to = 4;
     else if (op_flags[n->op] & OPF_INPLACE)
         *to = (op_flags[n->op] & OPF_ELEMENTWISE) && op_arity[n->op] == 2 ? 2 : 1;

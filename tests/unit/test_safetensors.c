@@ -439,6 +439,55 @@ static void test_bind_prefix(void)
     tfrt_st_close(st);
 }
 
+/* --tp: a rank's slice, found in place (wte is (4,3) of 0..11). */
+static const float *bind_rank(TfrtSafetensors *st, TfrtWeightSplit split, int rank, int *status)
+{
+    TfrtWeightSplit splits[2] = {split, {0, 0, {0, 0, 0}}};
+    Table t = {0};
+    TfrtBindings *b;
+    char err[256];
+    *status = tfrt_bind_weights_rank(&b, st, specs, splits, 2, &name_map, &t, rank, err, sizeof err);
+    static float copy[6];   /* the slice outlives the binding here */
+    if (*status != TFRT_OK)
+        return NULL;
+    const float *wte = t.wte;
+    int in_file = wte >= (const float *)tfrt_st_find(st, "transformer.wte")->data &&
+                  wte < (const float *)tfrt_st_find(st, "transformer.wte")->data + 12;
+    if (!in_file) {   /* a padded copy: keep its values, return them */
+        memcpy(copy, wte, sizeof copy);
+        wte = copy;
+    }
+    tfrt_bindings_free(b);
+    return wte;
+}
+
+static void test_bind_split(void)
+{
+    TfrtSafetensors *st = bind_file("", 0, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    const float *wte = tfrt_st_find(st, "transformer.wte")->data;
+    int rc;
+    /* rows: rank 1 of 2 starts at row 2 */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 1, &rc), wte + 6);
+    /* columns: rank 2 of 3 starts at column 2, read with the stored stride */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){2, 3, {0, 0, 0}}, 2, &rc), wte + 2);
+    /* two fused parts of 2 rows: rank 1's slice of the first is row 1 (its
+       slice of the second, row 3, is a part's stored length further) */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {2, 2, 0}}, 1, &rc), wte + 3);
+    /* 4 rows over 3 ranks: 2 rows each, rank 1 in place, rank 2 a copy of
+       nothing but padding */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 1, &rc), wte + 6);
+    const float *pad = bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 2, &rc);
+    CU_ASSERT_EQUAL(rc, TFRT_OK);
+    CU_ASSERT(pad && pad[0] == 0.0f && pad[5] == 0.0f);
+    /* 3 columns do not split 2 ways; a rank outside the job */
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){2, 2, {0, 0, 0}}, 0, &rc));
+    CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 2, &rc));
+    CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
+    tfrt_st_close(st);
+}
+
 static void test_bind_errors(void)
 {
     TfrtSafetensors *st = bind_file("", 0, NULL, 0);
@@ -806,6 +855,7 @@ void register_safetensors_tests(void)
     static const Test bind[] = {
         {"prefixes, in-place F32", test_bind_prefix},
         {"missing, shape, unexpected", test_bind_errors},
+        {"a rank's slices (--tp)", test_bind_split},
         {"ignore globs", test_bind_ignore},
         {"F16, BF16, unusable dtype", test_bind_convert},
         {"misaligned F32 is copied", test_bind_misaligned},
