@@ -7,6 +7,8 @@
 #   make test SAN=1      the same suite under AddressSanitizer + UBSan (no valgrind)
 #   make LLVM=0          tfc without the LLVM JIT (--run then takes the system C
 #                        compiler); builds into build/nollvm, tfc there too
+#   make mpi-test        tensor parallelism (--tp) under mpirun (also in make test)
+#   make MPI=0           without MPI even where Open MPI is installed (no --tp)
 #   make fuzz            every libFuzzer harness in tests/fuzz (see below)
 #   make demo            generate Shakespeare-like text with the shipped model
 #   make install PREFIX=/usr/local DESTDIR=
@@ -40,6 +42,20 @@ LLVM_LIBS   =
 NOLLVM      = nollvm
 endif
 
+# MPI (Open MPI from Debian: openmpi-bin, libopenmpi-dev) for tensor
+# parallelism, --tp N (runtime/comm_mpi.c); found with mpicc --showme, else
+# pkg-config ompi.  Without it the runtime has one rank (runtime/comm_none.c)
+# and tfc refuses --tp.  MPI=0 builds without it even where it is installed.
+MPI ?= 1
+# Recursive (=): asked when a recipe runs, after the dependency step, so a
+# fresh machine's first `make test` builds with the MPI it just installed.
+ifeq ($(MPI),1)
+MPI_LIBS   = $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi 2>/dev/null)
+MPI_CFLAGS = $(if $(strip $(MPI_LIBS)),-DTFRT_MPI $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi 2>/dev/null))
+endif
+COMM_SRC = runtime/comm_mpi.c runtime/comm_none.c
+MPIRUN  ?= mpirun
+
 ifeq ($(SAN),1)
 B        = build/san$(if $(NOLLVM),-$(NOLLVM))
 TFC      = $(B)/tfc
@@ -53,24 +69,25 @@ endif
 ALL_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(SANFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS)
 
 RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c runtime/activation.c \
-              runtime/gemv.c runtime/packed.c runtime/linear.c runtime/attention.c \
+              runtime/gemv.c runtime/packed.c runtime/q8.c runtime/q8_x86.c runtime/linear.c runtime/attention.c \
               runtime/json.c runtime/safetensors.c runtime/ckpt_open.c runtime/ckpt_llama2c.c runtime/bind.c \
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c runtime/text_stream.c runtime/generate.c
+              runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
+RUNTIME_SRC += runtime/quantize.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
                compiler/passes/dce.c compiler/passes/kv_cache.c compiler/passes/partition.c compiler/passes/fuse.c \
-               compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c compiler/emit_kprog.c \
-               compiler/plan_report.c compiler/report_html.c compiler/report_diagram.c \
-               compiler/report_svg.c compiler/report_scaling.c \
+               compiler/passes/shard.c compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c \
+               compiler/emit_kprog.c compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
+               compiler/report_html.c compiler/report_diagram.c compiler/report_svg.c compiler/report_scaling.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
-           tests/unit/test_linear.c tests/unit/test_vmath.c \
+           tests/unit/test_linear.c tests/unit/test_q8.c tests/unit/test_vmath.c \
            tests/unit/test_safetensors.c tests/unit/test_frontend.c \
            tests/unit/test_verify.c tests/unit/test_text.c tests/unit/test_generate.c \
            tests/unit/test_hardening.c
@@ -80,16 +97,16 @@ COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o) $(COMPILER_GEN:%.c=%.o)
 FRONTEND_OBJ = $(filter-out $(B)/compiler/main.o,$(COMPILER_OBJ))
 UNIT_OBJ     = $(UNIT_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test-deps test unit-test error-test report-test golden-test fuzz fuzz-build \
+.PHONY: all deps test-deps test unit-test error-test report-test golden-test int8-test mpi-test fuzz fuzz-build \
         demo bench kernel-bench install clean
 
 all: deps $(TFC) $(B)/libtfrt.a
 
 deps:
-	@LLVM=$(LLVM) tools/deps.sh build
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh build
 
 test-deps:
-	@LLVM=$(LLVM) tools/deps.sh test
+	@LLVM=$(LLVM) MPI=$(MPI) tools/deps.sh test
 
 $(B)/libtfrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -99,7 +116,9 @@ $(B)/libtfrt.a: $(RUNTIME_OBJ)
 $(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
 	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
-	    $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
+
+$(B)/runtime/comm_mpi.o $(B)/runtime/comm_none.o: ALL_CFLAGS += $(MPI_CFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,7 +149,7 @@ $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/gen/parser.o: $(B)/gen/parser.h $(B)/gen/lexer
 
 $(B)/unit_tests: $(UNIT_OBJ) $(FRONTEND_OBJ) $(B)/libtfrt.a
 	$(CC) $(SANFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(FRONTEND_OBJ) \
-	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) -ldl -lm
+	    $(B)/libtfrt.a -lcunit $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
 
 # With LLVM, the golden suites run tfc's default back end, the JIT, and
 # each case of run.sh and families.sh again with --jit cc, whose logits
@@ -143,11 +162,22 @@ GOLDEN_ENV = TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT
 # AVX2 GEMV), so both kernel paths meet the references.
 UNFUSED_ENV = TFC=$(B)/tfc-unfused TFRT_ISA=avx2 SAN=$(SAN) PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
 
+# --quantize int8: the golden and KV-cache suites again through a tfc that
+# quantizes every model, judged against PyTorch's fp32 logits with the
+# int8 criterion of tests/golden/compare.py (GOLDEN_QUANT), on the kernels
+# this CPU picks and on the plain C ones (TFRT_ISA=c).
+INT8_ENV = TFC=$(B)/tfc-int8 GOLDEN_QUANT=int8 GOLDEN_SKIP_BIG=1 KV_SKIP_BIG=1 SAN=$(SAN) \
+           PYTHON=$(PYTHON) B=$(B) GOLDEN_JIT_BOTH=$(JIT_BOTH)
+
+$(B)/tfc-int8: $(TFC)
+	printf '#!/bin/sh\nexec "%s" --quantize int8 "$$@"\n' "$(abspath $(TFC))" > $@
+	chmod +x $@
+
 $(B)/tfc-unfused: $(TFC)
 	printf '#!/bin/sh\nexec "%s" -fno-fuse "$$@"\n' "$(abspath $(TFC))" > $@
 	chmod +x $@
 
-test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
+test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	$(B)/unit_tests
 	tests/errors/run.sh $(TFC)
 	TFC=$(TFC) tests/plan/run.sh
@@ -164,10 +194,16 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
 	$(UNFUSED_ENV) SANFLAGS="$(SANFLAGS)" tests/examples.sh
+	@echo "-- the same suites with --quantize int8 --"
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
+	$(INT8_ENV) TFRT_ISA=c tests/golden/families.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/generate/options.sh
+	$(if $(strip $(MPI_LIBS)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh)
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" MAKE="$(MAKE)" tests/generate/embed.sh
 	$(if $(filter 1,$(SAN)),,$(GOLDEN_ENV) tests/valgrind.sh)
 	SAN=$(SAN) PYTHON=$(PYTHON) tests/tokenizer/families.sh
@@ -183,7 +219,7 @@ error-test: all
 report-test: test-deps all
 	TFC=$(TFC) tests/report/run.sh
 
-golden-test: test-deps all $(B)/tfc-unfused
+golden-test: test-deps all $(B)/tfc-unfused $(B)/tfc-int8
 	$(GOLDEN_ENV) tests/golden/run.sh
 	$(GOLDEN_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/families.sh
@@ -191,6 +227,19 @@ golden-test: test-deps all $(B)/tfc-unfused
 	$(UNFUSED_ENV) tests/golden/kv_cache.sh
 	$(GOLDEN_ENV) tests/golden/checkpoints.sh
 	$(UNFUSED_ENV) tests/golden/families.sh
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
+
+# The int8 suites alone (TFRT_ISA=c or avx2 make int8-test: the other kernels).
+int8-test: test-deps all $(B)/tfc-int8
+	$(INT8_ENV) tests/golden/run.sh
+	$(INT8_ENV) tests/golden/kv_cache.sh
+	$(INT8_ENV) tests/golden/families.sh
+
+# Tensor parallelism over MPI (--tp), when this build has MPI.
+mpi-test: test-deps all
+	$(if $(strip $(MPI_LIBS)),TFC=$(TFC) PYTHON=$(PYTHON) B=$(B) MPIRUN=$(MPIRUN) SANFLAGS="$(SANFLAGS)" tests/mpi/run.sh,echo "mpi-test: this build has no MPI (libopenmpi-dev)")
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 #
@@ -214,7 +263,7 @@ golden-test: test-deps all $(B)/tfc-unfused
 FUZZ_CC    = clang
 FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
              -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
-FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))
+FUZZ_SRC   = $(RUNTIME_SRC) $(filter-out compiler/main.c $(JIT_SRC),$(COMPILER_SRC))   # one rank: no TFRT_MPI
 FUZZ_OBJ   = $(FUZZ_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/parser.o \
              build/fuzz/obj/gen/lexer.o build/fuzz/obj/gen/runtime_header.o
 FUZZERS    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -246,11 +295,13 @@ demo: all
 
 # Speed beside llama.cpp, llama2.c, PyTorch and ONNX Runtime on the same
 # random weights (docs/benchmarks.md: LLAMA_CPP_DIR, LLAMA2C_DIR, BENCH_*);
-# the header's memory figures against measured use.
+# the header's memory figures against measured use; with MPI, one rank of
+# --tp 2 against one process (tools/bench/tp_bench.sh, docs/parallelism.md).
 bench: test-deps all
 	tools/bench/setup.sh build/bench/node
 	$(PYTHON) tools/bench/bench.py --tfc $(TFC) --python $(PYTHON)
 	tools/memcheck.sh $(TFC)
+	$(if $(strip $(MPI_LIBS)),MPIRUN=$(MPIRUN) tools/bench/tp_bench.sh $(TFC) $(PYTHON) build/bench)
 
 # Kernel throughput beside DRAM bandwidth and OpenBLAS in the same run
 # (tools/kernel_bench.c); KERNEL_BENCH_ARGS="gemv -t 1,2 -r 9" picks parts.
@@ -267,7 +318,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TFC) $(DESTDIR)$(PREFIX)/bin/tfc
 	install -m 644 $(B)/libtfrt.a $(DESTDIR)$(PREFIX)/lib/libtfrt.a
-	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 runtime/tfrt.h runtime/tfrt_text.h runtime/tfrt_generate.h runtime/q8.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
 	    runtime/tfrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tfrt.pc
 

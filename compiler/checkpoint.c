@@ -171,7 +171,8 @@ void ckpt_check_shapes(const Graph *g, const Program *prog, const Define *defs, 
         return;               /* the model's open reports it, with its status */
     for (int i = 0; i < g->count; i++) {
         const Node *n = &g->nodes[i];
-        const Shape *want = n->attr.weight.full.ndim ? &n->attr.weight.full : &n->shape;
+        Shape stored = shard_stored_shape(n);
+        const Shape *want = &stored;
         const TfrtTensor *t;
         int64_t wd[MAX_DIMS];
         if (n->op != OP_WEIGHT || !(t = find(g, st, n->attr.weight.ckpt)))

@@ -20,12 +20,14 @@ typedef struct {
     const char *P;           /* prefix, lower case: gpt2_open */
     const char *U;           /* prefix, upper case: GPT2_CTX */
     int from, to;            /* the nodes emit_body runs: [from, to) */
-    KPackedPart *packed;     /* kprog_packed_parts: the parts open packs */
+    KPackedPart *packed;     /* kprog_packed_parts: the parts a model packs */
     int npacked;
+    KPackedPart *q8;         /* kprog_q8_parts: the parts open quantizes */
+    int nq8;
 } Emitter;
 
 static void emit_side_signature(const Emitter *e, int enc);
-static void emit_body(const Emitter *e, int flags);
+static void emit_body(const Emitter *e, int flags, const char *tokens);
 
 static const char *upper(const char *s)
 {
@@ -92,7 +94,7 @@ static BufferEnd buffer_end(const Graph *g, int id)
         other_sym |= n->shape.d[d].sym;
     if (r.sym && !g->syms[r.sym].past && !other_sym) {
         b.sym = r.sym;
-        b.per_token = ir_max_elems(g, n->shape) / g->syms[r.sym].max * 4;
+        b.per_token = dtype_bytes(n->dtype, ir_max_elems(g, n->shape) / g->syms[r.sym].max);
         b.bytes = 0;
     }
     return b;
@@ -126,6 +128,11 @@ static void emit_arena_table(const Emitter *e, FILE *out)
                     (long long)y.bytes, (long long)y.per_token, y.sym, g->nodes[j].name);
         rows += !hidden;
     }
+    if (g->scratch_bytes) {   /* the int8 layers' scratch, above every buffer */
+        fprintf(out, "        {%lldLL, %lldLL, 0LL, 0},   /* scratch of the int8 linear layers */\n",
+                (long long)g->scratch_offset, (long long)g->scratch_bytes);
+        rows++;
+    }
     if (!rows)
         fprintf(out, "        {0, 0, 0, 0},\n");
 }
@@ -146,9 +153,12 @@ static void emit_memory(const Emitter *e, FILE *out)
     int64_t kv = 0;
     for (int i = 0; i < g->count; i++)
         if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
-            kv += g->nodes[i].shape.d[1].n * 4;
+            kv += dtype_bytes(g->nodes[i].dtype, g->nodes[i].shape.d[1].n);
     fprintf(out, "\n/* Memory, known before a model is opened (`tfc --plan` shows the plan):\n"
-                 " *   weights   %s_WEIGHT_BYTES, mapped read-only from the file, never copied;\n"
+                 " *   weights   %s_WEIGHT_BYTES, each weight's bytes by its dtype: float32\n"
+                 " *             ones mapped read-only from the file, never copied; int8\n"
+                 " *             ones (--quantize int8) made at open into %s_Q8_BYTES of\n"
+                 " *             the kernels' layout, the file's pages released as they go;\n"
                  " *   arena     %s_arena_bytes(lengths): what this build's buffers need for\n"
                  " *             inputs of those lengths.  open allocates, or open_with_arena\n"
                  " *             takes, %s_ARENA_BYTES: enough for the longest inputs (compile\n"
@@ -159,8 +169,9 @@ static void emit_memory(const Emitter *e, FILE *out)
                  " * packing pays (tfrt_linear_pack_pays), open also copies the linear\n"
                  " * layers' weights into %s_PACKED_BYTES of panels and releases the\n"
                  " * file's pages of those weights, so that one copy stays resident. */\n",
-            U, P, U, P, U);
+            U, U, P, U, P, U);
     fprintf(out, "#define %s_PACKED_BYTES %lldLL\n", U, (long long)kprog_packed_bytes(g));
+    fprintf(out, "#define %s_Q8_BYTES %lldLL\n", U, (long long)kprog_q8_bytes(g));
     fprintf(out, "#define %s_KV_BYTES_PER_TOKEN %lldLL\n", U, (long long)kv);
     fprintf(out, "static inline size_t %s_kv_cache_bytes(int ctx)\n{\n"
                  "    return ctx > 0 ? (size_t)ctx * %s_KV_BYTES_PER_TOKEN : 0;\n}\n", P, U);
@@ -205,7 +216,7 @@ static void emit_options_decl(const Emitter *e, FILE *out)
 
 void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0, NULL, 0};
     const Node *o = &g->nodes[g->output];
     fprintf(out, "/*\n * %s.h - the %s model, compiled by tfc from %s.  Do not edit.\n *\n",
             e.P, g->model, g->source);
@@ -232,9 +243,14 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
                     (long long)g->syms[s].max, g->syms[s].name);
     fprintf(out, "#define %s_OUTPUT_COLS %lld   /* %s: %s */\n", e.U, (long long)cols(&e, g->output),
             g->output_name, ir_shape_str(g, o->shape));
+    if (g->tp > 1)   /* --tp: the figures below are one rank's */
+        fprintf(out, "#define %s_TP %d   /* ranks the model is split over (--tp); the sizes below are one\n"
+                     "                        rank's; %s_rank() is this process's */\n", e.U, g->tp, e.P);
     fprintf(out, "#define %s_PARAMS %lldLL\n", e.U, (long long)weight_params(g));
-    fprintf(out, "#define %s_WEIGHT_BYTES %lldLL   /* float32, mapped from the file */\n", e.U,
-            (long long)weight_params(g) * 4);
+    fprintf(out, "#define %s_WEIGHT_BYTES %lldLL   /* %s */\n", e.U,
+            (long long)plan_weight_bytes(g),
+            kprog_q8_count(g) ? "float32 mapped from the file, int8 blocks made at open"
+                              : "float32, mapped from the file");
     fprintf(out, "#define %s_ARENA_BYTES %lldLL   /* working memory, longest inputs */\n", e.U,
             (long long)g->arena_bytes);
     if (g->cache_sym) {
@@ -310,32 +326,64 @@ void emit_header(const Graph *g, const EmitOptions *opt, FILE *out)
     fprintf(out, "int %s_set_trace(%s_model *model, %s_trace_fn fn, void *arg);\n", e.P, e.P, e.P);
     fprintf(out, "void %s_close(%s_model *model);\n", e.P, e.P);
     fprintf(out, "const char *%s_strerror(int status);\n\n", e.P);
+    if (g->tp > 1)
+        fprintf(out, "/* --tp: this process's rank, 0 .. %s_TP - 1 (MPI_COMM_WORLD, after MPI_Init or\n"
+                     " * tfrt_comm_init); open binds this rank's slices of the weights. */\n"
+                     "int %s_rank(void);\n\n", e.U, e.P);
     fprintf(out, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }
 
 /* ---- source: weights and open/close ----------------------------------- */
 
-/* The weight parts of the linear layers, which open packs when that pays
- * on the CPU it runs on. */
-static void emit_packed_parts(const Emitter *e)
+/* A table of linear layers' weight parts: {weight, first element, in,
+ * rows, ldw, layout}. */
+static void emit_part_table(const Emitter *e, const char *name, const KPackedPart *parts, int n)
 {
     const Graph *g = e->g;
     FILE *out = e->out;
-    const KPackedPart *parts = e->packed;
-    int n = e->npacked;
-    if (!n)
-        return;
-    fprintf(out, "/* The weight parts of the linear layers: {weight, first element, in, rows,\n"
-                 " * ldw, layout}.  open packs them into the panels the kernels read fastest\n"
-                 " * when that pays on this CPU (tfrt_pack_weights), and each call passes\n"
-                 " * its parts' copies as .packed (NULL: the kernels read the weight). */\n");
-    fprintf(out, "static const TfrtPackedPart packed_parts[] = {\n");
+    fprintf(out, "static const TfrtPackedPart %s[] = {\n", name);
     for (int i = 0; i < n; i++)
         fprintf(out, "    {offsetof(Weights, %s), %lld, %lld, %lld, %lld, %s},   /* %d */\n",
                 g->nodes[parts[i].weight].name, (long long)parts[i].first, (long long)parts[i].in,
                 (long long)parts[i].rows, (long long)parts[i].ldw,
                 parts[i].layout ? "TFRT_W_IN_OUT" : "TFRT_W_OUT_IN", i);
     fprintf(out, "};\n\n");
+}
+
+static void emit_packed_parts(const Emitter *e)
+{
+    FILE *out = e->out;
+    if (e->npacked) {
+        fprintf(out, "/* The weight parts of the fp32 linear layers: {weight, first element, in,\n"
+                     " * rows, ldw, layout}.  They are packed into the panels the kernels read\n"
+                     " * fastest when that pays on this CPU, before the first pass that reads\n"
+                     " * them more than once (tfrt_pack_when_due), and each call passes its\n"
+                     " * parts' copies as .packed (NULL: the kernels read the weight). */\n");
+        emit_part_table(e, "packed_parts", e->packed, e->npacked);
+    }
+    if (e->nq8) {
+        fprintf(out, "/* The weight parts of the int8 linear layers (--quantize int8), as above:\n"
+                     " * open quantizes them from the file (tfrt_quantize_weights) and each call\n"
+                     " * passes its parts' int8 copies as .q8. */\n");
+        emit_part_table(e, "q8_parts", e->q8, e->nq8);
+    }
+}
+
+/* --tp: how each weight of weight_specs is cut (passes/shard.c). */
+static void emit_weight_splits(const Emitter *e)
+{
+    const Graph *g = e->g;
+    fprintf(e->out, "/* --tp %d: each weight's cut, in the order of weight_specs (axis + 1, ranks,\n"
+                    " * fused parts; 0: whole) */\nstatic const TfrtWeightSplit weight_splits[] = {\n", g->tp);
+    for (int i = 0; i < g->count; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || n->op != OP_WEIGHT)
+            continue;
+        fprintf(e->out, "    {%d, %d, {%lld, %lld, %lld}},   /* %s */\n", n->attr.weight.split_axis, g->tp,
+                (long long)n->attr.weight.split_parts[0], (long long)n->attr.weight.split_parts[1],
+                (long long)n->attr.weight.split_parts[2], n->name);
+    }
+    fprintf(e->out, "};\n\n");
 }
 
 static void emit_weights(const Emitter *e)
@@ -346,7 +394,8 @@ static void emit_weights(const Emitter *e)
     for (int i = 0; i < g->count; i++) {
         const Node *n = &g->nodes[i];
         if (!n->dead && n->op == OP_WEIGHT)
-            fprintf(out, "    const float *%s;   /* %s */\n", n->name, ir_shape_str(g, n->shape));
+            fprintf(out, "    const float *%s;   /* %s%s */\n", n->name, ir_shape_str(g, n->shape),
+                    n->dtype == DT_Q8 ? ", as stored: quantized at open" : "");
     }
     fprintf(out, "} Weights;\n\nstruct %s_model {\n", e->P);
     fprintf(out, "    TfrtSafetensors *file;\n    TfrtBindings *bindings;\n    Weights w;\n");
@@ -354,7 +403,10 @@ static void emit_weights(const Emitter *e)
     fprintf(out, "    %s_trace_fn trace_fn;   /* PREFIX_set_trace */\n    void *trace_arg;\n", e->P);
     if (e->npacked)
         fprintf(out, "    const float *packed[%d];   /* packed_parts[i] packed, or NULL */\n"
-                     "    float *packed_data;     /* their memory (tfrt_pack_weights) */\n", e->npacked);
+                     "    TfrtPacking packing;    /* when and where they are packed */\n", e->npacked);
+    if (e->nq8)
+        fprintf(out, "    const void *q8[%d];   /* q8_parts[i] in int8 */\n"
+                     "    void *q8_data;        /* their memory (tfrt_quantize_weights) */\n", e->nq8);
     fprintf(out, "    unsigned char *arena;   /* %s_ARENA_BYTES */\n", e->U);
     fprintf(out, "    int own_arena;          /* allocated by open, freed by close */\n");
     if (g->enc_end)
@@ -386,14 +438,16 @@ static void emit_weights(const Emitter *e)
         const Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        Shape stored = shard_stored_shape(n);
         fprintf(out, "    {\"%s\", %d, {", n->attr.weight.ckpt, stored.ndim);
         for (int d = 0; d < stored.ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
-        fprintf(out, "}, offsetof(Weights, %s), %lld},\n", n->name,
-                (long long)n->attr.weight.first);   /* first: > 0 in a view */
+        fprintf(out, "}, offsetof(Weights, %s), %lld, %d},\n", n->name,
+                (long long)n->attr.weight.first, n->dtype == DT_Q8);   /* first: > 0 in a view */
     }
     fprintf(out, "};\n\n");
+    if (g->tp > 1)
+        emit_weight_splits(e);
     emit_packed_parts(e);
     fprintf(out, "static const char *const name_prefixes[] = {\"\"");
     for (int i = 0; i < g->nprefixes; i++)
@@ -453,12 +507,22 @@ static void emit_open_ex(const Emitter *e)
                  "                         ignored_names + 1, (int)(sizeof ignored_names / sizeof *ignored_names) - 1};\n");
     fprintf(out, "    int rc = tfrt_pool_create(&m->pool, o.threads);\n");
     fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_st_open(&m->file, weights_path, err, errlen);\n");
-    fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
-                 "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
-                 "                               &names, &m->w, err, errlen);\n");
-    if (e->npacked)
-        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_pack_weights(m->file, &m->w, packed_parts, %d, m->packed,\n"
-                     "                               &m->packed_data);\n", e->npacked);
+    if (e->g->tp > 1) {   /* --tp: this process's rank binds its slices */
+        fprintf(out, "    if (rc == TFRT_OK && tfrt_comm_size() != %s_TP) {\n"
+                     "        if (err && errlen)\n"
+                     "            snprintf(err, errlen, \"compiled for %%d ranks (--tp), running as %%d\", %s_TP, tfrt_comm_size());\n"
+                     "        rc = TFRT_ERR_ARG;\n    }\n", U, U);
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights_rank(&m->bindings, m->file, weight_specs, weight_splits,\n"
+                     "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                     "                               &names, &m->w, tfrt_comm_rank(), err, errlen);\n");
+    } else {
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_bind_weights(&m->bindings, m->file, weight_specs,\n"
+                     "                               (int)(sizeof weight_specs / sizeof *weight_specs),\n"
+                     "                               &names, &m->w, err, errlen);\n");
+    }
+    if (e->nq8)
+        fprintf(out, "    if (rc == TFRT_OK)\n        rc = tfrt_quantize_weights(m->file, m->bindings, &m->w, q8_parts, %d,\n"
+                     "                                   m->q8, &m->q8_data);\n", e->nq8);
     fprintf(out, "    m->arena = o.arena;\n    m->own_arena = !o.arena;\n");
     fprintf(out, "    if (rc == TFRT_OK && !o.arena && !(m->arena = malloc(%s_ARENA_BYTES > 0 ? %s_ARENA_BYTES : 1)))\n",
             U, U);
@@ -474,10 +538,12 @@ static void emit_open_close(const Emitter *e)
     FILE *out = e->out;
     const char *P = e->P;
     fprintf(out, "const char *%s_strerror(int status)\n{\n    return tfrt_strerror(status);\n}\n\n", P);
+    if (e->g->tp > 1)
+        fprintf(out, "int %s_rank(void)\n{\n    return tfrt_comm_rank();\n}\n\n", P);
     fprintf(out, "void %s_close(%s_model *m)\n{\n    if (!m)\n        return;\n", P, P);
     fprintf(out, "    tfrt_pool_destroy(m->pool);\n");
-    fprintf(out, "%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",
-            e->npacked ? "    free(m->packed_data);\n" : "");
+    fprintf(out, "%s%s    tfrt_bindings_free(m->bindings);\n    tfrt_st_close(m->file);\n",
+            e->npacked ? "    free(m->packing.data);\n" : "", e->nq8 ? "    free(m->q8_data);\n" : "");
     fprintf(out, "    if (m->own_arena)\n        free(m->arena);\n%s    free(m);\n}\n\n",
             e->g->cache_sym ? "    if (m->own_cache)\n        free(m->cache);\n" : "");
     fprintf(out, "int %s_open(%s_model **model, const char *weights_path, char *err, size_t errlen)\n{\n"
@@ -615,7 +681,7 @@ static void emit_encoder_decoder(const Emitter *e)
     fprintf(out, "\n{\n");
     emit_side_checks(e, 1);
     fprintf(out, "    m->encoded = 0;\n");
-    emit_body(&enc, 0);
+    emit_body(&enc, 0, "0");
     for (int s = 1; s < g->nsyms; s++)
         if (is_encoder_sym(g, s))
             fprintf(out, "    m->enc_len[%d] = %s;\n    m->enc_valid[%d] = %s%s;\n", s, g->syms[s].name, s,
@@ -632,7 +698,7 @@ static void emit_encoder_decoder(const Emitter *e)
     } else {
         emit_side_checks(e, 0);
         fprintf(out, "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n");
-        emit_body(&dec, 0);
+        emit_body(&dec, 0, "0");
         fprintf(out, "    return TFRT_OK;\n}\n\n");
     }
     emit_signature(e, out);
@@ -644,11 +710,16 @@ static void emit_encoder_decoder(const Emitter *e)
 }
 
 /* The kernel calls of one pass over the graph, with the offsets of the
- * full plan or of the one-token step plan. */
-static void emit_body(const Emitter *e, int flags)
+ * full plan or of the one-token step plan; `tokens`: an expression of the
+ * tokens the pass runs, or 0 where it is not counted in tokens (when
+ * packing is due depends on it). */
+static void emit_body(const Emitter *e, int flags, const char *tokens)
 {
     FILE *out = e->out;
     KProgram *kp = kprog_build(e->g, e->from, e->to, flags);
+    if (e->npacked)
+        fprintf(out, "    tfrt_pack_when_due(&m->packing, m->pool, m->file, &m->w, packed_parts, %d, m->packed, %s);\n",
+                e->npacked, tokens);
     fprintf(out, "    const Weights *w = &m->w;\n    unsigned char *arena = m->arena;\n"
                  "    (void)w;\n    (void)arena;\n");
     if (e->from == 0)   /* decode keeps what encode left in the arena */
@@ -664,7 +735,7 @@ static void emit_forward(const Emitter *e)
     emit_signature(e, e->out);
     fprintf(e->out, "\n{\n");
     emit_checks(e);
-    emit_body(e, 0);
+    emit_body(e, 0, "0");
     fprintf(e->out, "    return TFRT_OK;\n}\n");
 }
 
@@ -720,7 +791,7 @@ static void emit_run_tokens(const Emitter *e, const char *name, int flags)
             in, seq, g->output_name);
     fprintf(out, "    const int pos = m->pos;\n    if (%s > m->ctx - pos)\n"
                  "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
-    emit_body(e, flags);
+    emit_body(e, flags, seq);
     fprintf(out, "    m->pos = pos + %s;\n    return TFRT_OK;\n}\n\n", seq);
 }
 
@@ -744,7 +815,7 @@ static void emit_cached(const Emitter *e)
     fprintf(out, "static int run_step(%s_model *m, const int32_t *%s, float *%s)\n{\n", P, in, o);
     fprintf(out, "    const int %s = 1;\n    const int pos = m->pos;\n    if (pos >= m->ctx)\n"
                  "        return TFRT_ERR_LENGTH;   /* the context is full */\n", seq);
-    emit_body(e, KP_STEP);
+    emit_body(e, KP_STEP, "1");
     fprintf(out, "    m->pos = pos + 1;\n    return TFRT_OK;\n}\n\n");
 
     const char *encoded = g->enc_end ? "    if (!m->encoded)\n        return TFRT_ERR_ARG;   /* encode comes first */\n"
@@ -779,8 +850,9 @@ static void emit_cached(const Emitter *e)
 
 void emit_source(const Graph *g, const EmitOptions *opt, FILE *out)
 {
-    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0};
+    Emitter e = {g, opt, out, opt->prefix, upper(opt->prefix), 0, g->count, NULL, 0, NULL, 0};
     e.packed = kprog_packed_parts(g, &e.npacked);
+    e.q8 = kprog_q8_parts(g, &e.nq8);
     fprintf(out, "/*\n * %s.c - the %s model, compiled by tfc from %s.  Do not edit.\n",
             opt->prefix, g->model, g->source);
     fprintf(out, " * Build: cc -std=c99 -O2 -c %s.c $(pkg-config --cflags tfrt)\n */\n", opt->prefix);

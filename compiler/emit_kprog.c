@@ -92,6 +92,8 @@ static int kint_is_const(KInt v) { return !v.k_len && !v.k_pos && !v.k_valid; }
 
 static const char *pointer(const Graph *g, KRef r)
 {
+    if (r.node == KREF_SCRATCH)
+        return tfc_format("(float *)(arena + %lld)", (long long)g->scratch_offset);
     if (r.node < 0)
         return "NULL";
     const char *v = emit_var(g, r.node);
@@ -220,6 +222,7 @@ static const char *scalar(const Graph *g, KType type, const KValue *v, const cha
     case KT_PTR: return pointer(g, v->p);
     case KT_POOL: return "m->pool";
     case KT_PACKED: return v->i.c ? tfc_format("m->packed[%lld]", (long long)v->i.c - 1) : "NULL";
+    case KT_Q8: return v->i.c ? tfc_format("m->q8[%lld]", (long long)v->i.c - 1) : "NULL";
     case KT_STRUCT: break;
     }
     return "?";
@@ -228,7 +231,7 @@ static const char *scalar(const Graph *g, KType type, const KValue *v, const cha
 static int is_zero(KType type, const KValue *v)
 {
     return (type == KT_INT && kint_is_const(v->i) && !v->i.c) || (type == KT_FLOAT && v->f == 0.0f)
-           || (type == KT_PTR && v->p.node < 0) || (type == KT_PACKED && !v->i.c);
+           || (type == KT_PTR && v->p.node == -1) || ((type == KT_PACKED || type == KT_Q8) && !v->i.c);
 }
 
 /* &(Type){.field = value, ...}: the fields that are not zero, arrays up

@@ -109,6 +109,7 @@ typedef struct {
     int n;
     float *logits;          /* max_len rows, without a compiled prefill_last */
     double t_prompt;        /* when the prompt's logits were ready, 0 before */
+    double comm_prompt;     /* --tp: seconds in collectives by then */
     int input, sym;         /* the generated input, and its length symbol */
     int src;                /* an encoder-decoder's source input, or -1 */
     const int32_t *inputs[MAX_INPUTS];   /* the other inputs (an encoder's) */
@@ -131,8 +132,10 @@ static int lm_prefill_last(void *user, const int32_t *tokens, int n, float *row)
         if (rc == 0)
             memcpy(row, s->logits + (size_t)(n - 1) * (size_t)s->vocab, (size_t)s->vocab * sizeof *row);
     }
-    if (s->t_prompt == 0)
+    if (s->t_prompt == 0) {
         s->t_prompt = run_now();   /* the first call runs the prompt */
+        s->comm_prompt = tfrt_comm_seconds();
+    }
     return rc;
 }
 
@@ -332,6 +335,10 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
             r.stop == TFRT_GEN_STOP_STRING ? tfc_format(", stopped at --stop '%s'", gen->stop[r.stop_index])
                                            : "",
             peak_rss_kib() / 1024.0);
+    if (s->graph->tp > 1 && made > 1)   /* --tp: what the collectives cost each token */
+        fprintf(stderr, "tfc: rank %d of %d: collectives %.1f us a generated token (%.1f%% of its time)\n",
+                tfrt_comm_rank(), s->graph->tp, 1e6 * (tfrt_comm_seconds() - s->comm_prompt) / made,
+                100.0 * (tfrt_comm_seconds() - s->comm_prompt) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
     return 0;
 }
 
@@ -415,6 +422,8 @@ int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen)
             error_plain("out of memory");
     }
     uint64_t seed = gen->seed_given ? gen->seed : (uint64_t)time(NULL);
+    if (g->tp > 1)   /* --tp: every rank samples the same tokens */
+        tfrt_comm_broadcast(&seed, (int)sizeof seed, 0);
     if (!status) {
         fprintf(stderr, "tfc: seed %llu, temperature %g, top-k %d, top-p %g, repeat penalty %g, "
                         "context %lld tokens\n", (unsigned long long)seed, gen->temperature,

@@ -1,5 +1,6 @@
 /* ir.c - the graph: building it, shapes, and its text form (--dump-ir). */
 #include "tfc.h"
+#include "q8.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -24,6 +25,39 @@ const int op_flags[OP_COUNT_] = {
 };
 
 _Static_assert(sizeof op_names / sizeof op_names[0] == OP_COUNT_, "op table out of step");
+
+const DTypeInfo dtypes[DT_COUNT_] = {
+#define DTYPE(id, name, block_bytes, block_values, what) {name, block_bytes, block_values, what},
+#include "dtypes.h"
+#undef DTYPE
+};
+
+_Static_assert(sizeof dtypes / sizeof dtypes[0] == DT_COUNT_, "dtype table out of step");
+/* The table's numbers as constants, for the asserts below. */
+enum {
+#define DTYPE(id, name, block_bytes, block_values, what) \
+    DT_BYTES_##id = block_bytes, DT_BLOCK_##id = block_values,
+#include "dtypes.h"
+#undef DTYPE
+};
+#define DTYPE(id, name, block_bytes, block_values, what) \
+    _Static_assert(block_bytes > 0 && block_values > 0, "dtype " name " has an empty block");
+#include "dtypes.h"
+#undef DTYPE
+_Static_assert(DT_BYTES_F32 == sizeof(float) && DT_BYTES_I32 == sizeof(int32_t), "4-byte scalars");
+_Static_assert(DT_BLOCK_Q8 == TFRT_Q8_BLOCK, "a q8 block is the kernels' block (runtime/q8.h)");
+_Static_assert(DT_BYTES_Q8 == DT_BLOCK_Q8 * sizeof(int8_t) + sizeof(float),
+               "a q8 block: its int8 values and one float scale");
+
+int64_t dtype_bytes(DType dt, int64_t elems)
+{
+    const DTypeInfo *t = &dtypes[dt];
+    if (elems < 0 || elems % t->block)
+        tfc_bug("%lld values of %s are not whole blocks of %d", (long long)elems, t->name, t->block);
+    if (elems / t->block > INT64_MAX / t->block_bytes)
+        return INT64_MAX;
+    return elems / t->block * t->block_bytes;
+}
 
 Graph *ir_new_graph(void)
 {
@@ -162,6 +196,9 @@ static void dump_matmul(const Node *n, FILE *out)
         if (n->attr.matmul.cache[p])
             fprintf(out, "+cache(%%%d)", n->attr.matmul.cache[p]);
     }
+    static const char *const tp_names[] = {"", "column", "row+allreduce", "gather"};
+    if (n->attr.matmul.tp)   /* --tp (passes/shard.c) */
+        fprintf(out, " tp=%s", tp_names[n->attr.matmul.tp]);
 }
 
 static void dump_attrs(const Node *n, FILE *out)
@@ -171,6 +208,8 @@ static void dump_attrs(const Node *n, FILE *out)
         fprintf(out, " \"%s\"", n->attr.weight.ckpt);
         if (n->attr.weight.full.ndim)
             fprintf(out, " view from element %lld", (long long)n->attr.weight.first);
+        if (n->attr.weight.split_axis)   /* --tp: a rank's slice */
+            fprintf(out, " rank slice of axis %d", n->attr.weight.split_axis - 1);
         break;
     case OP_ROPE:
         fprintf(out, " heads=%d theta=%g%s", n->attr.rope.heads, n->attr.rope.theta,
@@ -210,7 +249,7 @@ void ir_dump(const Graph *g, FILE *out)
         if (n->dead)
             continue;
         fprintf(out, "  %%%-4d %-12s %s = %s", i, ir_shape_str(g, n->shape),
-                n->dtype == DT_F32 ? "f32" : "i32", op_names[n->op]);
+                dtypes[n->dtype].name, op_names[n->op]);
         int args = 0;
         for (int j = 0; j < MAX_ARGS; j++)
             args = n->in[j] >= 0 ? j + 1 : args;

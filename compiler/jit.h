@@ -23,6 +23,7 @@ typedef struct {
     const float *const *weights;   /* KB_WEIGHT: by weight node id */
     float *const *slot;            /* KB_CACHE: the KV cache's slots */
     const float *const *packed;    /* KT_PACKED c: packed[c - 1] */
+    const void *const *q8;         /* KT_Q8 c: q8[c - 1], an int8 part */
     TfrtPool *pool;                /* KT_POOL */
     const int32_t *const *inputs;  /* KB_INPUT: by input number */
     float *output;                 /* KB_OUTPUT */

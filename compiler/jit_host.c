@@ -27,9 +27,12 @@ static struct {
     JitEntry entry[B_COUNT];     /* the programs; kp NULL: not this model's */
     JitBody body[B_COUNT];       /* compiled on first use, else NULL */
     TfrtWeightSpec *specs;
+    TfrtWeightSplit *splits;     /* by spec: --tp's cuts */
     int nspecs;
     TfrtPackedPart *parts;
     int nparts;
+    TfrtPackedPart *q8parts;     /* kprog_q8_parts */
+    int nq8;
     int64_t *cache_cols;         /* per slot */
     int nslots;
     int64_t kv_per_token;        /* bytes */
@@ -40,7 +43,9 @@ typedef struct {
     TfrtBindings *bindings;
     const float **weights;       /* by node id */
     const float **packed;        /* host.parts packed, or NULL */
-    float *packed_data;
+    TfrtPacking packing;         /* when they are packed */
+    const void **q8;             /* host.q8parts in int8 */
+    void *q8_data;
     TfrtPool *pool;
     unsigned char *arena;
     float *cache;
@@ -76,11 +81,21 @@ void jit_dump_model(const Graph *g, FILE *out)
     jit_llvm_dump(e, entries(g, e, which), out);
 }
 
+static TfrtPackedPart *part_table(const KPackedPart *parts, int n)
+{
+    TfrtPackedPart *t = tfc_alloc((size_t)(n + 1) * sizeof *t);
+    for (int i = 0; i < n; i++)
+        t[i] = (TfrtPackedPart){(size_t)parts[i].weight * sizeof(const float *), (size_t)parts[i].first,
+                                (int)parts[i].in, (int)parts[i].rows, (int)parts[i].ldw, parts[i].layout};
+    return t;
+}
+
 /* The weight specs and packed parts of emit_c.c, with a weight's pointer
  * at weights[node id] instead of a field of a Weights struct. */
 static void tables(const Graph *g)
 {
     host.specs = tfc_alloc((size_t)(g->count + 1) * sizeof *host.specs);
+    host.splits = tfc_alloc((size_t)(g->count + 1) * sizeof *host.splits);
     host.nspecs = 0;
     host.cache_cols = tfc_alloc((size_t)(g->count + 1) * sizeof *host.cache_cols);
     host.nslots = 0;
@@ -89,11 +104,11 @@ static void tables(const Graph *g)
         const Node *n = &g->nodes[i];
         if (!n->dead && n->op == OP_CACHE) {
             host.cache_cols[host.nslots++] = n->shape.d[1].n;
-            host.kv_per_token += n->shape.d[1].n * 4;
+            host.kv_per_token += dtype_bytes(n->dtype, n->shape.d[1].n);
         }
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        Shape stored = n->attr.weight.full.ndim ? n->attr.weight.full : n->shape;
+        Shape stored = shard_stored_shape(n);
         TfrtWeightSpec *s = &host.specs[host.nspecs++];
         s->name = n->attr.weight.ckpt;
         s->ndim = stored.ndim;
@@ -101,13 +116,17 @@ static void tables(const Graph *g)
             s->shape[d] = stored.d[d].n;
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
+        s->quantized = n->dtype == DT_Q8;
+        TfrtWeightSplit *sp = &host.splits[host.nspecs - 1];   /* --tp: this rank's slice */
+        sp->axis = n->attr.weight.split_axis;
+        sp->ways = g->tp;
+        for (int p = 0; p < MAX_PARTS; p++)
+            sp->parts[p] = n->attr.weight.split_parts[p];
     }
-    KPackedPart *parts = kprog_packed_parts(g, &host.nparts);
-    host.parts = tfc_alloc((size_t)(host.nparts + 1) * sizeof *host.parts);
-    for (int i = 0; i < host.nparts; i++)
-        host.parts[i] = (TfrtPackedPart){(size_t)parts[i].weight * sizeof(const float *),
-                                         (size_t)parts[i].first, (int)parts[i].in, (int)parts[i].rows,
-                                         (int)parts[i].ldw, parts[i].layout};
+    KPackedPart *packed = kprog_packed_parts(g, &host.nparts);
+    KPackedPart *q8 = kprog_q8_parts(g, &host.nq8);
+    host.parts = part_table(packed, host.nparts);
+    host.q8parts = part_table(q8, host.nq8);
 }
 
 /* ---- open and close --------------------------------------------------------------- */
@@ -118,13 +137,15 @@ static void jit_close(void *mv)
     if (!m)
         return;
     tfrt_pool_destroy(m->pool);
-    free(m->packed_data);
+    free(m->packing.data);
+    free(m->q8_data);
     tfrt_bindings_free(m->bindings);
     tfrt_st_close(m->file);
     free(m->arena);
     free(m->cache);
     free(m->slot);
     free(m->packed);
+    free(m->q8);
     free(m->weights);
     free(m);
 }
@@ -162,15 +183,17 @@ static int jit_open(void **out, const char *path, int ctx, char *err, size_t err
     int rc = tfrt_pool_create(&m->pool, 0);
     m->weights = calloc((size_t)g->count + 1, sizeof *m->weights);
     m->packed = calloc((size_t)host.nparts + 1, sizeof *m->packed);
-    if (rc == TFRT_OK && (!m->weights || !m->packed))
+    m->q8 = calloc((size_t)host.nq8 + 1, sizeof *m->q8);
+    if (rc == TFRT_OK && (!m->weights || !m->packed || !m->q8))
         rc = TFRT_ERR_NOMEM;
     if (rc == TFRT_OK)
         rc = tfrt_st_open(&m->file, path, err, errlen);
     if (rc == TFRT_OK)
-        rc = tfrt_bind_weights(&m->bindings, m->file, host.specs, host.nspecs, &names, m->weights, err,
-                               errlen);
-    if (rc == TFRT_OK && host.nparts)
-        rc = tfrt_pack_weights(m->file, m->weights, host.parts, host.nparts, m->packed, &m->packed_data);
+        rc = tfrt_bind_weights_rank(&m->bindings, m->file, host.specs, g->tp > 1 ? host.splits : NULL,
+                                    host.nspecs, &names, m->weights, tfrt_comm_rank(), err, errlen);
+    if (rc == TFRT_OK && host.nq8)
+        rc = tfrt_quantize_weights(m->file, m->bindings, m->weights, host.q8parts, host.nq8, m->q8,
+                                   &m->q8_data);
     if (rc == TFRT_OK && !(m->arena = malloc(g->arena_bytes > 0 ? (size_t)g->arena_bytes : 1)))
         rc = TFRT_ERR_NOMEM;
     if (rc == TFRT_OK && g->cache_sym)
@@ -205,7 +228,13 @@ static JitBody body(int b)
 static int run_body(JitModel *m, int b, const int32_t *const *inputs, float *out)
 {
     JitBody fn = body(b);
-    JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->pool, inputs, out, m->len, m->valid, m->pos};
+    /* the tokens emit_c.c's bodies count: the cached input's in prefill, one in a step */
+    int tokens = b == B_STEP ? 1 : b == B_TOKENS ? m->len[host.g->cache_sym] : 0;
+    if (host.nparts)
+        tfrt_pack_when_due(&m->packing, m->pool, m->file, m->weights, host.parts, host.nparts, m->packed,
+                           tokens);
+    JitCtx c = {m->arena, m->weights, m->slot, m->packed, m->q8, m->pool, inputs, out, m->len, m->valid,
+                m->pos};
     return fn(&c);
 }
 

@@ -52,7 +52,7 @@ typedef struct {
     int poison;
     LLVMValueRef fn, entry_end;           /* the function; its entry block's branch */
     LLVMValueRef ctx;
-    LLVMValueRef arena, weights, slot, packed, pool, inputs, output, pos;
+    LLVMValueRef arena, weights, slot, packed, q8, pool, inputs, output, pos;
     LLVMValueRef len[MAX_INPUTS + 1], valid[MAX_INPUTS + 1];
     LLVMValueRef scratch[2];              /* a TfrtLinear and a TfrtAttention */
 } Gen;
@@ -161,6 +161,8 @@ static LLVMValueRef base(Gen *G, int id)
  * i32, the only types a program's pointers have) on. */
 static LLVMValueRef pointer(Gen *G, KRef r)
 {
+    if (r.node == KREF_SCRATCH)
+        return offset(G, G->arena, i64c(G, G->kp->g->scratch_offset));
     if (r.node < 0)
         return LLVMConstNull(G->ptr);
     LLVMValueRef p = base(G, r.node);
@@ -202,6 +204,7 @@ static LLVMValueRef scalar(Gen *G, KType type, const KValue *v)
     case KT_PTR: return pointer(G, v->p);
     case KT_POOL: return G->pool;
     case KT_PACKED: return v->i.c ? element(G, G->ptr, G->packed, v->i.c - 1, "packed") : LLVMConstNull(G->ptr);
+    case KT_Q8: return v->i.c ? element(G, G->ptr, G->q8, v->i.c - 1, "q8") : LLVMConstNull(G->ptr);
     case KT_STRUCT: break;
     }
     tfc_bug("LLVM JIT: a struct where a scalar goes");
@@ -214,7 +217,8 @@ static int is_const(KType type, const KValue *v)
 {
     if (type == KT_INT)
         return !v->i.k_len && !v->i.k_pos && !v->i.k_valid;
-    return type == KT_FLOAT || (type == KT_PTR && v->p.node < 0) || (type == KT_PACKED && !v->i.c);
+    return type == KT_FLOAT || (type == KT_PTR && v->p.node == -1)
+           || ((type == KT_PACKED || type == KT_Q8) && !v->i.c);
 }
 
 /* The struct argument: its constant fields (sizes, strides, the zeros a C
@@ -397,6 +401,7 @@ static void load_ctx(Gen *G)
     G->weights = ctx_field(G, offsetof(JitCtx, weights), G->pptr, "weights");
     G->slot = ctx_field(G, offsetof(JitCtx, slot), G->pptr, "slots");
     G->packed = ctx_field(G, offsetof(JitCtx, packed), G->pptr, "packed");
+    G->q8 = ctx_field(G, offsetof(JitCtx, q8), G->pptr, "q8");
     G->pool = ctx_field(G, offsetof(JitCtx, pool), G->ptr, "pool");
     G->inputs = ctx_field(G, offsetof(JitCtx, inputs), G->pptr, "inputs");
     G->output = ctx_field(G, offsetof(JitCtx, output), G->ptr, "output");

@@ -14,6 +14,7 @@
  */
 #include "tfc.h"
 #include "tfrt.h"
+#include "q8.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,11 +52,12 @@ static const KField linear_fields[] = {
     FIELD(TfrtLinear, rope_interleaved, KT_INT, 1, NULL),
     FIELD(TfrtLinear, cache, KT_PTR, TFRT_MAX_PARTS, NULL),
     FIELD(TfrtLinear, packed, KT_PACKED, TFRT_MAX_PARTS, NULL),
+    FIELD(TfrtLinear, q8, KT_Q8, TFRT_MAX_PARTS, NULL),
 };
 enum {
     L_IN, L_OUT, L_LAYOUT, L_PARTS, L_W, L_ROWS, L_LDW, L_BIAS, L_ACT, L_GLU, L_X_STRIDE,
     L_Y_STRIDE, L_RESIDUAL, L_RESIDUAL_STRIDE, L_ROPE_HEADS, L_ROPE_THETA, L_ROPE_INTERLEAVED,
-    L_CACHE, L_PACKED, L_COUNT_
+    L_CACHE, L_PACKED, L_Q8, L_COUNT_
 };
 _Static_assert(sizeof linear_fields / sizeof *linear_fields == L_COUNT_, "TfrtLinear fields");
 _Static_assert(MAX_PARTS == TFRT_MAX_PARTS, "parts of a stacked weight");
@@ -96,6 +98,9 @@ const KFunc kfunc_embed = {"tfrt_embed", FN(tfrt_embed), 1, 6,
 const KFunc kfunc_embed_packed = {"tfrt_embed_packed", FN(tfrt_embed_packed), 1, 7,
     {P("y", KT_PTR), P("table", KT_PTR), P("packed", KT_PACKED), P("ids", KT_PTR), P("n", KT_INT),
      P("vocab", KT_INT), P("dim", KT_INT)}};
+const KFunc kfunc_embed_q8 = {"tfrt_embed_q8", FN(tfrt_embed_q8), 1, 6,
+    {P("y", KT_PTR), P("q8", KT_Q8), P("ids", KT_PTR), P("n", KT_INT), P("vocab", KT_INT),
+     P("dim", KT_INT)}};
 const KFunc kfunc_positions = {"tfrt_positions", FN(tfrt_positions), 0, 3,
     {P("pos", KT_PTR), P("start", KT_INT), P("n", KT_INT)}};
 const KFunc kfunc_sinusoidal = {"tfrt_sinusoidal", FN(tfrt_sinusoidal), 0, 4,
@@ -118,9 +123,18 @@ const KFunc kfunc_rope = {"tfrt_rope", FN(tfrt_rope), 0, 8,
     {P("y", KT_PTR), P("x", KT_PTR), P("pos", KT_PTR), P("n", KT_INT), P("heads", KT_INT),
      P("head_dim", KT_INT), P("theta", KT_FLOAT), P("interleaved", KT_INT)}};
 
+/* --tp: the collectives after a row-parallel matmul and the split head */
+const KFunc kfunc_allreduce_add = {"tfrt_comm_allreduce_add", FN(tfrt_comm_allreduce_add), 0, 7,
+    {P("y", KT_PTR), P("n", KT_INT), P("cols", KT_INT), P("y_stride", KT_INT), P("bias", KT_PTR),
+     P("residual", KT_PTR), P("residual_stride", KT_INT)}};
+const KFunc kfunc_gather_cols = {"tfrt_comm_gather_cols", FN(tfrt_comm_gather_cols), 0, 7,
+    {P("y", KT_PTR), P("y_stride", KT_INT), P("total", KT_INT), P("local", KT_PTR), P("local_stride", KT_INT),
+     P("n", KT_INT), P("cols", KT_INT)}};
+
 const KFunc *const kfuncs[] = {
-    &kfunc_embed, &kfunc_embed_packed, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear, &kfunc_layernorm,
-    &kfunc_rmsnorm, &kfunc_attention, &kfunc_softmax, &kfunc_rope,
+    &kfunc_embed, &kfunc_embed_packed, &kfunc_embed_q8, &kfunc_positions, &kfunc_sinusoidal, &kfunc_linear,
+    &kfunc_layernorm, &kfunc_rmsnorm, &kfunc_attention, &kfunc_softmax, &kfunc_rope, &kfunc_allreduce_add,
+    &kfunc_gather_cols,
 };
 const int nkfuncs = (int)(sizeof kfuncs / sizeof kfuncs[0]);
 
@@ -231,18 +245,19 @@ static KValue *field(KValue *arg, const KStruct *st, int f, int e)
 }
 
 static void emit_linear(KProgram *kp, int id);
+static void emit_collective(KProgram *kp, int id, KValue *lin);
 static void emit_attention(KProgram *kp, int id);
 static void emit_loop(KProgram *kp, int id);
 static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt rows);
 
 /* An embedding table that a linear layer also reads whole, stored (out,
- * in) (a tied head): its packed part's number + 1, so that the lookup
- * reads the packed copy; 0 for any other table. */
+ * in) (a tied head): its packed (or, for an int8 table, its int8) part's
+ * number + 1, so that the lookup reads that copy; 0 for any other table. */
 static int packed_table(const Graph *g, int table)
 {
     const Node *t = &g->nodes[table];
     int n;
-    const KPackedPart *parts = kprog_packed_parts(g, &n);
+    const KPackedPart *parts = t->dtype == DT_Q8 ? kprog_q8_parts(g, &n) : kprog_packed_parts(g, &n);
     for (int i = 0; i < n; i++)
         if (parts[i].weight == table && parts[i].first == 0 && parts[i].layout == TFRT_W_OUT_IN
             && parts[i].rows == t->shape.d[0].n && parts[i].ldw == t->shape.d[1].n)
@@ -259,6 +274,15 @@ static void emit_node(KProgram *kp, int id)
     switch (n->op) {
     case OP_EMBED: {
         int packed = packed_table(g, n->in[0]);   /* 0, or its part's number + 1 */
+        if (g->nodes[n->in[0]].dtype == DT_Q8) {  /* rows dequantized at lookup */
+            if (!packed)
+                tfc_bug("int8 table %s is no linear layer's part", g->nodes[n->in[0]].name);
+            a = call(kp, &kfunc_embed_q8, id);
+            a[0].p = ref(id), a[1].i = kconst(packed), a[2].p = ref(n->in[1]);
+            a[3].i = kprog_rows(g, id), a[4].i = kconst(g->nodes[n->in[0]].shape.d[0].n);
+            a[5].i = kconst(cols(g, id));
+            break;
+        }
         a = call(kp, packed ? &kfunc_embed_packed : &kfunc_embed, id);
         KValue *rest = a + 2;                       /* ids, n, vocab, dim */
         if (packed)
@@ -339,20 +363,22 @@ static void weight_part(const Graph *g, const Node *m, int p, int64_t first, int
     const Node *w = &g->nodes[m->in[1]];
     const Node *b = m->in[2] >= 0 ? &g->nodes[m->in[2]] : NULL;
     int in_out = m->attr.matmul.layout == TFRT_W_IN_OUT;
-    int64_t in = in_out ? w->shape.d[0].n : w->shape.d[1].n;
     *bias = ref(-1);
+    /* --tp: a rank's slice is read in place, rows of the stored tensor
+       apart (shard_row_len), its parts where the stored parts are */
     if (w->op == OP_CONCAT) {   /* one stored tensor a part */
         *wnode = w->in[p];
         *elem = 0;
-        *ldw = in_out ? cols(g, w->in[p]) : in;
+        *ldw = shard_row_len(&g->nodes[w->in[p]]);
         if (b)
             *bias = ref(b->in[p]);
     } else {                    /* column ranges of one stored tensor */
         *wnode = m->in[1];
-        *elem = in_out ? first : first * in;
-        *ldw = in_out ? w->shape.d[1].n : in;
+        int64_t at = shard_stored_first(g, w, first);
+        *ldw = shard_row_len(w);
+        *elem = in_out ? at : at * *ldw;
         if (b)
-            *bias = ref_at(m->in[2], first);
+            *bias = ref_at(m->in[2], shard_stored_first(g, b, first));
     }
 }
 
@@ -364,11 +390,16 @@ static void linear_part(const KProgram *kp, const Node *m, int p, int64_t first,
     KRef bp;
     weight_part(kp->g, m, p, first, &wnode, &elem, &ldw, &bp);
     const KStruct *st = &linear_struct;
-    field(op, st, L_W, p)->p = ref_at(wnode, elem);
+    KInt part = kconst(kp->packed_first[m - kp->g->nodes] + p + 1);
     field(op, st, L_BIAS, p)->p = bp;
     field(op, st, L_ROWS, p)->i = kconst(rows);
     field(op, st, L_LDW, p)->i = kconst(ldw);
-    field(op, st, L_PACKED, p)->i = kconst(kp->packed_first[m - kp->g->nodes] + p + 1);
+    if (kp->g->nodes[m->in[1]].dtype == DT_Q8) {   /* the int8 copy alone */
+        field(op, st, L_Q8, p)->i = part;
+        return;
+    }
+    field(op, st, L_W, p)->p = ref_at(wnode, elem);
+    field(op, st, L_PACKED, p)->i = part;
 }
 
 /* The parts of matmul id: its epilogue's parts, a stacked weight's
@@ -438,8 +469,44 @@ static void emit_linear(KProgram *kp, int id)
         row.k_pos = a[6].i.k_pos;
         a[6].i = row;
     }
-    if (m->attr.matmul.glu)   /* the value half, after the gate's rows */
+    if (g->nodes[m->in[1]].dtype == DT_Q8)   /* tfrt_linear_scratch_bytes of it */
+        a[7].p = (KRef){KREF_SCRATCH, kconst(0)};
+    else if (m->attr.matmul.glu)   /* the value half, after the gate's rows */
         a[7].p = (KRef){id, kscale(kprog_rows(g, id), cols(g, id))};
+    if (m->attr.matmul.tp == TP_ROW || m->attr.matmul.tp == TP_GATHER)
+        emit_collective(kp, id, a);
+}
+
+/* --tp (passes/shard.c): a row-parallel matmul's product is this rank's
+ * partial sum: the linear layer leaves out the bias and residual, which
+ * the all-reduce adds once to the sum.  The split head writes this rank's
+ * vocabulary columns, packed, at the start of the output, and the ranks
+ * gather the whole rows. */
+static void emit_collective(KProgram *kp, int id, KValue *lin)
+{
+    const Graph *g = kp->g;
+    const Node *m = &g->nodes[id];
+    const KStruct *st = &linear_struct;
+    KValue *op = &lin[1];
+    if (m->attr.matmul.tp == TP_ROW) {
+        KValue *a = call(kp, &kfunc_allreduce_add, id);
+        a[0].p = lin[2].p, a[1].i = lin[4].i, a[2].i = kconst(cols(g, id));
+        a[3].i = kconst(kp->tensors[id].stride);
+        a[4].p = field(op, st, L_BIAS, 0)->p;
+        field(op, st, L_BIAS, 0)->p = ref(-1);
+        a[5].p = field(op, st, L_RESIDUAL, 0)->p;
+        a[6].i = field(op, st, L_RESIDUAL_STRIDE, 0)->i;
+        field(op, st, L_RESIDUAL, 0)->p = ref(-1);
+        field(op, st, L_RESIDUAL_STRIDE, 0)->i = kconst(0);
+        return;
+    }
+    int64_t local = (cols(g, id) + g->tp - 1) / g->tp;   /* a padded vocabulary: rounded up */
+    field(op, st, L_OUT, 0)->i = kconst(local);
+    field(op, st, L_Y_STRIDE, 0)->i = kconst(local);
+    KValue *a = call(kp, &kfunc_gather_cols, id);
+    a[0].p = lin[2].p, a[1].i = kconst(kp->tensors[id].stride), a[2].i = kconst(cols(g, id));
+    a[3].p = lin[2].p, a[4].i = kconst(local);
+    a[5].i = lin[4].i, a[6].i = kconst(local);
 }
 
 /* ---- attention ----------------------------------------------------------------- */
@@ -621,15 +688,18 @@ int kprog_has_last_row(const Graph *g)
     return o->op == OP_MATMUL && o->shape.ndim == 2 && o->shape.d[0].sym;
 }
 
-/* Packed parts before each matmul node; the total. */
-static int count_packed(const Graph *g, int *first)
+static int is_q8(const Graph *g, const Node *m) { return g->nodes[m->in[1]].dtype == DT_Q8; }
+
+/* Parts before each matmul node of the fp32 layers (q8 = 0) or of the
+ * int8 ones (q8 = 1); the total. */
+static int count_parts(const Graph *g, int *first, int q8)
 {
     int n = 0;
     for (int i = 0; i < g->count; i++) {
         const Node *m = &g->nodes[i];
-        if (first)
+        if (first && !m->dead && m->op == OP_MATMUL && is_q8(g, m) == q8)
             first[i] = n;
-        if (!m->dead && m->op == OP_MATMUL) {
+        if (!m->dead && m->op == OP_MATMUL && is_q8(g, m) == q8) {
             int64_t rows[MAX_PARTS];
             n += linear_parts(g, m, rows);
         }
@@ -637,13 +707,13 @@ static int count_packed(const Graph *g, int *first)
     return n;
 }
 
-KPackedPart *kprog_packed_parts(const Graph *g, int *count)
+static KPackedPart *parts_of(const Graph *g, int *count, int q8)
 {
-    int n = count_packed(g, NULL), at = 0;
+    int n = count_parts(g, NULL, q8), at = 0;
     KPackedPart *parts = tfc_alloc((size_t)(n ? n : 1) * sizeof *parts);
     for (int i = 0; i < g->count; i++) {
         const Node *m = &g->nodes[i];
-        if (m->dead || m->op != OP_MATMUL)
+        if (m->dead || m->op != OP_MATMUL || is_q8(g, m) != q8)
             continue;
         int64_t rows[MAX_PARTS], first = 0;
         int np = linear_parts(g, m, rows);
@@ -663,24 +733,64 @@ KPackedPart *kprog_packed_parts(const Graph *g, int *count)
     return parts;
 }
 
+KPackedPart *kprog_packed_parts(const Graph *g, int *count) { return parts_of(g, count, 0); }
+KPackedPart *kprog_q8_parts(const Graph *g, int *count) { return parts_of(g, count, 1); }
+int kprog_q8_count(const Graph *g) { return count_parts(g, NULL, 1); }
+
+/* Whether part i repeats an earlier one: open makes one copy of both. */
+static int repeated(const KPackedPart *parts, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (parts[j].weight == parts[i].weight && parts[j].first == parts[i].first &&
+            parts[j].in == parts[i].in && parts[j].rows == parts[i].rows &&
+            parts[j].ldw == parts[i].ldw && parts[j].layout == parts[i].layout)
+            return 1;
+    return 0;
+}
+
 int64_t kprog_packed_bytes(const Graph *g)
 {
     int n;
     KPackedPart *parts = kprog_packed_parts(g, &n);
     int64_t bytes = 0;
     for (int i = 0; i < n; i++) {
-        int shared = 0;   /* tfrt_pack_weights packs a repeated part once */
-        for (int j = 0; j < i && !shared; j++)
-            shared = parts[j].weight == parts[i].weight && parts[j].first == parts[i].first &&
-                     parts[j].in == parts[i].in && parts[j].rows == parts[i].rows &&
-                     parts[j].ldw == parts[i].ldw && parts[j].layout == parts[i].layout;
         /* each part is at most 32 times its weight (<= 2^44 bytes) */
         int64_t panels = (parts[i].rows + TFRT_PACK_PANEL - 1) / TFRT_PACK_PANEL;
-        int64_t b = panels * TFRT_PACK_PANEL * parts[i].in * 4;
-        if (!shared)
+        int64_t b = panels * TFRT_PACK_PANEL * parts[i].in * (int64_t)sizeof(float);
+        if (!repeated(parts, i))
             bytes = b > INT64_MAX - bytes ? INT64_MAX : bytes + b;
     }
     return bytes;
+}
+
+int64_t kprog_q8_bytes(const Graph *g)
+{
+    int n;
+    KPackedPart *parts = kprog_q8_parts(g, &n);
+    int64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        /* a part's rows and in are a weight's dimensions (lower.c's limits) */
+        int64_t b = (int64_t)tfrt_q8_weight_bytes((int)parts[i].rows, (int)parts[i].in);
+        if (!repeated(parts, i))
+            bytes = b > INT64_MAX - bytes ? INT64_MAX : bytes + b;
+    }
+    return bytes;
+}
+
+int64_t kprog_q8_scratch(const Graph *g, int id, int64_t n)
+{
+    const Node *m = &g->nodes[id];
+    int64_t rows[MAX_PARTS];
+    TfrtLinear op = {0};
+    op.in = (int)cols(g, m->in[0]);
+    op.out = (int)cols(g, id);
+    op.glu = m->attr.matmul.glu;
+    op.parts = linear_parts(g, m, rows);
+    for (int p = 0; p < op.parts; p++) {
+        op.rows[p] = (int)rows[p];
+        op.q8[p] = &op;   /* any pointer: the size asks only whether parts are int8 */
+    }
+    return (int64_t)tfrt_linear_scratch_bytes(&op, (int)n);
 }
 
 KProgram *kprog_build(const Graph *g, int from, int to, int flags)
@@ -697,7 +807,8 @@ KProgram *kprog_build(const Graph *g, int from, int to, int flags)
     kp->last_row = (flags & KP_LAST_ROW) != 0;
     kp->tensors = tfc_alloc((size_t)g->count * sizeof *kp->tensors);
     kp->packed_first = tfc_alloc((size_t)g->count * sizeof *kp->packed_first);
-    count_packed(g, kp->packed_first);
+    count_parts(g, kp->packed_first, 0);
+    count_parts(g, kp->packed_first, 1);
     for (int i = 0; i < g->count; i++)
         kp->tensors[i] = place(kp, i);
     kp->instrs = tfc_alloc((size_t)(2 * (to - from) + 1) * sizeof *kp->instrs);

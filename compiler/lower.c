@@ -71,7 +71,7 @@ static int new_node(Lowering *L, Op op, DType dt, Shape shape, Loc loc, int is_v
     if (elems < 0)
         error_at(loc, "a tensor %s would exceed 2^40 bytes (1 TiB), the most tfc plans for one tensor",
                  ir_shape_str(L->g, shape));
-    int64_t bytes = elems * 4;     /* float32 and int32 alike */
+    int64_t bytes = dtype_bytes(dt, elems);   /* as lowered: float32 or int32 */
     if (op == OP_WEIGHT && !is_view)
         add_to(&L->weight_bytes, bytes, LIMIT_WEIGHT_BYTES, loc, "the model's weights (float32)");
     if (op != OP_WEIGHT && op != OP_INPUT) {
@@ -453,7 +453,7 @@ static void count_attention(Lowering *L, int q, int k, int causal, Loc loc)
                               LIMIT_FLOPS);
     add_flops(L, limit_mul(4 * cols_of(L, q), pairs, LIMIT_FLOPS), loc);
     if (causal)
-        add_to(&L->cache_bytes, 2 * 4 * max_elems(L->g, node(L, k)->shape, LIMIT_CACHE_BYTES),
+        add_to(&L->cache_bytes, 2 * dtype_bytes(DT_F32, 1) * max_elems(L->g, node(L, k)->shape, LIMIT_CACHE_BYTES),
                LIMIT_CACHE_BYTES, loc, "the keys and values a KV cache keeps");
 }
 

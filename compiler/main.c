@@ -11,6 +11,7 @@
 #include "output_files.h"
 #include "report.h"
 #include "tfc.h"
+#include "tfrt.h"
 #ifdef TFC_LLVM
 #include "jit.h"
 #endif
@@ -34,11 +35,21 @@ static const char usage[] =
     "                        (PREFIX_set_trace)\n"
     "  -D NAME=VALUE         override a configuration value of the model file (repeatable)\n"
     "  --dump-ir             print the graph after the last pass, one node a line, and stop\n"
-    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse, plan)\n"
+    "  --dump-ir=PASS        the same after PASS (lower, dce, partition, kv-cache, fuse,\n"
+    "                        quantize, plan)\n"
     "  -fno-dce              keep nodes the output does not need\n"
     "  -fno-kv-cache         no KV cache: every call runs the whole sequence\n"
     "  -fno-fuse             no operator fusion; -fno-fuse-RULE switches off one rule:\n"
     "                        glu, qkv, views, rope, cache, act, residual, chains\n"
+    "  --quantize int8       linear layers' weights to int8 (blocks of 32 along the input,\n"
+    "                        a float scale each), made from the weights file at open\n"
+    "                        (docs/quantization.md)\n"
+    "  -fno-quantize-head    with --quantize: keep the head (the output's layer) fp32\n"
+    "  --quant-report TEXT   with --quantize int8 and --weights: run the model fp32 and int8\n"
+    "                        over TEXT's tokens (--tokenizer) and print, per int8 layer, the\n"
+    "                        weights' and the output's error, and end to end the top-1\n"
+    "                        agreement, mean KL and loss change (docs/quantization.md)\n"
+    "  --quant-report=json TEXT   the same as JSON\n"
     "  --seq N               plan (and compile) for sequences of at most N tokens\n"
     "  --plan                print parameters, FLOPs and the memory plan, and stop\n"
     "  --plan=json           the same as JSON (docs/memory-planning.md)\n"
@@ -46,6 +57,9 @@ static const char usage[] =
     "  --report FILE.html    one self-contained page: the architecture, parameters by\n"
     "                        component, FLOPs and memory, scaling formulas, the memory\n"
     "                        plan (docs/report.md); - writes it to stdout\n"
+    "  --tp N                tensor parallelism: the model split over N ranks (MPI);\n"
+    "                        run as mpirun -np N tfc ... --tp N --run; with --plan, one\n"
+    "                        rank's memory and the bytes its all-reduces move\n"
     "\n"
     "Running (compiles in memory with LLVM, or with the system C compiler, and runs\n"
     "in-process):\n"
@@ -156,6 +170,8 @@ typedef struct {
     const char *run_only;  /* the first option given that only --run reads */
     int add_special;
     const char *stops[64];       /* --stop, into gen.stop */
+    const char *quant_report;    /* --quant-report TEXT */
+    int quant_json;              /* --quant-report=json TEXT */
 } Options;
 
 /* Through error_status, so that a harness (tests/fuzz/fuzz_cli.c) can
@@ -234,6 +250,10 @@ static int is_opt(const char *arg, const char *opt)
 static void switch_off(PassOptions *po, const char *arg)
 {
     const char *name = arg + 5;
+    if (strcmp(name, "quantize-head") == 0) {
+        po->keep_head_fp32 = 1;
+        return;
+    }
     int p = pipeline_find(name);
     if (p >= 0 && passes[p].optional) {
         po->off |= 1u << p;
@@ -298,9 +318,17 @@ static void check_modes(const Options *o)
         usage_error("%s", "--add-special goes with --encode");
     if (o->encode || o->decode)
         return;
-    if (!o->run && o->run_only)
+    if (o->passes.keep_head_fp32 && o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "-fno-quantize-head goes with --quantize int8");
+    if (o->quant_report && (o->run || o->tokens || o->src || o->types || o->gen.prompt
+                            || o->gen.prompt_file || o->logits || o->n_given))
+        usage_error("%s", "--quant-report runs the model on its text: it does not go with --run, "
+                          "--tokens, --prompt, -f, --logits or -n");
+    if (o->quant_report && o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "--quant-report measures --quantize int8: give both");
+    if (!o->run && !o->quant_report && o->run_only)
         usage_error("%s goes with --run", o->run_only);
-    if (!o->run && o->gen.tokenizer)
+    if (!o->run && !o->quant_report && o->gen.tokenizer)
         usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
     const GenOptions *gen = &o->gen;
     if (gen->prompt && gen->prompt_file)
@@ -342,6 +370,19 @@ static void parse_args(Options *o, int argc, char **argv)
                 usage_error("--dump-ir=%s: no such pass (see --help)", o->dump_after);
         } else if (strncmp(a, "-fno-", 5) == 0) {
             switch_off(&o->passes, a);
+        } else if (is_opt(a, "--quantize")) {
+            const char *q = value(argc, argv, &i, "--quantize");
+            if (strcmp(q, "int8") != 0)
+                usage_error("%s", tfc_format("--quantize '%s': the one scheme is int8", q));
+            o->passes.quantize = QUANT_INT8;
+        } else if (strcmp(a, "--quant-report") == 0 || strcmp(a, "--quant-report=json") == 0
+                   || strcmp(a, "--quant-report=text") == 0) {
+            o->quant_json = strcmp(a, "--quant-report=json") == 0;
+            if (i + 1 >= argc)
+                usage_error("%s", tfc_format("%s needs a TEXT file to measure on", a));
+            o->quant_report = argv[++i];
+        } else if (is_opt(a, "--tp")) {
+            o->passes.tp = (int)parse_long(value(argc, argv, &i, "--tp"), "--tp", 1, 4096);
         } else if (is_opt(a, "--seq")) {
             o->seq = parse_long(value(argc, argv, &i, "--seq"), "--seq", 1, INT32_MAX);
         } else if (strcmp(a, "--plan") == 0 || strcmp(a, "--plan=text") == 0) {
@@ -442,6 +483,10 @@ static void parse_args(Options *o, int argc, char **argv)
         usage_error("%s", "no model file given");
     if (o->run && !o->weights)
         usage_error("%s", "--run needs --weights FILE");
+    if (o->quant_report && !o->weights)
+        usage_error("%s", "--quant-report needs --weights FILE");
+    if (o->quant_report && !o->gen.tokenizer)
+        o->gen.tokenizer = ckpt_default_tokenizer(o->weights);
     int text = o->gen.prompt || o->gen.prompt_file;
     if (o->run && !o->tokens && !text)
         usage_error("%s", "--run needs --tokens (token ids), --prompt or -f (text, with --tokenizer)");
@@ -684,6 +729,28 @@ static int jit_choice(const Options *o)
     return o->keep ? RUN_JIT_CC : RUN_JIT_LLVM;
 }
 
+/* --quant-report: the model compiled fp32 and int8, each without the
+ * residual epilogue (a traced layer output is then the layer's own). */
+static int run_quant_report(const Options *o, const Program *prog, const Define *defs, int ndefs)
+{
+    Graph *g[2];
+    for (int q = 0; q < 2; q++) {
+        PassOptions po = o->passes;
+        for (int r = 0; r < fuse_nrules; r++)
+            if (strcmp(fuse_rules[r].name, "residual") == 0)
+                po.fuse_off |= 1u << r;
+        po.quantize = q ? QUANT_INT8 : QUANT_NONE;
+        g[q] = lower_program(prog, defs, ndefs);
+        if (o->seq)
+            limit_length(g[q], o->seq);
+        g[q] = pipeline_run(g[q], &po, NULL, NULL);
+    }
+    ckpt_check_shapes(g[1], prog, defs, ndefs, o->weights);
+    RunOptions ro = {.weights = o->weights, .threads = o->threads};
+    QuantReportOptions qo = {o->quant_report, o->quant_json, o->gen.tokenizer, 1 << 15};
+    return quant_report(g[0], g[1], &ro, &qo);
+}
+
 static int dump_llvm(const Graph *g)
 {
 #ifdef TFC_LLVM
@@ -705,12 +772,55 @@ static Graph *compile(const Options *o, const Program *prog, const Define *defs,
     return pipeline_run(g, &po, o->dump_ir ? o->dump_after : NULL, stdout);
 }
 
+/* --tp N with --run: this process is one of N MPI ranks.  Only rank 0
+ * writes output; an exit other than main's return ends every rank
+ * (tfrt_comm_init), so that no rank waits for one that failed. */
+static void start_ranks(Options *o)
+{
+    if (o->passes.tp <= 1)
+        return;
+    if (o->passes.quantize)
+        usage_error("--tp %s with --quantize int8: int8 weights are not split over ranks yet; "
+                    "use one or the other", tfc_format("%d", o->passes.tp));
+    if (!tfrt_comm_available())
+        usage_error("--tp %s: this tfc was built without MPI (tools/deps.sh installs libopenmpi-dev; "
+                    "then rebuild)", tfc_format("%d", o->passes.tp));
+    if (!o->run)
+        return;
+    tfrt_comm_init(NULL, NULL);
+    if (tfrt_comm_size() != o->passes.tp)
+        error_status(EXIT_USAGE, "--tp %d needs %d ranks: run it as mpirun -np %d tfc ... (this job has %d)",
+                     o->passes.tp, o->passes.tp, o->passes.tp, tfrt_comm_size());
+    if (tfrt_comm_rank() != 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            error_status(EXIT_IO, "rank %d: cannot silence stdout", tfrt_comm_rank());
+        if (o->logits && strcmp(o->logits, "-") != 0)
+            o->logits = "/dev/null";
+        o->verbose = 0;
+    }
+}
+
+static int tfc_main(Options *o);
+
 int main(int argc, char **argv)
 {
     Options o = {0};
     o.gen = (GenOptions){.n_predict = 128, .temperature = 0.8f, .top_p = 1.0f, .beams = 1,
                          .repeat_penalty = 1.0f};
     parse_args(&o, argc, argv);
+    start_ranks(&o);
+    int rc = tfc_main(&o);
+    if (rc == 0 && o.run && o.passes.tp > 1) {
+        fflush(stdout);
+        tfrt_comm_finalize();   /* else the exit aborts the other ranks */
+    }
+    return rc;
+}
+
+/* Everything after the command line: compile, then plan, write or run. */
+static int tfc_main(Options *op)
+{
+    Options o = *op;
     check_output_paths(&o);
     if (o.gen.prompt_file)
         o.gen.prompt = prompt_read_file(o.gen.prompt_file, &o.gen.prompt_len);
@@ -722,6 +832,8 @@ int main(int argc, char **argv)
     int ndefs;
     ckpt_defines(o.weights, o.defs, o.ndefs, &defs, &ndefs);
     Program *prog = parse_file(o.model);
+    if (o.quant_report)
+        return run_quant_report(&o, prog, defs, ndefs);
     Graph *g = compile(&o, prog, defs, ndefs);
     if (o.dump_ir)
         return 0;

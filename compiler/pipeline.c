@@ -1,7 +1,8 @@
 /*
  * pipeline.c - the passes, in one table, and the loop that runs them.
  *
- * The order is fixed (DESIGN.md): dce, partition, kv-cache, fuse, plan.
+ * The order is fixed (DESIGN.md): dce, partition, kv-cache, fuse, quantize,
+ * shard, plan.
  * After every pass the verifier checks the graph; a failure is a compiler
  * bug.  `-fno-NAME` switches an optional pass off, `--dump-ir=NAME` prints
  * the graph after pass NAME (or after `lower`, before any pass).
@@ -35,11 +36,14 @@ static void run_fuse(Graph *g, const PassOptions *o)
     pass_fuse(g, o);
 }
 
+static void run_shard(Graph *g, const PassOptions *o) { pass_shard(g, o->tp); }
+
 static void run_plan(Graph *g, const PassOptions *o)
 {
     (void)o;
     pass_plan(g);
     pass_plan_step(g);
+    pass_plan_scratch(g);
 }
 
 const PassInfo passes[] = {
@@ -47,6 +51,8 @@ const PassInfo passes[] = {
     {"partition", run_partition, "encoder-decoders: encode once, decode over the encoding", 0},
     {"kv-cache", run_kv_cache, "a decoder's keys and values cached across calls", 1},
     {"fuse", run_fuse, "operator fusion (rules: -fno-fuse-NAME)", 1},
+    {"quantize", pass_quantize, "--quantize int8: linear layers' weights to int8 blocks", 1},
+    {"shard", run_shard, "--tp N: this rank's share of a model split over N ranks", 0},
     {"plan", run_plan, "static memory plan: one arena, offsets for every buffer", 0},
 };
 const int npasses = (int)(sizeof passes / sizeof passes[0]);

@@ -206,8 +206,12 @@ void plan_figures(const Graph *g, const int64_t *len, int from, PlanFigures *f)
         if (n->dead || n->op != OP_WEIGHT)
             continue;
         int tied, c = weight_component(g, i, &tied);
+        int64_t bytes = dtype_bytes(n->dtype, elems(g, i));
         f->params[c] += elems(g, i);
         f->params[C_COUNT] += elems(g, i);
+        f->bytes[c] += bytes;
+        f->bytes[C_COUNT] += bytes;
+        f->dtype_params[n->dtype] += elems(g, i);
         if (tied && f->ntied < 8)
             f->tied[f->ntied++] = n->attr.weight.ckpt;
     }
@@ -221,7 +225,7 @@ int64_t plan_weight_bytes(const Graph *g)
 {
     Figures f;
     figures(g, &f);
-    return f.params[C_COUNT] * 4;
+    return f.bytes[C_COUNT];
 }
 
 /* The arena a planned graph touches for inputs of len[sym] tokens (a
@@ -234,7 +238,7 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
         if (!g->plan->bytes[i])
             continue;
         const Shape *s = &g->nodes[i].shape;
-        int64_t bytes = 4;
+        int64_t bytes = dtype_bytes(g->nodes[i].dtype, 1);
         for (int d = 0; d < s->ndim; d++) {
             int sym = s->d[d].sym;
             if (sym && g->syms[sym].past)
@@ -245,6 +249,9 @@ int64_t plan_arena_need(const Graph *g, const int64_t *len)
         if (g->nodes[i].offset + bytes > need)
             need = g->nodes[i].offset + bytes;
     }
+    /* the int8 layers' scratch: reserved for the longest inputs */
+    if (g->scratch_bytes && g->scratch_offset + g->scratch_bytes > need)
+        need = g->scratch_offset + g->scratch_bytes;
     return need;
 }
 
@@ -253,13 +260,12 @@ int64_t plan_kv_bytes_per_token(const Graph *g)
     int64_t kv = 0;
     for (int i = 0; i < g->count; i++)
         if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
-            kv += g->nodes[i].shape.d[1].n * 4;
+            kv += dtype_bytes(g->nodes[i].dtype, g->nodes[i].shape.d[1].n);
     return kv;
 }
 
 /* ---- text ---------------------------------------------------------------- */
 
-#define mib plan_bytes_str
 
 const char *plan_bytes_str(int64_t bytes)
 {
@@ -282,7 +288,9 @@ static const char *lengths(const Graph *g)
 
 static double ratio(const Graph *g)
 {
-    return g->plan->lower_bound ? (double)g->arena_bytes / (double)g->plan->lower_bound : 1.0;
+    /* the buffers' arena: the int8 scratch is no buffer of the plan */
+    int64_t arena = g->scratch_bytes ? g->scratch_offset : g->arena_bytes;
+    return g->plan->lower_bound ? (double)arena / (double)g->plan->lower_bound : 1.0;
 }
 
 static void text_buffers(const Graph *g, FILE *out)
@@ -323,17 +331,44 @@ static void text_fusion(const Graph *g, FILE *out)
         fprintf(out, "  %-9s %4d  %s\n", fuse_rules[r].name, g->fused[r], fuse_rules[r].purpose);
 }
 
+/* --tp N: what one rank holds, and what the ranks exchange per token
+ * (docs/parallelism.md has the formula). */
+static void text_tp(const Graph *g, FILE *out)
+{
+    int64_t reduce = shard_allreduce_floats_per_token(g) * 4, rows = 0, vocab = 0;
+    for (int i = 0; i < g->count; i++)
+        rows += !g->nodes[i].dead && g->nodes[i].op == OP_MATMUL && g->nodes[i].attr.matmul.tp == TP_ROW;
+    const Node *o = &g->nodes[g->output];
+    if (o->op == OP_MATMUL && o->attr.matmul.tp == TP_GATHER)
+        vocab = o->shape.d[1].n;
+    fprintf(out, "\nTensor parallelism (--tp %d): every figure above is one rank's\n", g->tp);
+    fprintf(out, "  all-reduces   %d a token (one after each row-parallel layer), %lld bytes summed a token\n",
+            (int)rows, (long long)reduce);
+    fprintf(out, "                (a ring all-reduce sends and receives 2 x (N-1)/N of it: %lld bytes a rank)\n",
+            (long long)(2 * reduce * (g->tp - 1) / g->tp));
+    if (vocab)
+        fprintf(out, "  head gather   %lld bytes a token to every rank (%lld vocabulary rows a rank)\n",
+                (long long)(vocab + g->tp - 1) / g->tp * 4 * (g->tp - 1),
+                (long long)(vocab + g->tp - 1) / g->tp);
+}
+
 static void text_report(const Graph *g, const Figures *f, FILE *out)
 {
     const Plan *p = g->plan;
     fprintf(out, "Model %s (%s), planned for %s\n\n", g->model, g->source, lengths(g));
-    fprintf(out, "Parameters (float32 weights, mapped from the file):\n");
+    if (f->dtype_params[DT_Q8])
+        fprintf(out, "Parameters (%lld of %lld quantized to int8 blocks of %d at open, %d bytes a "
+                     "block; the rest float32, mapped from the file):\n",
+                (long long)f->dtype_params[DT_Q8], (long long)f->params[C_COUNT], dtypes[DT_Q8].block,
+                dtypes[DT_Q8].block_bytes);
+    else
+        fprintf(out, "Parameters (float32 weights, mapped from the file):\n");
     for (int c = 0; c <= C_COUNT; c++) {
         if (c < C_COUNT && !f->params[c] && c == C_OTHER)
             continue;
         fprintf(out, "  %-12s %14lld params %14lld bytes  %5.1f%%\n",
                 c < C_COUNT ? component_names[c] : "total", (long long)f->params[c],
-                (long long)f->params[c] * 4,
+                (long long)f->bytes[c],
                 f->params[C_COUNT] ? 100.0 * f->params[c] / f->params[C_COUNT] : 0.0);
     }
     for (int i = 0; i < f->ntied; i++)
@@ -348,18 +383,24 @@ static void text_report(const Graph *g, const Figures *f, FILE *out)
     fprintf(out, "  total      %16lld  (%.3f GFLOP)\n", (long long)total, total / 1e9);
     text_buffers(g, out);
     fprintf(out, "\nMemory:\n");
-    fprintf(out, "  weights      %14lld bytes  (%s, mapped, not copied)\n",
-            (long long)f->params[C_COUNT] * 4, mib(f->params[C_COUNT] * 4));
+    fprintf(out, "  weights      %14lld bytes  (%s, %s)\n", (long long)f->bytes[C_COUNT],
+            plan_bytes_str(f->bytes[C_COUNT]), f->dtype_params[DT_Q8] ? "the int8 ones made at open, the f32 "
+                                                             "ones mapped" : "mapped, not copied");
     fprintf(out, "  kv cache     %14lld bytes  (%s, persistent)\n", (long long)g->cache_bytes,
-            mib(g->cache_bytes));
+            plan_bytes_str(g->cache_bytes));
     fprintf(out, "  arena        %14lld bytes  (%s; %d buffers from %s)\n", (long long)g->arena_bytes,
-            mib(g->arena_bytes), p->buffers, p->heuristic);
+            plan_bytes_str(g->arena_bytes), p->buffers, p->heuristic);
+    if (g->scratch_bytes)
+        fprintf(out, "  of it, int8  %14lld bytes  (%s at %lld: the int8 layers' activations, quantized)\n",
+                (long long)g->scratch_bytes, plan_bytes_str(g->scratch_bytes), (long long)g->scratch_offset);
     fprintf(out, "  lower bound  %14lld bytes  (%s live at step %d, %s)\n", (long long)p->lower_bound,
-            mib(p->lower_bound), p->peak_step, g->nodes[p->peak_step].name);
+            plan_bytes_str(p->lower_bound), p->peak_step, g->nodes[p->peak_step].name);
     fprintf(out, "  arena / lower bound  %.4f\n", ratio(g));
     fprintf(out, "  without reuse  %12lld bytes  (%s; the arena is %.1f%% of it)\n",
-            (long long)p->no_reuse, mib(p->no_reuse),
+            (long long)p->no_reuse, plan_bytes_str(p->no_reuse),
             p->no_reuse ? 100.0 * g->arena_bytes / p->no_reuse : 0.0);
+    if (g->tp > 1)
+        text_tp(g, out);
     text_fusion(g, out);
 }
 
@@ -383,7 +424,7 @@ static void json_nodes(const Graph *g, FILE *out)
         if (n->dead)
             continue;
         fprintf(out, "%s    {\"id\": %d, \"name\": \"%s\", \"op\": \"%s\", \"dtype\": \"%s\", \"shape\": ",
-                first ? "" : ",\n", i, n->name, op_names[n->op], n->dtype == DT_I32 ? "i32" : "f32");
+                first ? "" : ",\n", i, n->name, op_names[n->op], dtypes[n->dtype].name);
         json_shape(g, &n->shape, out);
         fprintf(out, ", \"inputs\": [");
         for (int j = 0, k = 0; j < MAX_ARGS; j++)
@@ -441,7 +482,11 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     for (int c = 0; c <= C_COUNT; c++)
         fprintf(out, "%s\"%s\": %lld", c ? ", " : "", c < C_COUNT ? component_names[c] : "total",
                 (long long)f->params[c]);
-    fprintf(out, "},\n  \"weight_bytes\": %lld,\n  \"tied\": [", (long long)f->params[C_COUNT] * 4);
+    fprintf(out, "},\n  \"weight_bytes\": %lld,\n  \"weight_params_by_dtype\": {",
+            (long long)f->bytes[C_COUNT]);
+    for (int d = 0; d < DT_COUNT_; d++)
+        fprintf(out, "%s\"%s\": %lld", d ? ", " : "", dtypes[d].name, (long long)f->dtype_params[d]);
+    fprintf(out, "},\n  \"tied\": [");
     for (int i = 0; i < f->ntied; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", f->tied[i]);
     fprintf(out, "],\n  \"flops\": {\"matmul\": %lld, \"attention\": %lld, \"other\": %lld, \"total\": %lld},\n",
@@ -453,6 +498,8 @@ static void json_report(const Graph *g, const Figures *f, FILE *out)
     json_buffers(g, out);
     fprintf(out, "  \"kv_cache_bytes\": %lld,\n  \"step_arena_bytes\": %lld,\n",
             (long long)g->cache_bytes, (long long)g->step_arena_bytes);
+    fprintf(out, "  \"scratch_offset\": %lld,\n  \"scratch_bytes\": %lld,\n", (long long)g->scratch_offset,
+            (long long)g->scratch_bytes);
     fprintf(out, "  \"arena_bytes\": %lld,\n  \"lower_bound_bytes\": %lld,\n  \"ratio\": %.6f,\n",
             (long long)g->arena_bytes, (long long)p->lower_bound, ratio(g));
     fprintf(out, "  \"no_reuse_bytes\": %lld,\n  \"peak_step\": %d,\n  \"heuristic\": \"%s\",\n",
@@ -541,7 +588,7 @@ static void svg_axes(const Graph *g, FILE *out, const Scale *sc)
         fprintf(out, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#ddd'/>", SVG_LEFT - 4, y,
                 SVG_W - SVG_RIGHT, y);
         fprintf(out, "<text x='%d' y='%.1f' font-size='11' text-anchor='end'>%s</text>\n", SVG_LEFT - 6,
-                y + 4, mib(b));
+                y + 4, plan_bytes_str(b));
     }
     for (int k = 0; k <= 10; k++) {
         int s = sc->first_step + (sc->steps - 1) * k / 10;
@@ -621,7 +668,7 @@ static void svg_report(const Graph *g, FILE *out)
             SVG_W, SVG_TOP + SVG_PLOT_H + SVG_BOTTOM);
     fprintf(out, "<text x='%d' y='22' font-size='16'>%s: arena %s, lower bound %s (ratio %.4f), "
                  "%s without reuse</text>\n",
-            SVG_LEFT, g->model, mib(g->arena_bytes), mib(p->lower_bound), ratio(g), mib(p->no_reuse));
+            SVG_LEFT, g->model, plan_bytes_str(g->arena_bytes), plan_bytes_str(p->lower_bound), ratio(g), plan_bytes_str(p->no_reuse));
     fprintf(out, "<text x='%d' y='42' font-size='12'>planned for %s; %d buffers (%s); one rectangle "
                  "per buffer: its steps across, its bytes down (hover for details)</text>\n",
             SVG_LEFT, lengths(g), p->buffers, p->heuristic);
@@ -636,7 +683,7 @@ static void svg_report(const Graph *g, FILE *out)
                               g->enc_end, g->count - 1));
     svg_marker(out, svg_x(&sc, p->peak_step) + sc.xs / 2, 8, "red",
                tfc_format("peak: step %d (%s), %s live", p->peak_step, g->nodes[p->peak_step].name,
-                          mib(p->lower_bound)));
+                          plan_bytes_str(p->lower_bound)));
     fprintf(out, "</svg>\n");
 }
 

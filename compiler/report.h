@@ -24,6 +24,8 @@ extern const char *const plan_component_names[C_COUNT];
 
 typedef struct {
     int64_t params[C_COUNT + 1];     /* [C_COUNT]: total */
+    int64_t bytes[C_COUNT + 1];      /* the same in bytes, each weight by its dtype */
+    int64_t dtype_params[DT_COUNT_]; /* weights by dtype: f32, q8 */
     int64_t flops_matmul, flops_attention, flops_other, flops_total;
     int ntied;
     const char *tied[8];             /* weights read by several components */

@@ -118,7 +118,7 @@ static void params_section(const PlanFigures *f, FILE *out)
             continue;
         const char *name = c < C_COUNT ? plan_component_names[c] : "total";
         fprintf(out, "<tr><td>%s</td><td class='n'>%s</td><td class='n'>%s</td><td class='n'>%.1f%%"
-                     "</td></tr>\n", name, grouped(f->params[c]), grouped(f->params[c] * 4),
+                     "</td></tr>\n", name, grouped(f->params[c]), grouped(f->bytes[c]),
                 f->params[C_COUNT] ? 100.0 * f->params[c] / f->params[C_COUNT] : 0.0);
         if (c < C_COUNT)
             bars[nbars++] = (ReportBar){name, (double)f->params[c]};
@@ -199,9 +199,12 @@ static void memory_table(const Graph *g, const PlanFigures *f, FILE *out)
 {
     int64_t len[MAX_INPUTS + 2], top = longest(g);
     prompt_lengths(g, top, len);
-    fprintf(out, "<h3>Memory by kind</h3><table><tr><th>kind</th><th>float32 bytes</th><th></th></tr>\n");
-    fprintf(out, "<tr><td>weights</td><td class='n'>%s</td><td>%s, mapped from the file, not copied</td></tr>\n",
-            grouped(f->params[C_COUNT] * 4), plan_bytes_str(f->params[C_COUNT] * 4));
+    fprintf(out, "<h3>Memory by kind</h3><table><tr><th>kind</th><th>bytes</th><th></th></tr>\n");
+    fprintf(out, "<tr><td>weights</td><td class='n'>%s</td><td>%s, %s</td></tr>\n",
+            grouped(f->bytes[C_COUNT]), plan_bytes_str(f->bytes[C_COUNT]),
+            f->dtype_params[DT_Q8] ? "the int8 ones (--quantize int8: a byte a value and a float scale "
+                                     "a block of 32) made at open, the float32 ones mapped from the file"
+                                   : "float32, mapped from the file, not copied");
     fprintf(out, "<tr><td>arena</td><td class='n'>%s</td><td>%s, every intermediate, longest inputs "
                  "(lower bound %s)</td></tr>\n", grouped(g->arena_bytes), plan_bytes_str(g->arena_bytes),
             plan_bytes_str(g->plan->lower_bound));
@@ -213,7 +216,7 @@ static void memory_table(const Graph *g, const PlanFigures *f, FILE *out)
     fprintf(out, "<tr><td>output</td><td class='n'>%s</td><td>the caller's <code>%s</code> %s, "
                  "longest inputs</td></tr>\n", grouped(output_bytes(g, len)),
             report_escape(g->output_name), report_escape(ir_shape_str(g, g->nodes[g->output].shape)));
-    fprintf(out, "</table><p class='note'>int8 weights are not supported yet: float32 only.</p>\n");
+    fprintf(out, "</table>\n");
 }
 
 /* The generated header's PREFIX_memory_bytes(lengths, ctx), evaluated. */
@@ -227,13 +230,13 @@ static void formula_table(const Graph *g, const PlanFigures *f, FILE *out)
                  "\xc3\x97 KV_BYTES_PER_TOKEN</code> with WEIGHT_BYTES = %s and KV_BYTES_PER_TOKEN = "
                  "%s; <code>arena_bytes</code> is the highest end of the planned buffers at those "
                  "lengths. At inputs of n tokens and a context of n:</p>\n",
-            grouped(f->params[C_COUNT] * 4), grouped(kv));
+            grouped(f->bytes[C_COUNT]), grouped(kv));
     fprintf(out, "<table><tr><th>n</th><th>arena_bytes</th><th>KV cache</th><th>memory_bytes</th>"
                  "<th></th></tr>\n");
     for (int i = 0; i < k; i++) {
         prompt_lengths(g, ns[i], len);
         int64_t arena = plan_arena_need(g, len), cache = g->cache_sym ? kv * ns[i] : 0;
-        int64_t total = f->params[C_COUNT] * 4 + arena + cache;
+        int64_t total = f->bytes[C_COUNT] + arena + cache;
         fprintf(out, "<tr><td class='n'>%lld</td><td class='n'>%s</td><td class='n'>%s</td>"
                      "<td class='n'>%s</td><td>%s</td></tr>\n", (long long)ns[i], grouped(arena),
                 grouped(cache), grouped(total), plan_bytes_str(total));

@@ -73,8 +73,10 @@ static const char *glue_source(const Graph *g, const char *P)
         "int tfc_glue_forward(void *m, const int32_t *const *inputs, const int *lengths, float *out)\n"
         "{ return %s_forward(m%s, out); }\n"
         "void tfc_glue_close(void *m) { %s_close(m); }\n"
-        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n",
-        P, P, P, P, args, P, P);
+        "const char *tfc_glue_strerror(int status) { return %s_strerror(status); }\n"
+        "int tfc_glue_set_trace(void *m, %s_trace_fn fn, void *arg);\n"
+        "int tfc_glue_set_trace(void *m, %s_trace_fn fn, void *arg) { return %s_set_trace(m, fn, arg); }\n",
+        P, P, P, P, args, P, P, P, P, P);
     const char *cached = !g->cache_sym ? "" : tfc_format(
         "int tfc_glue_step(void *m, int32_t token, float *out);\n"
         "int tfc_glue_copy_state(void *dst, const void *src);\n"
@@ -247,7 +249,7 @@ static void load_with_cc(const Graph *g, const RunOptions *opt, Loaded *L)
     build_dir = opt->keep ? NULL : dir;
     if (opt->keep)
         fprintf(stderr, "tfc: build folder kept: %s\n", dir);
-    EmitOptions eo = {"model", "model.h", 0};
+    EmitOptions eo = {"model", "model.h", opt->trace};
     double t0 = run_now();
     write_file(tfc_format("%s/model.h", dir), emit_header, g, &eo, NULL);
     write_file(tfc_format("%s/model.c", dir), emit_source, g, &eo, NULL);
@@ -265,6 +267,7 @@ static void load_with_cc(const Graph *g, const RunOptions *opt, Loaded *L)
     L->step = (StepFn)dlsym(L->so, "tfc_glue_step");            /* cached models only */
     L->copy_state = (CopyFn)dlsym(L->so, "tfc_glue_copy_state");
     L->prefill_last = (PrefillFn)dlsym(L->so, "tfc_glue_prefill_last");   /* decoders only */
+    L->set_trace = (SetTraceFn)dlsym(L->so, "tfc_glue_set_trace");
     if (!L->open || !L->forward || !L->close || !L->strerror)
         error_plain("the compiled model lacks its entry points");
     fprintf(stderr, "tfc: compiled %s in %.2f s%s\n", g->model, run_now() - t0,

@@ -135,7 +135,23 @@ typedef enum {
 
 enum { OPF_ELEMENTWISE = 1, OPF_INPLACE = 2, OPF_ROWWISE = 4 };
 
-typedef enum { DT_F32, DT_I32 } DType;
+typedef enum {
+#define DTYPE(id, name, block_bytes, block_values, what) DT_##id,
+#include "dtypes.h"
+#undef DTYPE
+    DT_COUNT_
+} DType;
+
+/* One row of dtypes.h: a block of `block` values takes `block_bytes`. */
+typedef struct {
+    const char *name;
+    int block_bytes, block;
+    const char *what;
+} DTypeInfo;
+extern const DTypeInfo dtypes[DT_COUNT_];
+/* Bytes of elems values of dt: elems must be whole blocks (a q8 weight's
+ * rows are; the verifier checks it). */
+int64_t dtype_bytes(DType dt, int64_t elems);
 
 /* A dimension: a constant, or the length of a model input (sym > 0, the
  * index of that input's length in Graph.syms; n is then its upper bound). */
@@ -173,6 +189,12 @@ typedef struct {
             int64_t first;                             /* view: first element */
             Shape full;                                /* view: the stored shape
                                                           (ndim 0: not a view) */
+            /* --tp (passes/shard.c): 1 + the stored axis split over the
+               ranks (0: whole), the stored shape, and the fused parts
+               along that axis (TfrtWeightSpec.split_*) */
+            int split_axis;
+            Shape split_full;
+            int64_t split_parts[MAX_PARTS];
         } weight;
         struct { int index; } input;                   /* model input */
         struct {
@@ -188,6 +210,7 @@ typedef struct {
             int rope_interleaved;
             int cache[MAX_PARTS];                      /* the CACHE node a part
                                                           is copied into, 0: none */
+            int tp;                                    /* TpRole (passes/shard.c) */
         } matmul;
         struct { float eps; } norm;
         struct {
@@ -250,6 +273,8 @@ typedef struct {
     int *config_is_int;
     int nconfig;
     int64_t arena_bytes;         /* set by the planner */
+    int64_t scratch_offset;      /* the int8 linear layers' scratch: where it */
+    int64_t scratch_bytes;       /* starts in the arena, its size (0: none) */
     int enc_end;                 /* set by the partition: nodes [0, enc_end)
                                     depend on encoder inputs only and run in
                                     PREFIX_encode; 0 when there is none */
@@ -264,7 +289,20 @@ typedef struct {
     int unfused_calls;           /* kernel calls of one forward pass before
                                     fusion, when asked (0: not measured) */
     int fused[MAX_FUSE_RULES];   /* times each fusion rule applied */
+    int q8_layers, fp32_layers;  /* set by the quantize pass: linear layers
+                                    made int8, and kept fp32 */
+    int tp;                      /* --tp: ranks the graph is split over (0, 1: none) */
 } Graph;
+
+/* A matmul's part in tensor parallelism (passes/shard.c). */
+typedef enum {
+    TP_NONE,      /* replicated: every rank computes all of it */
+    TP_COLUMN,    /* this rank's output columns (heads, hidden units) */
+    TP_ROW,       /* this rank's input columns; an all-reduce sums the ranks'
+                     products, then adds the bias and residual */
+    TP_GATHER     /* the head: this rank's vocabulary rows, gathered into the
+                     whole output (whose shape the node keeps) */
+} TpRole;
 
 extern const char *const op_names[OP_COUNT_];
 extern const int op_arity[OP_COUNT_];
@@ -316,9 +354,13 @@ Graph *lower_program(const Program *prog, const Define *defs, int ndefs);
 /* What the command line says about the passes. */
 typedef struct {
     unsigned off;            /* bit i: pass i of `passes` is switched off */
+    int tp;                  /* --tp N: ranks to split the model over (0, 1: none) */
     unsigned fuse_off;       /* bit r: rule r of `fuse_rules` is switched off */
     int measure_unfused;     /* also plan the graph before fusion (--plan) */
+    int quantize;            /* --quantize: QUANT_NONE or QUANT_INT8 */
+    int keep_head_fp32;      /* -fno-quantize-head */
 } PassOptions;
+enum { QUANT_NONE, QUANT_INT8 };
 
 /* pipeline.c: the passes in their order, one table (DESIGN.md): the
  * driver runs them with the verifier after each, -fno-NAME switches one
@@ -349,12 +391,26 @@ extern const FuseRule fuse_rules[];
 extern const int fuse_nrules;
 void pass_fuse(Graph *g, const PassOptions *o);
 
+/* quantize.c: --quantize int8: the linear layers' weights to dtype Q8. */
+void pass_quantize(Graph *g, const PassOptions *o);
 /* dce.c: marks nodes the output does not depend on as dead. */
 void pass_dce(Graph *g);
 /* partition.c: for an encoder-decoder, moves the nodes that depend only
  * on encoder inputs to the front (g->enc_end) and marks what the decoder
  * reads of them persistent. */
 void pass_partition(Graph *g);
+/* shard.c: splits the graph over o->tp ranks (tensor parallelism). */
+void pass_shard(Graph *g, int tp);
+/* The shape of weight w's stored tensor (before a view or a split). */
+Shape shard_stored_shape(const Node *w);
+/* Where a rank's slice of weight w is read in place (bind.c): rows of
+ * the stored tensor apart, and its part starting `first` rows (or
+ * columns) into the slice is `shard_stored_first` into the stored
+ * tensor.  For a whole weight, its row length and `first`. */
+int64_t shard_row_len(const Node *w);
+int64_t shard_stored_first(const Graph *g, const Node *w, int64_t first);
+/* Floats the row-parallel all-reduces sum per token (per rank, each way). */
+int64_t shard_allreduce_floats_per_token(const Graph *g);
 /* plan.c: assigns arena offsets to every live intermediate. */
 void pass_plan(Graph *g);
 
@@ -401,6 +457,9 @@ void pass_kv_cache(Graph *g);
 /* Plans the one-token step of a cached graph (step_offset), in the same
  * arena as the full plan (g->arena_bytes covers both). */
 void pass_plan_step(Graph *g);
+/* plan.c: reserves the int8 linear layers' scratch above the planned
+ * buffers (Graph.scratch_offset, scratch_bytes). */
+void pass_plan_scratch(Graph *g);
 /* The index in g->inputs of the cached decoder's input, -1 without a cache. */
 int kv_cache_input(const Graph *g);
 
@@ -439,15 +498,19 @@ typedef struct {
     int64_t stride;       /* elements between rows (a view's: its operand's) */
 } KTensor;
 
-/* A pointer argument: node's data, `elem` elements on; node -1 is NULL. */
+/* A pointer argument: node's data, `elem` elements on; node -1 is NULL,
+ * node KREF_SCRATCH the arena's scratch region (Graph.scratch_offset),
+ * the working memory of the int8 linear layers. */
 typedef struct {
     int node;
     KInt elem;
 } KRef;
+enum { KREF_SCRATCH = -2 };
 
 /* KT_PACKED: a linear part's packed weights, made at open; its KInt's c
- * is the part's number in kprog_packed_parts plus one, 0 for none. */
-typedef enum { KT_INT, KT_FLOAT, KT_PTR, KT_POOL, KT_STRUCT, KT_PACKED } KType;
+ * is the part's number in kprog_packed_parts plus one, 0 for none.
+ * KT_Q8 likewise: a part's int8 copy, number c - 1 of kprog_q8_parts. */
+typedef enum { KT_INT, KT_FLOAT, KT_PTR, KT_POOL, KT_STRUCT, KT_PACKED, KT_Q8 } KType;
 
 /* A field of a runtime struct (TfrtLinear, TfrtAttention): `count`
  * elements at `offset`; enum_names, when set, name an int's values. */
@@ -538,7 +601,8 @@ typedef struct {
     int from, to;                /* the nodes it runs */
     int step;                    /* the one-token step plan's offsets */
     int last_row;                /* KP_LAST_ROW */
-    int *packed_first;           /* per matmul node: its first packed part */
+    int *packed_first;           /* per matmul node: its first packed part, or
+                                    (int8 weights) its first kprog_q8_parts entry */
     KTensor *tensors;            /* per node id */
     KInstr *instrs;
     int count;
@@ -554,7 +618,7 @@ int kprog_cache_slots(const Graph *g);
 /* The rows of node id: an integer of the run-time lengths. */
 KInt kprog_rows(const Graph *g, int id);
 /* The weight parts of every live linear layer, in node order: what a
- * model packs at open (tfrt_pack_weights).  Part p of matmul node m is
+ * model packs (tfrt_pack_when_due).  Part p of matmul node m is
  * entry packed_first[m] + p of a KProgram. */
 typedef struct {
     int weight;                  /* the weight node */
@@ -565,8 +629,19 @@ typedef struct {
 KPackedPart *kprog_packed_parts(const Graph *g, int *count);
 /* Bytes the packed copies take (TFRT_PACK_PANEL columns a panel). */
 int64_t kprog_packed_bytes(const Graph *g);
-extern const KFunc kfunc_embed, kfunc_embed_packed, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
-    kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope;
+/* The parts of the int8 linear layers (weights of dtype q8), in node
+ * order: what open quantizes (tfrt_quantize_weights); the fp32 layers'
+ * parts are kprog_packed_parts. */
+KPackedPart *kprog_q8_parts(const Graph *g, int *count);
+int kprog_q8_count(const Graph *g);
+/* Bytes the int8 copies take in the runtime's layout (tfrt_q8_weight_bytes),
+ * a part read by several layers once. */
+int64_t kprog_q8_bytes(const Graph *g);
+/* The scratch an int8 linear layer node id needs for n rows. */
+int64_t kprog_q8_scratch(const Graph *g, int id, int64_t n);
+extern const KFunc kfunc_embed, kfunc_embed_packed, kfunc_embed_q8, kfunc_positions, kfunc_sinusoidal, kfunc_linear,
+    kfunc_layernorm, kfunc_rmsnorm, kfunc_attention, kfunc_softmax, kfunc_rope,
+    kfunc_allreduce_add, kfunc_gather_cols;
 /* The activation of a loop's KE_ACT: the inline one-value function of
  * tfrt.h that generated C calls, and the runtime's exported copy of it
  * (same code, same bits) that a back end without a C compiler calls. */
@@ -618,6 +693,7 @@ typedef struct {
     int jit;                             /* RUN_JIT_LLVM or RUN_JIT_CC */
     int verbose;                         /* -v: the JIT's time */
     int dump_llvm;                       /* --dump-llvm: the module, to stderr */
+    int trace;                           /* --jit cc only: Loaded.set_trace works */
 } RunOptions;
 
 /* How --run compiles: in memory through LLVM (jit_llvm.c, when tfc was
@@ -633,6 +709,9 @@ typedef int (*StepFn)(void *, int32_t, float *);
 typedef int (*PrefillFn)(void *, const int32_t *, int, float *);
 typedef int (*CopyFn)(void *, const void *);
 typedef void (*CloseFn)(void *);
+typedef void (*TraceFn)(void *arg, const char *name, const float *data, int rows, int cols,
+                        int stride);
+typedef int (*SetTraceFn)(void *, TraceFn, void *);
 typedef const char *(*StrerrorFn)(int);
 
 typedef struct {
@@ -648,6 +727,7 @@ typedef struct {
     CloseFn close;
     StrerrorFn strerror;
     void (*release)(void);       /* the JIT's code, after close; or NULL */
+    SetTraceFn set_trace;        /* --jit cc: PREFIX_set_trace; else NULL */
 } Loaded;
 
 int run_load(const Graph *g, const RunOptions *opt, Loaded *L);
@@ -655,6 +735,20 @@ int run_open(Loaded *L, const char *weights, void **model);
 void run_unload(Loaded *L);
 double run_now(void);
 int run_model(const Graph *g, const RunOptions *opt);
+
+/* ---- quant_report.c: --quant-report, what int8 costs ------------------- */
+
+typedef struct {
+    const char *text;            /* the text file to measure on */
+    int json;                    /* --quant-report=json */
+    const char *tokenizer;
+    int64_t max_tokens;          /* of the text, at most */
+} QuantReportOptions;
+
+/* g32 and g8: the model compiled without and with --quantize int8 (the
+ * residual epilogue off, so that a layer's output is its own). */
+int quant_report(const Graph *g32, const Graph *g8, const RunOptions *opt,
+                 const QuantReportOptions *q);
 
 /* ---- generate.c: text in, text out ------------------------------------- */
 

@@ -6,7 +6,9 @@
  *
  *  - inputs refer to earlier, live nodes (the node list is a schedule);
  *  - each op has its arity and its shape rule (ops.h) holds;
- *  - dtypes: ids are i32, everything else f32;
+ *  - dtypes: ids are i32, weights f32 or q8 (an int8 weight, read only by
+ *    the linear layers and lookups that know it: matmul, stack, embedding),
+ *    everything else f32;
  *  - live nodes have distinct names (C variables in generated code);
  *  - once planned, the memory plan (verify_plan.c).
  */
@@ -42,6 +44,11 @@ static const Node *input(const Check *c, const Node *n, int i)
 static int is_matrix(const Node *n) { return n && n->shape.ndim == 2 && n->dtype == DT_F32; }
 static int is_vector(const Node *n) { return n && n->shape.ndim == 1 && n->dtype == DT_F32; }
 static int is_ids(const Node *n) { return n && n->shape.ndim == 1 && n->dtype == DT_I32; }
+/* A stored or stacked weight matrix: f32, or int8 blocks (--quantize). */
+static int is_weights(const Node *n)
+{
+    return n && n->shape.ndim == 2 && (n->dtype == DT_F32 || n->dtype == DT_Q8);
+}
 static Dim rows(const Node *n) { return n->shape.d[0]; }
 static Dim cols(const Node *n) { return n->shape.d[n->shape.ndim - 1]; }
 
@@ -94,15 +101,20 @@ static void check_matmul(Check *c, int id, const Node *n)
 {
     const Node *x = input(c, n, 0), *w = input(c, n, 1), *b = input(c, n, 2);
     const Node *r = input(c, n, 3), *pos = input(c, n, 4);
-    if (!is_matrix(x) || !is_matrix(w) || !is_matrix(n) || (w->op != OP_WEIGHT && w->op != OP_CONCAT)) {
+    if (!is_matrix(x) || !is_weights(w) || !is_matrix(n) || (w->op != OP_WEIGHT && w->op != OP_CONCAT)) {
         fail(c, id, "operands must be f32 matrices, the weight a stored or stacked one");
         return;
     }
     Dim in = n->attr.matmul.layout ? rows(w) : cols(w);
+    if (w->dtype == DT_Q8 && in.n % dtypes[DT_Q8].block)
+        fail(c, id, "an int8 weight's input dimension %lld is not whole blocks of %d",
+             (long long)in.n, dtypes[DT_Q8].block);
     Dim out = n->attr.matmul.layout ? cols(w) : rows(w);
     Dim y = cols(n);
     if (n->attr.matmul.glu)
         y.n *= 2;   /* the gate and the value, side by side */
+    if (n->attr.matmul.tp == TP_GATHER && c->g->tp > 1)   /* --tp: this rank's vocabulary */
+        y.n = (y.n + c->g->tp - 1) / c->g->tp;            /* rows, the last rank's padded */
     if (!ir_dim_equal(cols(x), in) || !ir_dim_equal(y, out) || !ir_dim_equal(rows(n), rows(x)))
         fail(c, id, "shapes %s . %s -> %s do not agree", ir_shape_str(c->g, x->shape),
              ir_shape_str(c->g, w->shape), ir_shape_str(c->g, n->shape));
@@ -131,7 +143,7 @@ static void check_concat(Check *c, int id, const Node *n)
         const Node *x = input(c, n, i);
         if (!x)
             continue;
-        if (x->op != OP_WEIGHT || x->dtype != DT_F32 || x->shape.ndim != n->shape.ndim
+        if (x->op != OP_WEIGHT || x->dtype != n->dtype || x->shape.ndim != n->shape.ndim
             || axis < 0 || axis >= n->shape.ndim
             || (n->shape.ndim == 2 && !ir_dim_equal(x->shape.d[1 - axis], n->shape.d[1 - axis]))) {
             fail(c, id, "operand %d %s does not stack into %s", i, ir_shape_str(c->g, x->shape),
@@ -209,8 +221,17 @@ static void check_rope(Check *c, int id, const Node *n)
 /* weights: named; a view lies inside its stored tensor. */
 static void check_weight(Check *c, int id, const Node *n)
 {
-    if (n->dtype != DT_F32 || !n->attr.weight.ckpt)
-        fail(c, id, "weights are named f32 tensors");
+    if ((n->dtype != DT_F32 && n->dtype != DT_Q8) || !n->attr.weight.ckpt)
+        fail(c, id, "weights are named f32 or q8 tensors");
+    if (n->dtype == DT_Q8)
+        for (int r = id + 1; r < c->g->count; r++) {
+            const Node *u = &c->g->nodes[r];
+            for (int i = 0; !u->dead && i < MAX_ARGS; i++)
+                if (u->in[i] == id && !((u->op == OP_MATMUL && i == 1) || u->op == OP_CONCAT
+                                        || (u->op == OP_EMBED && i == 0)))
+                    fail(c, id, "an int8 weight read by %%%d (%s), which reads f32", r,
+                         op_names[u->op]);
+        }
     if (n->attr.weight.full.ndim && n->attr.weight.first + ir_max_elems(c->g, n->shape)
                                     > ir_max_elems(c->g, n->attr.weight.full))
         fail(c, id, "view beyond its stored tensor %s", ir_shape_str(c->g, n->attr.weight.full));
@@ -240,7 +261,7 @@ static void check_node(Check *c, int id)
         break;
     case OP_EMBED: {
         const Node *t = input(c, n, 0), *ids = input(c, n, 1);
-        if (!is_matrix(t) || !is_ids(ids) || !is_matrix(n) || !ir_dim_equal(rows(n), rows(ids))
+        if (!is_weights(t) || !is_ids(ids) || !is_matrix(n) || !ir_dim_equal(rows(n), rows(ids))
             || !ir_dim_equal(cols(n), cols(t)))
             fail(c, id, "expects table (V,D) and ids (n,) giving (n,D)");
         break;

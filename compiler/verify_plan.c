@@ -315,7 +315,7 @@ static void check_caches(PlanCheck *c, Buf *bufs)
     for (int i = 0; i < g->count; i++)
         if (!g->nodes[i].dead && g->nodes[i].op == OP_CACHE)
             bufs[n++] = (Buf){i, 0, 0, g->nodes[i].attr.cache.offset,
-                              ir_max_elems(g, g->nodes[i].shape) * 4};
+                              dtype_bytes(g->nodes[i].dtype, ir_max_elems(g, g->nodes[i].shape))};
     qsort(bufs, (size_t)n, sizeof *bufs, by_cache_offset);
     for (int i = 0; i < n && !c->failed; i++)
         if (bufs[i].offset < 0 || bufs[i].offset > g->cache_bytes - bufs[i].bytes

@@ -7,7 +7,9 @@
  * ("transformer.", "model."), check its dtype and shape, and store a
  * float pointer.  F32 data is used in place (the file is mapped, so
  * nothing is copied); F16 and BF16 are widened into buffers the binding
- * owns.  Finally every tensor of the file must be accounted for: bound, or
+ * owns, except for the weights a model quantizes at open (spec.quantized):
+ * those stay as stored, in any of the three, and the quantizer reads
+ * them (quantize.c), so no float copy of them is made.  Finally every tensor of the file must be accounted for: bound, or
  * matched by one of the model's ignore globs, or a tied copy: a tensor
  * that repeats a bound one byte for byte (converted GPT-2 files store
  * lm_head.weight beside the wte.weight the model ties its head to).  A file
@@ -15,6 +17,7 @@
  * model, so it is an error.
  */
 #include "tfrt.h"
+#include "widen.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +27,11 @@
 struct TfrtBindings {
     float **owned;              /* converted copies, freed with the binding */
     int n_owned, cap_owned;
+    struct {                    /* the weights bound as stored (quantized) */
+        size_t offset;          /* in the table */
+        TfrtDtype dtype;
+    } *stored;
+    int n_stored;
 };
 
 /* '*' matches any run of characters, possibly empty.  On a mismatch after
@@ -64,36 +72,6 @@ static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
 
 /* ---- dtype conversion ----------------------------------------------------- */
 
-/* IEEE half -> float, exact for every input (subnormals, inf, NaN). */
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else {
-        /* Subnormal: value = man * 2^-24, exact in float. */
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* bfloat16 is the top half of a float. */
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 /* A float copy of t that b owns; NULL when out of memory. */
 static float *convert(TfrtBindings *b, const TfrtTensor *t)
 {
@@ -118,7 +96,98 @@ static float *convert(TfrtBindings *b, const TfrtTensor *t)
     for (size_t i = 0; i < n; i++) {
         /* safetensors stores little-endian; read bytewise, alignment-free. */
         uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-        dst[i] = t->dtype == TFRT_DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        dst[i] = t->dtype == TFRT_DT_F16 ? tfrt_f16_to_f32(h) : tfrt_bf16_to_f32(h);
+    }
+    return dst;
+}
+
+/* Element i of t as a float (t is F32, F16 or BF16, validated at open). */
+static float element(const TfrtTensor *t, size_t i)
+{
+    return tfrt_stored_value(t->data, t->dtype, i);
+}
+
+/* Whether s's split is consistent with its (checked) shape: an axis of
+ * the tensor, parts that tile it, each a multiple of the ways. */
+static int split_ok(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const int64_t *parts, int *nparts)
+{
+    int axis = sp->axis - 1;
+    if (axis < 0 || axis >= s->ndim || sp->ways < 1)
+        return 0;
+    int64_t len = s->shape[axis], sum = 0;
+    *nparts = 0;
+    for (int k = 0; k < 3 && sp->parts[k] > 0; k++)
+        sum += sp->parts[k], (*nparts)++;
+    if (!*nparts)
+        *nparts = 1, sum = len;
+    for (int k = 0; k < *nparts; k++)   /* one part along axis 0 may be padded */
+        if ((*nparts > 1 || axis > 0) && (*nparts > 1 ? parts[k] : len) % sp->ways)
+            return 0;
+    return *nparts > 1 ? sum == len : sum <= len;   /* one part: maybe a view's rows */
+}
+
+/* Elements from the start of the stored tensor to rank's slice of its
+ * first part (split_ok holds). */
+static size_t rank_offset(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int rank)
+{
+    int axis = sp->axis - 1;
+    size_t ways = (size_t)sp->ways, inner = 1;
+    size_t len = (size_t)(sp->parts[0] > 0 ? sp->parts[0] : s->shape[axis]);
+    for (int d = axis + 1; d < s->ndim; d++)
+        inner *= (size_t)s->shape[d];
+    return (size_t)rank * ((len + ways - 1) / ways) * inner;
+}
+
+/* Whether rank's slice of a padded split runs past the stored rows. */
+static int short_slice(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int rank)
+{
+    int64_t ways = sp->ways, len = sp->parts[0] > 0 && !sp->parts[1] ? sp->parts[0] : s->shape[sp->axis - 1];
+    return (int64_t)(rank + 1) * ((len + ways - 1) / ways) > len;
+}
+
+/* Rank `rank`'s slice of t (the spec's split), as floats b owns: for every
+ * index of the axes before the split one, each part's rank-th slice of
+ * the split axis, with the axes after it whole, padded with zeros.  NULL
+ * when out of memory.  (Used for the short slice of a padded axis 0,
+ * where this layout is the stored one.) */
+static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s,
+                    const TfrtWeightSplit *sp, int rank)
+{
+    int axis = sp->axis - 1, nparts;
+    if (!split_ok(s, sp, sp->parts, &nparts))
+        return NULL;
+    size_t outer = 1, inner = 1, len = (size_t)s->shape[axis];
+    for (int d = 0; d < axis; d++)
+        outer *= (size_t)s->shape[d];
+    for (int d = axis + 1; d < s->ndim; d++)
+        inner *= (size_t)s->shape[d];
+    size_t ways = (size_t)sp->ways, rows = nparts == 1 ? (len + ways - 1) / ways : len / ways;
+    size_t local = outer * rows * inner;
+    if (b->n_owned == b->cap_owned) {
+        int cap = b->cap_owned ? b->cap_owned * 2 : 8;
+        float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
+        if (!o)
+            return NULL;
+        b->owned = o;
+        b->cap_owned = cap;
+    }
+    float *dst = malloc(local ? sizeof(float) * local : 1), *d = dst;
+    if (!dst)
+        return NULL;
+    b->owned[b->n_owned++] = dst;
+    for (size_t o = 0; o < outer; o++) {
+        size_t part_at = 0;
+        for (int k = 0; k < nparts; k++) {
+            size_t plen = nparts == 1 ? len : (size_t)sp->parts[k];
+            size_t n = nparts == 1 ? rows : plen / ways, first = (size_t)rank * n;
+            size_t have = first >= plen ? 0 : plen - first < n ? plen - first : n;
+            size_t from = (o * len + part_at + first) * inner;
+            for (size_t i = 0; i < have * inner; i++)
+                *d++ = element(t, from + i);
+            for (size_t i = have * inner; i < n * inner; i++)   /* padding past the end */
+                *d++ = 0.0f;
+            part_at += plen;
+        }
     }
     return dst;
 }
@@ -190,8 +259,8 @@ static int missing(const char *name, const TfrtNameMap *map, char *err, size_t e
 
 /* Finds, checks and stores one weight pointer; marks its tensor used. */
 static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
-                    const TfrtWeightSpec *s, const TfrtNameMap *map,
-                    void *table, char *used, char *err, size_t errlen)
+                    const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const TfrtNameMap *map,
+                    void *table, int rank, char *used, char *err, size_t errlen)
 {
     const TfrtTensor *t = lookup(st, s->name, map);
     const float *ptr;
@@ -204,10 +273,35 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     int r = check_shape(t, s, err, errlen);
     if (r)
         return r;
-    if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
+    if (s->quantized) {   /* as stored: tfrt_quantize_weights reads it */
+        if (sp && sp->axis)
+            return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks",
+                        t->name);
+        size_t esize = t->dtype == TFRT_DT_F32 ? 4 : 2;
+        b->stored[b->n_stored].offset = s->offset;
+        b->stored[b->n_stored++].dtype = t->dtype;
+        used[t - tfrt_st_tensor(st, 0)] = 1;
+        *(const void **)((char *)table + s->offset) = (const char *)t->data + s->first * esize;
+        return TFRT_OK;
+    }
+    int nparts;
+    static const TfrtWeightSplit whole;
+    if (!sp)
+        sp = &whole;
+    if (sp->axis && (rank < 0 || rank >= sp->ways || !split_ok(s, sp, sp->parts, &nparts)))
+        return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
+                    t->name, sp->ways, rank);
+    size_t at = sp->axis ? rank_offset(s, sp, rank) : 0;
+    if (sp->axis && short_slice(s, sp, rank)) {   /* the last slice of a padded split */
+        if (!(ptr = slice(b, t, s, sp, rank)))
+            return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
+                        rank, t->name);
+        at = 0;
+    } else if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
         ptr = t->data;
     else if (!(ptr = convert(b, t)))
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
+    ptr += at;
     used[t - tfrt_st_tensor(st, 0)] = 1;
     *(const float **)((char *)table + s->offset) = ptr + s->first;
     return TFRT_OK;
@@ -264,6 +358,14 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen)
 {
+    return tfrt_bind_weights_rank(out, st, specs, NULL, n_specs, map, table, 0, err, errlen);
+}
+
+int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
+                           const TfrtWeightSpec *specs, const TfrtWeightSplit *splits,
+                           int n_specs, const TfrtNameMap *map, void *table, int rank,
+                           char *err, size_t errlen)
+{
     if (err && errlen > 0)
         err[0] = '\0';
     if (!out || !st || (n_specs > 0 && (!specs || !table)) || n_specs < 0)
@@ -272,14 +374,18 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
     TfrtBindings *b = calloc(1, sizeof *b);
     int count = tfrt_st_count(st);
     char *used = calloc((size_t)count + 1, 1);
-    if (!b || !used) {
+    if (b)
+        b->stored = calloc((size_t)n_specs + 1, sizeof *b->stored);
+    if (!b || !used || !b->stored) {
+        if (b)
+            free(b->stored);
         free(b);
         free(used);
         return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
     }
     int r = TFRT_OK;
     for (int i = 0; i < n_specs && r == TFRT_OK; i++)
-        r = bind_one(b, st, &specs[i], map, table, used, err, errlen);
+        r = bind_one(b, st, &specs[i], splits ? &splits[i] : NULL, map, table, rank, used, err, errlen);
     if (r == TFRT_OK)
         r = check_unused(st, map, used, err, errlen);
     free(used);
@@ -298,5 +404,14 @@ void tfrt_bindings_free(TfrtBindings *b)
     for (int i = 0; i < b->n_owned; i++)
         free(b->owned[i]);
     free(b->owned);
+    free(b->stored);
     free(b);
+}
+
+int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset)
+{
+    for (int i = 0; b && i < b->n_stored; i++)
+        if (b->stored[i].offset == offset)
+            return (int)b->stored[i].dtype;
+    return TFRT_DT_F32;
 }

@@ -13,6 +13,12 @@
  *   n <= TFRT_GEMV_MAX_N  our GEMV (gemv.c) into a block buffer on the
  *                         stack; the epilogue then writes y.  This is the
  *                         decode path: one pass over the weights.
+ *   int8 parts (q8)       x's rows quantized per block into scratch
+ *                         first, then the int8 matmul (q8_internal.h) on
+ *                         blocks of at most Q8_COLS columns for up to
+ *                         Q8_ROWS rows at a time, into the block buffer as
+ *                         for the GEMV: the block's weights stay in cache
+ *                         for every group of rows.
  *   n > TFRT_GEMV_MAX_N   OpenBLAS sgemm on the block, straight into y
  *                         (and scratch for glu's second part), bias and
  *                         residual preloaded so that sgemm adds onto them.
@@ -28,13 +34,18 @@
 #include "tfrt.h"
 #include "cpu.h"
 #include "kernels_internal.h"
+#include "q8_internal.h"
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 enum {
     GEMV_BLOCK = 512,           /* most columns of a GEMV task (stack buffers) */
+    Q8_COLS = 128,              /* most columns of an int8 task */
+    Q8_ROWS = 16,               /* rows of x per int8 product */
+    BLOCK_FLOATS = TFRT_GEMV_MAX_N * GEMV_BLOCK,   /* a block buffer */
     TASKS_PER_THREAD = 4        /* blocks per thread, for balance */
 };
 
@@ -49,6 +60,8 @@ typedef struct {
     const float *x;
     int n;
     float *scratch;             /* glu's part 1 on the sgemm path */
+    const char *xq;             /* int8 parts: x quantized, rows xq_stride bytes */
+    size_t xq_stride;
     int isa;
     int units;                  /* 1 with glu (a pair of parts), else parts */
     int width[TFRT_MAX_PARTS];  /* columns per block of unit u */
@@ -125,35 +138,42 @@ static void mul_by(float *restrict y, const float *restrict a, int count)
 
 /* ---- the GEMV path: n <= TFRT_GEMV_MAX_N rows at a time ---------------------------------- */
 
-/* Rows [i0, i0+g) of one block: z = x W_u (+ b), act, gate, residual, into y. */
+/* Rows [i0, i0+g) of one block: z = x W_u (+ b), act, gate, residual,
+ * into y.  The buffers hold g rows of the block, ld floats apart:
+ * TFRT_GEMV_MAX_N x GEMV_BLOCK for fp32, Q8_ROWS x Q8_COLS for int8. */
 static void gemv_block(const LinearJob *j, int u, int c0, int cols, int i0, int g)
 {
     const TfrtLinear *op = j->op;
-    float z[TFRT_GEMV_MAX_N][GEMV_BLOCK], up[TFRT_GEMV_MAX_N][GEMV_BLOCK];
+    float z[BLOCK_FLOATS], up[BLOCK_FLOATS];
+    int ld = j->xq ? Q8_COLS : GEMV_BLOCK;
     const float *x = j->x + (size_t)i0 * op->x_stride;
     int parts = op->glu ? 2 : 1;
     for (int q = 0; q < parts; q++) {
         int p = u + q;
-        float (*dst)[GEMV_BLOCK] = q == 0 ? z : up;
+        float *dst = q == 0 ? z : up;
         size_t at = op->layout == TFRT_W_OUT_IN ? (size_t)c0 * op->ldw[p] : (size_t)c0;
-        if (op->packed[p])
-            tfrt_packed_gemv(j->isa, dst[0], GEMV_BLOCK, op->packed[p] + (size_t)c0 * op->in,
+        if (j->xq)
+            tfrt_q8_matmul(j->isa, dst, (size_t)ld, op->q8[p], op->rows[p], op->in, c0, cols,
+                           j->xq + (size_t)i0 * j->xq_stride, j->xq_stride, g);
+        else if (op->packed[p])
+            tfrt_packed_gemv(j->isa, dst, (size_t)ld, op->packed[p] + (size_t)c0 * op->in,
                              op->in, cols, x, (size_t)op->x_stride, g);
         else
-            tfrt_gemv(j->isa, op->layout, dst[0], GEMV_BLOCK, op->w[p] + at,
+            tfrt_gemv(j->isa, op->layout, dst, (size_t)ld, op->w[p] + at,
                       (size_t)op->ldw[p], x, (size_t)op->x_stride, op->in, cols, g);
         if (op->bias[p])
             for (int i = 0; i < g; i++)
-                add_to(dst[i], op->bias[p] + c0, cols);
+                add_to(dst + (size_t)i * ld, op->bias[p] + c0, cols);
     }
     int col = op->glu ? c0 : part_column(op, u) + c0;
     for (int i = 0; i < g; i++) {
-        tfrt_activate(op->act, z[i], z[i], (size_t)cols);
+        float *zi = z + (size_t)i * ld;
+        tfrt_activate(op->act, zi, zi, (size_t)cols);
         if (op->glu)
-            mul_by(z[i], up[i], cols);
+            mul_by(zi, up + (size_t)i * ld, cols);
         if (op->residual)
-            add_to(z[i], op->residual + (size_t)(i0 + i) * op->residual_stride + col, cols);
-        memcpy(j->y + (size_t)(i0 + i) * op->y_stride + col, z[i], sizeof(float) * (size_t)cols);
+            add_to(zi, op->residual + (size_t)(i0 + i) * op->residual_stride + col, cols);
+        memcpy(j->y + (size_t)(i0 + i) * op->y_stride + col, zi, sizeof(float) * (size_t)cols);
     }
 }
 
@@ -162,8 +182,43 @@ static void gemv_task(void *arg, int task, int thread)
     const LinearJob *j = arg;
     (void)thread;
     int c0, cols, u = task_block(j, task, &c0, &cols);
-    for (int i0 = 0; i0 < j->n; i0 += TFRT_GEMV_MAX_N)
-        gemv_block(j, u, c0, cols, i0, j->n - i0 < TFRT_GEMV_MAX_N ? j->n - i0 : TFRT_GEMV_MAX_N);
+    int group = j->xq ? Q8_ROWS : TFRT_GEMV_MAX_N;
+    for (int i0 = 0; i0 < j->n; i0 += group)
+        gemv_block(j, u, c0, cols, i0, j->n - i0 < group ? j->n - i0 : group);
+}
+
+/* ---- the int8 path: x quantized first ------------------------------------------------------ */
+
+_Static_assert(Q8_ROWS * Q8_COLS <= BLOCK_FLOATS, "int8 blocks fit the block buffers");
+_Static_assert(Q8_COLS % TFRT_Q8_PANEL == 0 && 64 % TFRT_Q8_PANEL == 0,
+               "int8 blocks start on a panel");
+
+static void quantize_task(void *arg, int i, int thread)
+{
+    const LinearJob *j = arg;
+    (void)thread;
+    tfrt_q8_quantize_act((char *)j->xq + (size_t)i * j->xq_stride, j->xq_stride,
+                         j->x + (size_t)i * j->op->x_stride, (size_t)j->op->x_stride, 1,
+                         j->op->in);
+}
+
+static void q8_linear(TfrtPool *pool, LinearJob *j, void *scratch)
+{
+    const TfrtLinear *op = j->op;
+    j->xq = (const char *)(((uintptr_t)scratch + 63) / 64 * 64);
+    j->xq_stride = tfrt_q8_act_row_bytes(op->in);
+    tfrt_pool_run(j->n > 1 ? pool : NULL, quantize_task, j, j->n);
+    plan_blocks(j, tfrt_pool_threads(pool) * TASKS_PER_THREAD, Q8_COLS);
+    tfrt_pool_run(pool, gemv_task, j, j->first_task[j->units]);
+}
+
+size_t tfrt_linear_scratch_bytes(const TfrtLinear *op, int n)
+{
+    if (n <= 0)
+        return 0;
+    if (op->q8[0])
+        return 64 + (size_t)n * tfrt_q8_act_row_bytes(op->in);
+    return op->glu ? sizeof(float) * (size_t)n * (size_t)op->out : 0;
 }
 
 /* ---- the sgemm path ------------------------------------------------------------------------ */
@@ -301,7 +356,9 @@ void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y, const float *x,
     LinearJob j = {.op = op, .y = y, .x = x, .n = n, .scratch = scratch,
                    .isa = (int)tfrt_cpu_isa()};
     int needs_temp = (op->act != TFRT_ACT_NONE || op->glu) && op->residual == y;
-    if (n <= TFRT_GEMV_MAX_N || needs_temp) {
+    if (op->q8[0]) {
+        q8_linear(pool, &j, scratch);
+    } else if (n <= TFRT_GEMV_MAX_N || needs_temp) {
         /* Unpacked IN_OUT reads a run of the block's width per row: one
          * wide block per thread reads memory best. */
         int runs = op->layout == TFRT_W_IN_OUT && !op->packed[0];

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #if TFRT_X86
 #include <immintrin.h>
@@ -37,6 +38,7 @@ enum {
     PREFETCH = 16 * TFRT_PANEL,      /* floats ahead in a panel stream */
     PACK_ROWS = 32 * TFRT_PANEL      /* rows tfrt_pack_weights packs, then releases */
 };
+#define HUGE_PAGE ((size_t)2 << 20)  /* x86-64's transparent huge page */
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
@@ -123,10 +125,74 @@ static size_t part_span(const TfrtLinear *op)
     return (size_t)(op->in - 1) * (size_t)op->ldw[0] + (size_t)op->rows[0];
 }
 
-int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
+/* One task of packing: rows [r0, r0 + rows) of part `part`, into the
+ * floats at `at` of the allocation.  Parts stored (out, in) are cut into
+ * runs of PACK_ROWS rows (a run of whole panels is a run of stored rows);
+ * parts stored (in, out) are one run each, since any column range of them
+ * spans every stored row. */
+typedef struct {
+    int part, r0, rows;
+    size_t at;
+} PackRun;
+
+typedef struct {
+    const struct TfrtSafetensors *file;
+    const void *weights;
+    const TfrtPackedPart *parts;
+    const PackRun *runs;
+    float *mem;
+} PackJob;
+
+/* Packs one run and releases the mapped file's pages it read, so that the
+ * two copies are never resident together.  A part's span may hold another
+ * part's columns (a fused QKV tensor); those pages are read again from the
+ * page cache when that part packs, on this thread or another. */
+static void pack_run(void *arg, int task, int thread)
+{
+    const PackJob *job = arg;
+    const PackRun *run = &job->runs[task];
+    (void)thread;
+    TfrtLinear op = part_op(job->weights, &job->parts[run->part]);
+    op.rows[0] = op.out = run->rows;
+    op.w[0] += (size_t)run->r0 * (size_t)op.ldw[0];
+    tfrt_linear_pack(&op, job->mem + run->at);
+    tfrt_st_release(job->file, op.w[0], part_span(&op) * sizeof(float));
+}
+
+/* The runs of the parts that need a copy of their own, with each run's
+ * place, into *runs (free() it): their count and *total floats, or -1. */
+static int plan_runs(const void *weights, const TfrtPackedPart *parts, int n, PackRun **runs,
+                     size_t *total)
+{
+    int count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        count = 0;
+        *total = 0;
+        for (int i = 0; i < n; i++) {
+            if (earlier_same(weights, parts, i) >= 0)
+                continue;   /* shares that part's copy */
+            TfrtLinear op = part_op(weights, &parts[i]);
+            int step = op.layout == TFRT_W_OUT_IN ? PACK_ROWS : op.rows[0];
+            for (int r = 0; r < op.rows[0]; r += step, count++) {
+                TfrtLinear run = op;
+                run.rows[0] = run.out = op.rows[0] - r < step ? op.rows[0] - r : step;
+                size_t f = tfrt_linear_packed_floats(&run);
+                if (pass)
+                    (*runs)[count] = (PackRun){i, r, run.rows[0], *total};
+                if (f > (SIZE_MAX / sizeof(float) - HUGE_PAGE) - *total)
+                    return -1;
+                *total += f;
+            }
+        }
+        if (!pass && !(*runs = malloc(sizeof **runs * (size_t)(count > 0 ? count : 1))))
+            return -1;
+    }
+    return count;
+}
+
+int tfrt_pack_weights(TfrtPool *pool, const struct TfrtSafetensors *file, const void *weights,
                       const TfrtPackedPart *parts, int n, const float **packed, float **data)
 {
-    size_t total = 0;
     *data = NULL;
     for (int i = 0; i < n; i++)
         packed[i] = NULL;
@@ -136,42 +202,51 @@ int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
         TfrtLinear op = part_op(weights, &parts[i]);
         if (!op.w[0] || op.in <= 0 || op.rows[0] <= 0)
             return TFRT_OK;   /* not a model's table: leave everything unpacked */
-        if (earlier_same(weights, parts, i) >= 0)
-            continue;         /* shares that part's copy */
-        size_t f = tfrt_linear_packed_floats(&op);
-        if (f > (SIZE_MAX / sizeof(float) - 64) - total)
-            return TFRT_ERR_NOMEM;
-        total += f;
     }
+    PackRun *runs = NULL;
+    size_t total;
+    int count = plan_runs(weights, parts, n, &runs, &total);
     void *mem = NULL;
-    if (posix_memalign(&mem, 64, total * sizeof(float) + 64) != 0)
+    size_t bytes = total * sizeof(float) + 64;
+    if (count < 0 || posix_memalign(&mem, HUGE_PAGE, bytes) != 0) {
+        free(runs);
         return TFRT_ERR_NOMEM;
-    float *at = mem;
-    for (int i = 0; i < n; i++) {
-        TfrtLinear op = part_op(weights, &parts[i]);
+    }
+#ifdef MADV_HUGEPAGE
+    /* Hundreds of megabytes written once: in 4 KiB pages, the first
+     * touches (a page fault per 1024 floats) cost more than the packing. */
+    madvise(mem, bytes, MADV_HUGEPAGE);
+#endif
+    PackJob job = {file, weights, parts, runs, mem};
+    tfrt_pool_run(pool, pack_run, &job, count);
+    for (int i = 0, k = 0; i < n; i++) {
         int same = earlier_same(weights, parts, i);
         if (same >= 0) {
             packed[i] = packed[same];
-            continue;
-        }
-        packed[i] = at;
-        /* Released as it goes, so that the two copies are never resident
-         * together: stored (out, in), a run of whole panels is a run of
-         * rows and packs on its own.  A part's span may hold another
-         * part's columns (a fused QKV tensor); those pages are read again
-         * from the file when that part packs. */
-        int step = op.layout == TFRT_W_OUT_IN ? PACK_ROWS : op.rows[0];
-        for (int r = 0; r < op.rows[0]; r += step) {
-            TfrtLinear run = op;
-            run.rows[0] = run.out = op.rows[0] - r < step ? op.rows[0] - r : step;
-            run.w[0] = op.w[0] + (size_t)r * (size_t)op.ldw[0];
-            tfrt_linear_pack(&run, at);
-            at += tfrt_linear_packed_floats(&run);
-            tfrt_st_release(file, run.w[0], part_span(&run) * sizeof(float));
+        } else {
+            packed[i] = (float *)mem + runs[k].at;
+            while (k < count && runs[k].part == i)
+                k++;
         }
     }
+    free(runs);
     *data = mem;
     return TFRT_OK;
+}
+
+void tfrt_pack_when_due(TfrtPacking *pk, TfrtPool *pool, const struct TfrtSafetensors *file,
+                        const void *weights, const TfrtPackedPart *parts, int n,
+                        const float **packed, int tokens)
+{
+    if (pk->passes < 0)
+        return;   /* settled */
+    if (pk->passes++ == 0 && tokens == 1)
+        return;   /* a first pass over one token reads each weight once */
+    pk->passes = -1;
+    /* Best effort: without memory for the copies the kernels read the
+     * stored weights, which nothing has released yet. */
+    if (tfrt_pack_weights(pool, file, weights, parts, n, packed, &pk->data) != TFRT_OK)
+        pk->data = NULL;
 }
 
 /* ---- GEMV: plain C ----------------------------------------------------------------------------- */

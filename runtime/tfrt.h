@@ -147,10 +147,17 @@ typedef struct {
     int rope_interleaved;                   /* as tfrt_rope */
     float *cache[TFRT_MAX_PARTS];           /* NULL: no copy */
     const float *packed[TFRT_MAX_PARTS];    /* NULL, or set by tfrt_linear_pack */
+    /* NULL: part p is fp32 as above.  Else part p's weight quantized to
+     * int8 blocks by tfrt_q8_quantize_rows (runtime/q8.h; rows[p] rows of
+     * `in` inputs, in a multiple of TFRT_Q8_BLOCK); w[p], ldw[p], layout
+     * and packed[p] are then not read.  All parts of an op are int8 or
+     * all fp32.  tfrt_linear then quantizes x's rows per block on the fly
+     * and multiplies in integers. */
+    const void *q8[TFRT_MAX_PARTS];
 } TfrtLinear;
 
-/* Packing a linear layer's weights once, at open, into the layout its
- * kernels read fastest: panels of 32 output columns, each k-major and
+/* Packing a linear layer's weights once into the layout its kernels read
+ * fastest: panels of 32 output columns, each k-major and
  * contiguous, whatever the stored layout.  tfrt_linear_packed_floats says
  * how many floats the packed parts take (dst should be 64-byte aligned);
  * tfrt_linear_pack writes them to dst and points op->packed[p] at each
@@ -182,21 +189,43 @@ typedef struct {
     int in, rows, ldw, layout;
 } TfrtPackedPart;
 
-/* What a generated model does at open: when tfrt_linear_pack_pays(),
- * packs each of the n parts once (parts with the same pointer and shape
- * share one copy) into one allocation, *data (free() it), sets packed[i]
- * to part i's copy, and releases the mapped file's pages of the packed
- * weights (tfrt_st_release), which the kernels no longer read; otherwise
- * sets every packed[i] to NULL and *data to NULL.  TFRT_OK, or
- * TFRT_ERR_NOMEM. */
+/* Packs the n parts, on the pool's threads, when tfrt_linear_pack_pays():
+ * each once (parts with the same pointer and shape share one copy) into
+ * one allocation, *data (free() it); sets packed[i] to part i's copy, and
+ * releases the mapped file's pages of the packed weights (tfrt_st_release),
+ * which the kernels no longer read.  Otherwise sets every packed[i] and
+ * *data to NULL.  TFRT_OK, or TFRT_ERR_NOMEM (then nothing is packed or
+ * released). */
 struct TfrtSafetensors;   /* a weights file: tfrt_st_open, below */
-int tfrt_pack_weights(const struct TfrtSafetensors *file, const void *weights,
+int tfrt_pack_weights(TfrtPool *pool, const struct TfrtSafetensors *file, const void *weights,
                       const TfrtPackedPart *parts, int n, const float **packed, float **data);
+
+/* What a generated model does before each pass: packing when it is due.
+ * Packing costs about as much as reading every weight a few times, so it
+ * waits until the weights are read more than once: it runs before the
+ * first pass over several tokens (tokens > 1, or 0 for a pass that is not
+ * counted in tokens), or before the second pass.  A single pass over one
+ * token (scoring one token, a one-token prompt's first token) never waits
+ * for it.  Best effort: without memory for the copies, the kernels go on
+ * reading the stored weights.  Zero-initialize the state; free(data) at
+ * close. */
+typedef struct {
+    int passes;    /* passes begun; -1 once packing is settled */
+    float *data;   /* the packed copies, or NULL */
+} TfrtPacking;
+void tfrt_pack_when_due(TfrtPacking *pk, TfrtPool *pool, const struct TfrtSafetensors *file,
+                        const void *weights, const TfrtPackedPart *parts, int n,
+                        const float **packed, int tokens);
+
+/* Bytes of tfrt_linear's scratch argument for n rows of op: with glu
+ * (fp32), n * out floats; with int8 parts (q8), x's rows quantized per
+ * block plus 64 bytes of alignment; 0 when none is needed. */
+size_t tfrt_linear_scratch_bytes(const TfrtLinear *op, int n);
 
 /* Runs op over n rows of x into y, on the pool's threads.  pos (n,): the
  * rows' positions for rope (NULL without rope); cache_row: the cache row
- * of x's first row.  scratch: with glu, room for n * out floats that the
- * kernel may overwrite; NULL otherwise.  y must not overlap x.  residual
+ * of x's first row.  scratch: tfrt_linear_scratch_bytes(op, n) bytes (any
+ * alignment) that the kernel may overwrite, or NULL when that is 0.  y must not overlap x.  residual
  * may be y itself (then residual_stride == y_stride) when there is no
  * activation and no glu: y += x . W + b. */
 void tfrt_linear(TfrtPool *pool, const TfrtLinear *op, float *y,
@@ -545,6 +574,9 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
+    int quantized;      /* 1: quantized at open (tfrt_quantize_weights): the
+                           pointer stored is the tensor's data as stored
+                           (F32, F16 or BF16, any alignment), not widened */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry
@@ -569,10 +601,116 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
                       const TfrtWeightSpec *specs, int n_specs,
                       const TfrtNameMap *map, void *table,
                       char *err, size_t errlen);
+/* How a model split over ranks (tfc --tp N, docs/parallelism.md) cuts
+ * one weight.  `axis`: 1 + the axis split over `ways` ranks, 0 for a
+ * whole tensor.  Along that axis the tensor is parts[0], [1], ... long
+ * fused parts (all 0: one part), each cut into `ways` equal slices.  A
+ * rank's pointer is to its slice of the first part, in place (the model
+ * reads the slice with the stored row length, and part p at p parts'
+ * stored length on).  One part along axis 0 may not divide: then each
+ * slice is ceil(rows / ways) rows and the last rank's, short, is a copy
+ * padded with zero rows (a vocabulary padded, as Megatron's). */
+typedef struct {
+    int axis;
+    int ways;
+    int64_t parts[3];
+} TfrtWeightSplit;
+
+/* tfrt_bind_weights for rank `rank` of a split model: splits[i] cuts
+ * specs[i] (splits NULL: every weight whole). */
+int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
+                           const TfrtWeightSpec *specs, const TfrtWeightSplit *splits,
+                           int n_specs, const TfrtNameMap *map, void *table, int rank,
+                           char *err, size_t errlen);
 void tfrt_bindings_free(TfrtBindings *b);
+/* The stored dtype (a TfrtDtype) of the quantized weight whose pointer is
+ * at `offset` in the table; TFRT_DT_F32 for every other. */
+int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset);
+
+/* ---- int8 weights (--quantize int8) ----------------------------------- */
+
+/* What a generated model with int8 linear layers does at open, after
+ * binding: quantizes each of the n parts (tfrt_q8_quantize_rows, blocks
+ * of TFRT_Q8_BLOCK along `in`; parts with the same pointer and shape share
+ * one copy) into one 64-byte aligned allocation, *data (free() it), and
+ * sets q8[i] to part i's copy.  The parts' pointers are the tensors as
+ * stored (TfrtWeightSpec.quantized), read a few rows at a time through a
+ * small float buffer; the file's pages of each run of rows are released
+ * once it is quantized, so the resident memory stays near the int8 size.
+ * TFRT_OK, or TFRT_ERR_NOMEM. */
+int tfrt_quantize_weights(const struct TfrtSafetensors *file, const struct TfrtBindings *b,
+                          const void *weights, const TfrtPackedPart *parts, int n,
+                          const void **q8, void **data);
+/* Embedding lookup in an int8 table (a tied head's part: vocab rows of
+ * dim): each row dequantized as it is read.  TFRT_ERR_TOKEN for an id
+ * outside [0, vocab). */
+int tfrt_embed_q8(float *y, const void *q8, const int32_t *ids, int n, int vocab, int dim);
 
 /* Glob match: '*' matches any (possibly empty) run of characters. */
 int tfrt_glob_match(const char *pattern, const char *s);
+
+/* ---- tensor parallelism: the ranks' collectives ------------------------ */
+
+/*
+ * A model compiled with --tp N runs as N processes (ranks), each holding
+ * 1/N of the attention heads, of the MLP's hidden columns and of the
+ * vocabulary rows of the head (docs/parallelism.md).  The ranks meet at a
+ * few points of each forward pass; these functions are those meetings.
+ * libtfrt implements them with MPI (runtime/comm_mpi.c) when it was built
+ * with MPI; otherwise (runtime/comm_none.c) there is one rank and the
+ * collectives do nothing.
+ *
+ * Errors are not returned: a collective that fails, or a rank that exits
+ * without tfrt_comm_finalize (an error message, a crash), aborts every rank
+ * of the job (MPI_Abort), so that no rank waits forever for one that died.
+ *
+ *   tfrt_comm_init(&argc, &argv);     // or MPI_Init by the application
+ *   ... open the model (its open binds this rank's slices), run it ...
+ *   tfrt_comm_finalize();
+ */
+
+/* 1 when libtfrt was built with MPI. */
+int tfrt_comm_available(void);
+
+/* Initializes MPI unless the application did (MPI_Initialized); from then
+ * on an exit without tfrt_comm_finalize aborts the job.  argc and argv may
+ * be NULL. */
+void tfrt_comm_init(int *argc, char ***argv);
+/* Finalizes MPI if tfrt_comm_init initialized it. */
+void tfrt_comm_finalize(void);
+/* This process's rank in [0, size) and the number of ranks (0 and 1
+ * before tfrt_comm_init, and without MPI). */
+int tfrt_comm_rank(void);
+int tfrt_comm_size(void);
+
+/* Prints msg on stderr with the rank and ends every rank of the job. */
+void tfrt_comm_abort(const char *msg);
+
+/* Row-parallel epilogue: y (n,cols) rows y_stride apart = the sum over
+ * ranks of y, then + bias (cols,) broadcast over rows and + residual (n,
+ * cols) rows residual_stride apart; bias and residual may be NULL and
+ * residual may alias y.  Every rank gets the same result. */
+void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const float *bias,
+                             const float *residual, int residual_stride);
+
+/* Vocabulary-parallel head: rank r holds columns [r*cols, (r+1)*cols) of
+ * the rows of y (n,total), computed into local (n,cols) rows local_stride
+ * apart (total <= size*cols: a padded vocabulary's last columns are
+ * dropped); afterwards every rank has the whole y, rows y_stride apart.
+ * local may alias y. */
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
+                           int n, int cols);
+
+/* Greedy decoding over a vocabulary split by rows: (value, index) of the
+ * largest value of every rank's best (lowest index among equals). */
+void tfrt_comm_argmax(float *value, int *index);
+
+/* Copies count bytes of buf from rank root to every rank. */
+void tfrt_comm_broadcast(void *buf, int count, int root);
+
+/* Seconds spent in the collectives since tfrt_comm_init, and their count. */
+double tfrt_comm_seconds(void);
+long tfrt_comm_calls(void);
 
 #ifdef __cplusplus
 }

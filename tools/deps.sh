@@ -6,8 +6,10 @@
 #                         PyTorch and NumPy for the golden references, librsvg for the plan pictures,
 #                         Chromium (headless) for the --report pages,
 #                         SentencePiece, Node.js and npm for the tokenizer
-#                         oracles, and the oracles' npm packages (npm ci in
-#                         tests/tokenizer, from its package-lock.json)
+#                         oracles, the oracles' npm packages (npm ci in
+#                         tests/tokenizer, from its package-lock.json), and
+#                         Open MPI for tensor parallelism (--tp; not with
+#                         MPI=0 in the environment)
 # Runs apt-get as root, or through sudo otherwise; does nothing (and needs
 # no network) when everything is already installed.
 set -e
@@ -15,6 +17,8 @@ build="gcc make flex bison libopenblas-dev pkg-config"
 # LLVM 14 for the JIT of --run; make LLVM=0 builds without it
 [ "${LLVM:-1}" = 0 ] || build="$build llvm-14-dev"
 test="$build libcunit1-dev clang libclang-rt-14-dev valgrind python3 python3-torch python3-numpy librsvg2-bin sentencepiece chromium"
+# Open MPI for --tp (runtime/comm_mpi.c, tests/mpi); make MPI=0 builds without it
+[ "${MPI:-1}" = 0 ] || test="$test openmpi-bin libopenmpi-dev"
 case "${1:-build}" in
   build) want=$build ;;
   test)  want=$test ;;

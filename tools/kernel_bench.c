@@ -17,6 +17,10 @@
  *        generated code would make them: tokens/s and ms; and Llama-110M
  *        decoding steps at positions 128..159 from a filled cache.
  * pool   the cost of handing a job to the pool's threads.
+ * int8   tfrt_linear with int8 weights (q8 parts) on the Llama-110M ops,
+ *        at n = 1 beside the DRAM bound and at n = 128, for each ISA
+ *        level (-isa avx512,avx2,c: the VNNI, AVX2 and C kernels; all
+ *        that the CPU has by default), and their sums over a token.
  *
  * Every figure is the median of REPS (default 9) repetitions; the machine
  * may be shared, so compare figures of one run, and ratios.  OpenBLAS's
@@ -31,6 +35,7 @@
 
 #include "tfrt.h"
 #include "cpu.h"
+#include "q8.h"
 
 #if TFRT_X86
 #include <immintrin.h>
@@ -603,11 +608,152 @@ static void bench_pool(void)
     }
 }
 
+/* ---- int8 linear layers --------------------------------------------------------------- */
+
+/* The linear operations of the Llama-110M layer as the compiler fuses
+ * them (q, k, v as one op of three parts; w1 and w3 as a SwiGLU pair),
+ * with how many a token runs. */
+typedef struct {
+    const char *name;
+    int in, parts, rows[TFRT_MAX_PARTS], glu, per_token;
+} Q8Shape;
+
+static const Q8Shape q8_shapes[] = {
+    {"qkv 3x768x768", 768, 3, {768, 768, 768}, 0, 12},
+    {"wo 768x768", 768, 1, {768}, 0, 12},
+    {"w1,w3 glu 2x2048x768", 768, 2, {2048, 2048}, 1, 12},
+    {"w2 768x2048", 2048, 1, {768}, 0, 12},
+    {"cls 32000x768", 768, 1, {32000}, 0, 1},
+};
+enum { Q8_SHAPES = sizeof q8_shapes / sizeof q8_shapes[0], Q8_PROMPT = 128 };
+
+static size_t q8_part_bytes(const Q8Shape *sh, int p)
+{
+    return (tfrt_q8_weight_bytes(sh->rows[p], sh->in) + 63) / 64 * 64;
+}
+
+static size_t q8_op_bytes(const Q8Shape *sh)
+{
+    size_t b = 0;
+    for (int p = 0; p < sh->parts; p++)
+        b += q8_part_bytes(sh, p);
+    return b;
+}
+
+/* The op reading its parts from w (q8_op_bytes of them). */
+static TfrtLinear q8_op(const Q8Shape *sh, const unsigned char *w)
+{
+    TfrtLinear op = {.in = sh->in, .parts = sh->parts, .glu = sh->glu,
+                     .act = sh->glu ? TFRT_ACT_SILU : TFRT_ACT_NONE, .x_stride = sh->in};
+    for (int p = 0; p < sh->parts; p++) {
+        op.rows[p] = sh->rows[p];
+        op.out += sh->glu && p > 0 ? 0 : sh->rows[p];
+        op.q8[p] = w;
+        w += q8_part_bytes(sh, p);
+    }
+    op.y_stride = op.out;
+    return op;
+}
+
+/* n = 1 from a 1 GiB set of copies of the quantized weights (DRAM), and
+ * n = Q8_PROMPT on one copy, at every ISA level in isas and every thread
+ * count; then the sums over a Llama-110M token. */
+static void bench_int8(const int *isas, int n_isas)
+{
+    const size_t set_bytes = (size_t)1 << 30;
+    unsigned char *set = NULL;
+    float *dram_set = fill(SET_FLOATS / 4, 7);      /* 256 MiB for the DRAM probe */
+    if (posix_memalign((void **)&set, 64, set_bytes))
+        exit(1);
+    float *x = fill((size_t)Q8_PROMPT * 2048, 8), *y = fill((size_t)Q8_PROMPT * 32000, 9);
+    size_t scratch_bytes = 0;
+    for (int s = 0; s < Q8_SHAPES; s++) {
+        TfrtLinear op = q8_op(&q8_shapes[s], set);
+        size_t b = tfrt_linear_scratch_bytes(&op, Q8_PROMPT);
+        scratch_bytes = b > scratch_bytes ? b : scratch_bytes;
+    }
+    void *scratch = malloc(scratch_bytes);
+    printf("\nint8 linear layers (tfrt_linear with q8 parts; weights 32 per block + a float\n"
+           "scale, 1.125 bytes a weight).  n = 1: us per call and GB/s of weights from a\n"
+           "1 GiB set, beside DRAM read GB/s measured just before (bound = bytes / DRAM);\n"
+           "n = %d: ms per call, GOPS (2 n in out).  Medians of %d.\n", Q8_PROMPT, reps);
+    printf("%-6s %3s %-22s %9s %7s %7s %6s %9s %7s\n", "isa", "thr", "op", "n=1 us", "GB/s",
+           "DRAM", "bound", "n=128 ms", "GOPS");
+    for (int ii = 0; ii < n_isas; ii++)
+        for (int ti = 0; ti < n_thread_counts; ti++) {
+            tfrt_cpu_force_isa(isas[ii]);
+            TfrtPool *pool;
+            if (tfrt_pool_create(&pool, thread_counts[ti]) != TFRT_OK)
+                exit(1);
+            int slow = isas[ii] == TFRT_ISA_C;
+            double tok_us = 0, tok_bound_us = 0, prompt_ms = 0, tok_bytes = 0, dram_all = 0;
+            for (int s = 0; s < Q8_SHAPES; s++) {
+                const Q8Shape *sh = &q8_shapes[s];
+                size_t bytes = q8_op_bytes(sh), copies = set_bytes / bytes, next = 0;
+                float *w = fill((size_t)sh->in * 32000, 10);     /* rows of any part */
+                unsigned char *one = set;
+                for (int p = 0; p < sh->parts; p++) {
+                    tfrt_q8_quantize_rows(one, sh->rows[p], sh->in, 0, sh->rows[p], w);
+                    one += q8_part_bytes(sh, p);
+                }
+                for (size_t c = 1; c < copies; c++)
+                    memcpy(set + c * bytes, set, bytes);
+                free(w);
+                int calls = copies < 64 ? (int)copies : 64, pcalls = slow ? 1 : 3;
+                calls = slow ? 4 : calls;
+                double us[MAX_REPS], dram[MAX_REPS], ms[MAX_REPS];
+                for (int c = 0; c < calls; c++) {      /* warm-up, untimed */
+                    TfrtLinear op = q8_op(sh, set + bytes * (next++ % copies));
+                    tfrt_linear(pool, &op, y, x, 1, NULL, 0, scratch);
+                }
+                for (int r = 0; r < reps; r++) {
+                    dram[r] = read_bandwidth(pool, dram_set, SET_FLOATS / 4);
+                    double t = now();
+                    for (int c = 0; c < calls; c++) {
+                        TfrtLinear op = q8_op(sh, set + bytes * (next++ % copies));
+                        tfrt_linear(pool, &op, y, x, 1, NULL, 0, scratch);
+                    }
+                    us[r] = (now() - t) / calls * 1e6;
+                    TfrtLinear op = q8_op(sh, set);
+                    t = now();
+                    for (int c = 0; c < pcalls; c++)
+                        tfrt_linear(pool, &op, y, x, Q8_PROMPT, NULL, 0, scratch);
+                    ms[r] = (now() - t) / pcalls * 1e3;
+                }
+                double t1 = median(us, reps), bw = median(dram, reps), tp = median(ms, reps);
+                double gbs = (double)bytes / (t1 * 1e-6) / 1e9;
+                double outs = 0;
+                for (int p = 0; p < sh->parts; p++)
+                    outs += sh->rows[p];
+                printf("%-6s %3d %-22s %9.1f %7.1f %7.1f %5.0f%% %9.2f %7.1f\n",
+                       tfrt_isa_name((TfrtIsa)isas[ii]), thread_counts[ti], sh->name, t1, gbs,
+                       bw, 100 * gbs / bw, tp, 2.0 * Q8_PROMPT * sh->in * outs / (tp * 1e-3) / 1e9);
+                fflush(stdout);
+                tok_us += sh->per_token * t1;
+                tok_bytes += sh->per_token * (double)bytes;
+                tok_bound_us += sh->per_token * (double)bytes / (bw * 1e9) * 1e6;
+                prompt_ms += sh->per_token * tp;
+                dram_all += bw / Q8_SHAPES;
+            }
+            printf("%-6s %3d %-22s %9.1f %7.1f %7.1f %5.0f%% %9.2f   (110M: %.0f tok/s decode, "
+                   "bound %.0f; prefill %.0f tok/s)\n",
+                   tfrt_isa_name((TfrtIsa)isas[ii]), thread_counts[ti], "110M token (sum)",
+                   tok_us, tok_bytes / (tok_us * 1e-6) / 1e9, dram_all,
+                   100 * tok_bound_us / tok_us, prompt_ms, 1e6 / tok_us, 1e6 / tok_bound_us,
+                   Q8_PROMPT / (prompt_ms * 1e-3));
+            fflush(stdout);
+            tfrt_pool_destroy(pool);
+        }
+    tfrt_cpu_force_isa(-1);
+    free(set); free(dram_set); free(x); free(y); free(scratch);
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    int gemv = 0, gemm = 0, model = 0, pool = 0;
+    int gemv = 0, gemm = 0, model = 0, pool = 0, int8 = 0;
+    int isas[3], n_isas = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "gemv") == 0)
             gemv = 1;
@@ -617,6 +763,14 @@ int main(int argc, char **argv)
             model = 1;
         else if (strcmp(argv[i], "pool") == 0)
             pool = 1;
+        else if (strcmp(argv[i], "int8") == 0)
+            int8 = 1;
+        else if (strcmp(argv[i], "-isa") == 0 && i + 1 < argc) {
+            for (char *s = strtok(argv[++i], ","); s && n_isas < 3; s = strtok(NULL, ","))
+                for (int isa = TFRT_ISA_C; isa <= TFRT_ISA_AVX512; isa++)
+                    if (strcmp(s, tfrt_isa_name((TfrtIsa)isa)) == 0 && isa <= (int)tfrt_cpu_detected_isa())
+                        isas[n_isas++] = isa;
+        }
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
@@ -626,7 +780,8 @@ int main(int argc, char **argv)
                 s += *s == ',';
             }
         } else {
-            fprintf(stderr, "usage: kernel_bench [gemv] [gemm] [model] [pool] [-t 1,2] [-r REPS]\n");
+            fprintf(stderr, "usage: kernel_bench [gemv] [gemm] [model] [pool] [int8] [-t 1,2] [-r REPS]\n"
+                            "                    [-isa avx512,avx2,c]\n");
             return 2;
         }
     }
@@ -639,8 +794,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "kernel_bench: thread counts must be in 1..64\n");
             return 2;
         }
-    if (!gemv && !gemm && !model && !pool)
-        gemv = gemm = model = pool = 1;
+    if (!gemv && !gemm && !model && !pool && !int8)
+        gemv = gemm = model = pool = int8 = 1;
+    for (int k = 0; n_isas == 0 && k <= (int)tfrt_cpu_detected_isa(); k++)
+        isas[k] = (int)tfrt_cpu_detected_isa() - k;     /* all, best first */
+    if (n_isas == 0)
+        n_isas = (int)tfrt_cpu_detected_isa() + 1;
     printf("tfrt kernels: isa %s (detected %s); OpenBLAS %s, core %s\n", tfrt_isa(),
            tfrt_isa_name(tfrt_cpu_detected_isa()), openblas_get_config(),
            openblas_get_corename());
@@ -652,5 +811,7 @@ int main(int argc, char **argv)
         bench_models();
     if (pool)
         bench_pool();
+    if (int8)
+        bench_int8(isas, n_isas);
     return 0;
 }

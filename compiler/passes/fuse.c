@@ -32,7 +32,97 @@
  */
 #include "tfc.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- who reads what ---------------------------------------------------- */
+
+/* Every node's readers, one entry per operand slot that reads it.  Dead
+ * readers stay listed (the queries skip them).  Built on first use and
+ * kept true through a rule's rewrites: redirect moves entries and
+ * set_operand adds them; inserting a node shifts every id, so insert_concat
+ * drops the index and the next query builds it again.  Without it, each
+ * query would scan the rest of the graph: quadratic in the model's size. */
+typedef struct {
+    int *id;
+    int n, cap;
+    int own;      /* id is an allocation of its own, not a piece of `block` */
+} ReaderList;
+
+static struct {
+    ReaderList *of;   /* by node id; NULL: not built */
+    int *block;       /* the lists as first built, one after another */
+    int count;        /* nodes when built */
+} rd;
+
+static void index_drop(void)
+{
+    for (int i = 0; rd.of && i < rd.count; i++)
+        if (rd.of[i].own)
+            free(rd.of[i].id);
+    free(rd.of);
+    free(rd.block);
+    rd.of = NULL, rd.block = NULL, rd.count = 0;
+}
+
+static void *index_alloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "tfc: error: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static const ReaderList *readers(const Graph *g, int id)
+{
+    if (!rd.of) {
+        size_t edges = 0;
+        rd.count = g->count;
+        rd.of = index_alloc((size_t)g->count, sizeof *rd.of);
+        for (int i = 0; i < g->count; i++)
+            for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
+                if (g->nodes[i].in[j] >= 0)
+                    rd.of[g->nodes[i].in[j]].cap++, edges++;
+        rd.block = index_alloc(edges, sizeof *rd.block);
+        for (int i = 0, at = 0; i < g->count; at += rd.of[i++].cap)
+            rd.of[i].id = rd.block + at;
+        for (int i = 0; i < g->count; i++)
+            for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
+                if (g->nodes[i].in[j] >= 0) {
+                    ReaderList *l = &rd.of[g->nodes[i].in[j]];
+                    l->id[l->n++] = i;
+                }
+    }
+    if (id < 0 || id >= rd.count)
+        tfc_bug("node %d outside the reader index of %d nodes", id, rd.count);
+    return &rd.of[id];
+}
+
+static void index_add(int id, int reader)
+{
+    if (!rd.of)
+        return;   /* built from the graph when next needed */
+    ReaderList *l = &rd.of[id];
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 4;
+        int *grown = index_alloc((size_t)cap, sizeof *grown);
+        memcpy(grown, l->id, (size_t)l->n * sizeof *grown);
+        if (l->own)
+            free(l->id);
+        l->id = grown, l->cap = cap, l->own = 1;
+    }
+    l->id[l->n++] = reader;
+}
+
+/* Operand slot j of node n reads id. */
+static void set_operand(Graph *g, int n, int j, int id)
+{
+    g->nodes[n].in[j] = id;
+    index_add(id, n);
+}
 
 /* ---- reading the graph ----------------------------------------------- */
 
@@ -41,9 +131,9 @@
 static int uses(const Graph *g, int id)
 {
     int n = (id == g->output) + g->nodes[id].persist;
-    for (int i = id + 1; i < g->count; i++)
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
-            n += g->nodes[i].in[j] == id;
+    const ReaderList *l = readers(g, id);
+    for (int k = 0; k < l->n; k++)
+        n += !g->nodes[l->id[k]].dead;
     return n;
 }
 
@@ -52,10 +142,10 @@ static int only_reader(const Graph *g, int id)
 {
     if (uses(g, id) != 1 || id == g->output || g->nodes[id].persist)
         return -1;
-    for (int i = id + 1; i < g->count; i++)
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
-            if (g->nodes[i].in[j] == id)
-                return i;
+    const ReaderList *l = readers(g, id);
+    for (int k = 0; k < l->n; k++)
+        if (!g->nodes[l->id[k]].dead)
+            return l->id[k];
     return -1;
 }
 
@@ -109,10 +199,17 @@ static int stackable(const Graph *g, const int *ids, int n)
  * with them. */
 static void redirect(Graph *g, int from, int to)
 {
-    for (int i = from + 1; i < g->count; i++)
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
-            if (g->nodes[i].in[j] == from)
-                g->nodes[i].in[j] = to;
+    ReaderList *l = (ReaderList *)readers(g, from);
+    for (int k = 0; k < l->n; k++) {
+        Node *r = &g->nodes[l->id[k]];
+        for (int j = 0; !r->dead && j < MAX_ARGS; j++)
+            if (r->in[j] == from) {
+                r->in[j] = to;
+                index_add(to, l->id[k]);
+                break;   /* one entry per slot: the entry of a second slot moves it */
+            }
+    }
+    l->n = 0;
     if (g->output == from)
         g->output = to;
     g->nodes[to].persist |= g->nodes[from].persist;
@@ -156,6 +253,7 @@ static int insert_concat(Graph *g, int at, int *ids, int n, int slot)
     s.d[axis].n = 0;
     for (int i = 0; i < n; i++)
         s.d[axis].n += g->nodes[g->nodes[ids[i]].in[slot]].shape.d[axis].n;
+    index_drop();   /* ids shift */
     int c = ir_insert(g, at, OP_CONCAT, DT_F32, s, first->loc);
     for (int i = 0; i < n; i++)
         ids[i] += ids[i] >= at;
@@ -266,6 +364,7 @@ static void stack_projections(Graph *g, int *ids, int n)
     int64_t total = 0;
     for (int i = 0; i < n; i++)
         total += out_cols(g, ids[i]);
+    index_drop();   /* ids shift */
     int f = ir_insert(g, at, OP_MATMUL, DT_F32, ir_shape2(m0->shape.d[0], ir_const(total)), m0->loc);
     for (int i = 0; i < n; i++)
         ids[i] += ids[i] >= f;
@@ -350,8 +449,9 @@ static int can_view(const Graph *g, int s)
     if (s == g->output || x->op == OP_WEIGHT || x->op == OP_INPUT || x->op == OP_CACHE
         || (x->op == OP_SLICE && x->attr.slice.view))
         return 0;
-    for (int i = s + 1; i < g->count; i++)
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
+    const ReaderList *l = readers(g, s);
+    for (int k = 0; k < l->n; k++)
+        for (int i = l->id[k], j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
             if (g->nodes[i].in[j] == s && !takes_stride(g, i, j, s))
                 return 0;
     return 1;
@@ -398,22 +498,22 @@ static int set_parts(Graph *g, int f)
         return 1;
     if (m->attr.matmul.glu || f == g->output || m->persist)
         return 0;
-    while (at < cols) {
-        int found = 0;
-        for (int i = f + 1; i < g->count && !found; i++) {
-            const Node *s = &g->nodes[i];
-            found = !s->dead && s->op == OP_SLICE && s->in[0] == f && s->attr.slice.first == at;
-            if (found && parts < MAX_PARTS)
-                part_cols[parts] = s->attr.slice.cols;
-        }
-        if (!found || parts == MAX_PARTS)
+    const ReaderList *l = readers(g, f);
+    for (int k = 0; k < l->n; k++)   /* slices are its only readers */
+        if (!g->nodes[l->id[k]].dead && g->nodes[l->id[k]].op != OP_SLICE)
             return 0;
+    while (at < cols) {
+        int found = -1;   /* the first slice that starts at column `at` */
+        for (int k = 0; k < l->n; k++) {
+            const Node *s = &g->nodes[l->id[k]];
+            if (!s->dead && s->in[0] == f && s->attr.slice.first == at && (found < 0 || l->id[k] < found))
+                found = l->id[k];
+        }
+        if (found < 0 || parts == MAX_PARTS)
+            return 0;
+        part_cols[parts] = g->nodes[found].attr.slice.cols;
         at += part_cols[parts++];
     }
-    for (int i = f + 1; i < g->count; i++)   /* slices are its only readers */
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++)
-            if (g->nodes[i].in[j] == f && g->nodes[i].op != OP_SLICE)
-                return 0;
     m->attr.matmul.parts = parts;
     memcpy(m->attr.matmul.part_cols, part_cols, sizeof part_cols);
     return 1;
@@ -460,7 +560,7 @@ static int rule_rope(Graph *g)
             || (has_rope && (m->in[4] != pos || m->attr.matmul.rope_theta != rn->attr.rope.theta
                              || m->attr.matmul.rope_interleaved != rn->attr.rope.interleaved)))
             continue;
-        m->in[4] = pos;
+        set_operand(g, f, 4, pos);
         m->attr.matmul.rope_heads[p] = rn->attr.rope.heads;
         m->attr.matmul.rope_theta = rn->attr.rope.theta;
         m->attr.matmul.rope_interleaved = rn->attr.rope.interleaved;
@@ -529,7 +629,7 @@ static int rule_residual(Graph *g)
         int k = n->in[1] > n->in[0] ? 1 : 0, f = n->in[k], r = n->in[1 - k];
         if (!bare_result(g, f, d) || r == f || g->nodes[r].dtype != DT_F32)
             continue;
-        g->nodes[f].in[3] = r;
+        set_operand(g, f, 3, r);
         g->nodes[f].name = g->nodes[d].name;   /* it now holds the sum: x, not wo */
         fold(g, d, f);
         done++;
@@ -561,36 +661,13 @@ static void chain_size(const Graph *g, int id, int *ops, int *leaves, int *seen,
     }
 }
 
-/* The one live reader of every node, as only_reader gives it, in one pass
- * over the graph (only_reader on every node would be quadratic). */
-static int *only_readers(const Graph *g)
-{
-    int *uses = tfc_alloc((size_t)g->count * sizeof *uses);
-    int *reader = tfc_alloc((size_t)g->count * sizeof *reader);
-    for (int i = 0; i < g->count; i++) {
-        uses[i] = (i == g->output) + g->nodes[i].persist;
-        reader[i] = -1;
-    }
-    for (int i = 0; i < g->count; i++)
-        for (int j = 0; !g->nodes[i].dead && j < MAX_ARGS; j++) {
-            int k = g->nodes[i].in[j];
-            if (k >= 0 && k < i && uses[k]++ == 0)
-                reader[k] = i;
-        }
-    for (int i = 0; i < g->count; i++)
-        if (uses[i] != 1 || i == g->output || g->nodes[i].persist)
-            reader[i] = -1;
-    return reader;
-}
-
-/* Marks operands inlined into their reader's loop; edges stay as they are,
- * so the readers found first stay true throughout. */
+/* Marks operands inlined into their reader's loop; edges stay as they are. */
 static int rule_chains(Graph *g)
 {
-    int done = 0, *reader = only_readers(g);
+    int done = 0;
     for (int d = 0; d < g->count; d++) {
         Node *n = &g->nodes[d];
-        int e = reader[d];
+        int e = n->dead ? -1 : only_reader(g, d);
         if (n->dead || !(op_flags[n->op] & OPF_ELEMENTWISE) || e < 0
             || !(op_flags[g->nodes[e].op] & OPF_ELEMENTWISE)
             || !ir_shape_equal(g->nodes[e].shape, n->shape))
@@ -627,6 +704,9 @@ _Static_assert(sizeof fuse_rules / sizeof fuse_rules[0] <= MAX_FUSE_RULES, "Grap
 void pass_fuse(Graph *g, const PassOptions *o)
 {
     for (int r = 0; r < fuse_nrules; r++)
-        if (!(o->fuse_off >> r & 1u))
+        if (!(o->fuse_off >> r & 1u)) {
+            index_drop();   /* each rule starts from the graph as it is */
             g->fused[r] = fuse_rules[r].run(g);
+        }
+    index_drop();
 }

@@ -113,7 +113,7 @@ static int append_cache(Graph *g, Node *nodes, int *count, int src, int past, in
     c->shape = ir_shape2((Dim){past, g->syms[past].max}, x->shape.d[1]);
     c->name = tfc_format("%s_cache", x->name);
     c->attr.cache.offset = *bytes;
-    *bytes += g->syms[past].max * x->shape.d[1].n * 4;
+    *bytes += g->syms[past].max * dtype_bytes(DT_F32, x->shape.d[1].n);
     return (*count)++;
 }
 

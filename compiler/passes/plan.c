@@ -59,7 +59,7 @@ static int needs_buffer(const Graph *g, int i)
 int64_t plan_row_bytes(const Graph *g, int id)
 {
     const Node *n = &g->nodes[id];
-    int64_t bytes = n->shape.ndim == 2 ? n->shape.d[1].n * 4 : 4;
+    int64_t bytes = dtype_bytes(n->dtype, n->shape.ndim == 2 ? n->shape.d[1].n : 1);
     /* a gated matmul's buffer holds the gate's product, then the value's */
     return n->op == OP_MATMUL && n->attr.matmul.glu ? 2 * bytes : bytes;
 }
@@ -73,13 +73,6 @@ int64_t plan_node_bytes(const Graph *g, int id)
 
 /* ---- liveness and in-place chains -------------------------------------- */
 
-static int root(const int *alias, int i)
-{
-    while (alias[i] >= 0)
-        i = alias[i];
-    return i;
-}
-
 /* The operand slots node i may overwrite: the first (unary ops and the
  * norms), either of a binary elementwise op, a matmul's residual when
  * the product adds straight onto it (no activation between them, not
@@ -87,15 +80,18 @@ static int root(const int *alias, int i)
 static void inplace_slots(const Node *n, int *from, int *to)
 {
     *from = 0, *to = 0;
-    if (n->op == OP_MATMUL && !n->attr.matmul.glu && !n->attr.matmul.act)
+    /* a row-parallel matmul (--tp) writes its partial product before the
+       all-reduce adds the residual: never over it */
+    if (n->op == OP_MATMUL && !n->attr.matmul.glu && !n->attr.matmul.act && n->attr.matmul.tp != TP_ROW)
         *from = 3, *to = 4;
     else if (op_flags[n->op] & OPF_INPLACE)
         *to = (op_flags[n->op] & OPF_ELEMENTWISE) && op_arity[n->op] == 2 ? 2 : 1;
 }
 
 /* The input of node i that i may overwrite, or -1.  last[] holds each
- * chain's last read so far (indexed by the chain's root). */
-static int inplace_input(const Graph *g, int i, const Plan *p)
+ * chain's last read so far, indexed by the chain's root: chain[k], the
+ * first node of the chain node k belongs to. */
+static int inplace_input(const Graph *g, int i, const Plan *p, const int *chain)
 {
     const Node *n = &g->nodes[i];
     int from, to;
@@ -108,7 +104,7 @@ static int inplace_input(const Graph *g, int i, const Plan *p)
             continue;
         const Node *x = &g->nodes[k];
         if (x->dtype == n->dtype && ir_shape_equal(x->shape, n->shape)
-            && p->last[root(p->alias, k)] == i)
+            && p->last[chain[k]] == i)
             return k;
     }
     return -1;
@@ -142,7 +138,14 @@ static void last_reads(const Graph *g, int *last)
 
 static void liveness(const Graph *g, Plan *p)
 {
+    /* each node's chain root, kept as chains grow (a chain's members
+     * follow one another: walking alias[] for each would be quadratic in a
+     * residual stream written in place through every block) */
+    int *chain = calloc((size_t)g->count + 1, sizeof *chain);
+    if (!chain)
+        error_plain("out of memory");
     for (int i = 0; i < g->count; i++) {
+        chain[i] = i;
         p->first[i] = i;
         p->alias[i] = -1;
         p->bytes[i] = needs_buffer(g, i) ? plan_node_bytes(g, i) : 0;
@@ -156,21 +159,22 @@ static void liveness(const Graph *g, Plan *p)
     /* the chain's last read, kept at its root: last[] of a root grows as
      * members join; free_at is filled once all chains are known */
     for (int i = 0; i < g->count; i++) {
-        int k = inplace_input(g, i, p);
+        int k = inplace_input(g, i, p, chain);
         if (k < 0)
             continue;
-        int r = root(p->alias, k);
+        int r = chain[i] = chain[k];
         p->alias[i] = k;
         if (p->last[i] > p->last[r])
             p->last[r] = p->last[i];
     }
     for (int i = 0; i < g->count; i++) {
-        int r = root(p->alias, i);
+        int r = chain[i];
         p->free_at[i] = p->bytes[i] ? (p->last[r] > p->last[i] ? p->last[r] : p->last[i]) : -1;
     }
     /* last[] of a root was widened for the chain: restore the node's own
      * last read for the report */
     last_reads(g, p->last);
+    free(chain);
 }
 
 /* One Buffer per chain; group[i] is node i's buffer, or -1. */
@@ -182,7 +186,7 @@ static int make_buffers(const Graph *g, const Plan *p, Buffer *bufs, int *group)
         if (!p->bytes[i])
             continue;
         if (p->alias[i] >= 0) {
-            group[i] = group[root(p->alias, i)];
+            group[i] = group[p->alias[i]];   /* its chain's, set at an earlier node */
             continue;
         }
         bufs[n] = (Buffer){i, p->free_at[i], p->bytes[i], 0};
@@ -224,16 +228,46 @@ static int by_offset(const void *a, const void *b)
     return (x->offset > y->offset) - (x->offset < y->offset);
 }
 
-/* The offset for bufs[b] among placed[0..nplaced) (indices into bufs):
- * best fit (the smallest gap that holds it) or first fit (the lowest). */
-static int64_t place(Buffer *bufs, const int *placed, int nplaced, int b, int best_fit, int *tmp)
+/* The buffers placed so far, found by lifetime: a buffer that lives at
+ * most SHORT steps is listed under its first step (head/next), a longer
+ * one in `longs`.  A buffer to place then meets only the short ones that
+ * start within SHORT steps before it or during its life, and the long
+ * ones: linear in the graph's size where lifetimes are short, as they are
+ * in a transformer's blocks, instead of a scan of every placed buffer. */
+enum { SHORT = 64 };
+
+typedef struct {
+    int *head;        /* by step: the last short buffer placed that starts there, or -1 */
+    int *next;        /* by buffer: the short one placed before it at its step, or -1 */
+    int *longs, nlongs;
+    int steps;
+} Placed;
+
+static void placed_add(Placed *p, const Buffer *bufs, int b)
+{
+    if (bufs[b].last - bufs[b].first > SHORT) {
+        p->longs[p->nlongs++] = b;
+    } else {
+        p->next[b] = p->head[bufs[b].first];
+        p->head[bufs[b].first] = b;
+    }
+}
+
+static int overlaps(const Buffer *q, const Buffer *b) { return q->first <= b->last && b->first <= q->last; }
+
+/* The offset for bufs[b] among those placed (p): best fit (the smallest
+ * gap that holds it) or first fit (the lowest). */
+static int64_t place(Buffer *bufs, const Placed *p, int b, int best_fit, int *tmp)
 {
     int m = 0;
-    for (int i = 0; i < nplaced; i++) {
-        const Buffer *q = &bufs[placed[i]];
-        if (q->first <= bufs[b].last && bufs[b].first <= q->last)
-            tmp[m++] = placed[i];
-    }
+    for (int i = 0; i < p->nlongs; i++)
+        if (overlaps(&bufs[p->longs[i]], &bufs[b]))
+            tmp[m++] = p->longs[i];
+    int from = bufs[b].first - SHORT > 0 ? bufs[b].first - SHORT : 0;
+    for (int step = from; step <= bufs[b].last && step < p->steps; step++)
+        for (int q = p->head[step]; q >= 0; q = p->next[q])
+            if (overlaps(&bufs[q], &bufs[b]))
+                tmp[m++] = q;
     sort_base = bufs;
     qsort(tmp, (size_t)m, sizeof *tmp, by_offset);
     int64_t end = 0, found = -1, found_gap = 0;
@@ -253,12 +287,16 @@ static int64_t place(Buffer *bufs, const int *placed, int nplaced, int b, int be
 }
 
 /* Places the buffers in `order`; returns the arena size. */
-static int64_t place_all(Buffer *bufs, int n, const int *order, int best_fit, int *tmp)
+static int64_t place_all(Buffer *bufs, int n, const int *order, int best_fit, int *tmp, Placed *p)
 {
     int64_t arena = 0;
+    for (int s = 0; s < p->steps; s++)
+        p->head[s] = -1;
+    p->nlongs = 0;
     for (int i = 0; i < n; i++) {
         int b = order[i];
-        bufs[b].offset = place(bufs, order, i, b, best_fit, tmp);
+        bufs[b].offset = place(bufs, p, b, best_fit, tmp);
+        placed_add(p, bufs, b);
         if (bufs[b].offset + bufs[b].size > arena)
             arena = bufs[b].offset + bufs[b].size;
     }
@@ -298,6 +336,7 @@ typedef struct {
     Buffer *bufs;
     int n;
     int *order, *best_order, *tmp;
+    Placed placed;
     int64_t best, bound;
     int best_fit;
     const char *how;
@@ -305,7 +344,7 @@ typedef struct {
 
 static void try_order(Search *s, const int *order, int best_fit, const char *how)
 {
-    int64_t arena = place_all(s->bufs, s->n, order, best_fit, s->tmp);
+    int64_t arena = place_all(s->bufs, s->n, order, best_fit, s->tmp, &s->placed);
     if (s->best < 0 || arena < s->best) {
         s->best = arena;
         s->best_fit = best_fit;
@@ -328,7 +367,7 @@ static void local_search(Search *s)
         int t = s->order[a];
         s->order[a] = s->order[b];
         s->order[b] = t;
-        int64_t arena = place_all(s->bufs, s->n, s->order, s->best_fit, s->tmp);
+        int64_t arena = place_all(s->bufs, s->n, s->order, s->best_fit, s->tmp, &s->placed);
         if (arena <= s->best) {
             if (arena < s->best)
                 s->how = tfc_format("%s, then local search", s->how);
@@ -353,7 +392,7 @@ static void search(Search *s)
     }
     local_search(s);
     /* leave the winner's offsets in bufs */
-    place_all(s->bufs, s->n, s->best_order, s->best_fit, s->tmp);
+    place_all(s->bufs, s->n, s->best_order, s->best_fit, s->tmp, &s->placed);
 }
 
 static Plan *new_plan(int count)
@@ -373,17 +412,20 @@ void pass_plan(Graph *g)
     liveness(g, p);
     Buffer *bufs = calloc((size_t)g->count + 1, sizeof *bufs);
     int *group = calloc((size_t)g->count + 1, sizeof *group);
-    int *work = calloc(3 * ((size_t)g->count + 1), sizeof *work);
+    size_t m = (size_t)g->count + 1;
+    int *work = calloc(6 * m, sizeof *work);
     if (!bufs || !group || !work)
         error_plain("out of memory");
     int n = make_buffers(g, p, bufs, group);
-    Search s = {bufs, n, work, work + g->count + 1, work + 2 * (g->count + 1), -1, 0, 1, ""};
+    Placed placed = {work + 3 * m, work + 4 * m, work + 5 * m, 0, g->count + 1};
+    Search s = {bufs, n, work, work + m, work + 2 * m, placed, -1, 0, 1, ""};
     s.bound = lower_bound(bufs, n, g->count, &p->peak_step);
     search(&s);
     for (int i = 0; i < g->count; i++) {
         g->nodes[i].offset = group[i] >= 0 ? bufs[group[i]].offset : 0;
         if (plan_is_view(g, i))   /* where its first element is */
-            g->nodes[i].offset = g->nodes[g->nodes[i].in[0]].offset + 4 * g->nodes[i].attr.slice.first;
+            g->nodes[i].offset = g->nodes[g->nodes[i].in[0]].offset
+                                  + dtype_bytes(g->nodes[i].dtype, g->nodes[i].attr.slice.first);
         p->no_reuse += p->bytes[i];
     }
     p->buffers = n;
@@ -408,4 +450,34 @@ void plan_limit_length(Graph *g, int64_t n)
             if (sh->d[d].sym && sh->d[d].n > n)
                 sh->d[d].n = n;
     }
+}
+
+/* ---- the int8 linear layers' scratch ----------------------------------------- */
+
+/* The int8 linear layers quantize their input rows on the fly into
+ * scratch (runtime/q8.h; with a gated unit, the value half too): one
+ * region above every planned buffer, as large as the largest layer needs
+ * at the longest length, which each of them uses while it runs and no
+ * other node reads.  The one-token step uses its start.  Nothing is
+ * allocated in the forward pass. */
+void pass_plan_scratch(Graph *g)
+{
+    int64_t full = 0, step = 0;
+    g->scratch_offset = g->scratch_bytes = 0;
+    for (int i = 0; i < g->count; i++) {
+        const Node *m = &g->nodes[i];
+        if (m->dead || m->op != OP_MATMUL || g->nodes[m->in[1]].dtype != DT_Q8)
+            continue;
+        int64_t f = kprog_q8_scratch(g, i, ir_dim_max(g, m->shape.d[0]));
+        int64_t s = kprog_q8_scratch(g, i, 1);
+        full = f > full ? f : full;
+        step = s > step ? s : step;
+    }
+    if (!full)
+        return;
+    g->scratch_offset = (g->arena_bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    g->scratch_bytes = (full + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    g->arena_bytes = g->scratch_offset + g->scratch_bytes;
+    if (g->cache_sym && g->scratch_offset + step > g->step_arena_bytes)
+        g->step_arena_bytes = g->scratch_offset + (step + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
 }

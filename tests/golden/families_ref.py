@@ -832,7 +832,7 @@ def cmd_compare(a):
     rows = shape[0] if len(shape) == 2 else 1
     out = np.fromfile(a.out, dtype="<f4").reshape(rows, -1)
     ref = np.fromfile(a.ref, dtype="<f4").reshape(rows, -1)
-    ok, msg = compare.check(out, ref, a.rel)
+    ok, msg = compare.check_int8(out, ref) if compare.quantized() else compare.check(out, ref, a.rel)
     print("%s; %s" % (msg, "PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

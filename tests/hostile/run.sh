@@ -253,6 +253,22 @@ done
 try 2 "--weights goes with --run" "--weights alone" -- lm.model --weights ok.safetensors &&
     pass "--weights without --run: refused, not ignored"
 
+# ---- --quantize and --quant-report: usage ---------------------------------------------
+
+try 2 "the one scheme is int8" "--quantize int4" -- lm.model --quantize int4 &&
+    pass "--quantize int4: refused"
+try 2 "-fno-quantize-head goes with --quantize int8" "-fno-quantize-head alone" -- lm.model \
+    -fno-quantize-head && pass "-fno-quantize-head without --quantize: refused"
+try 2 "--quant-report measures --quantize int8" "--quant-report without --quantize" -- lm.model \
+    --weights ok.safetensors --quant-report lm.model && pass "--quant-report without --quantize: refused"
+try 2 "--quant-report needs --weights" "--quant-report without --weights" -- lm.model \
+    --quantize int8 --quant-report lm.model && pass "--quant-report without --weights: refused"
+try 2 "does not go with --run" "--quant-report with --run" -- lm.model --quantize int8 \
+    --weights ok.safetensors --run --tokens 1 --quant-report lm.model &&
+    pass "--quant-report with --run: refused"
+try 2 "needs a TEXT file" "--quant-report without its file" -- lm.model --quantize int8 \
+    --weights ok.safetensors --quant-report && pass "--quant-report without a file: refused"
+
 # ---- generation options: strict values, refused where nothing would read them --------
 
 for opt in "--repeat-penalty nan" "--repeat-penalty 1,5" "--repeat-penalty -1" "--repeat-penalty 101" \

@@ -37,7 +37,7 @@ for want in "$HERE"/*.expected; do
     pass=$(sed -n '1s/^# after //p' "$want" 2>/dev/null)
     pass=${pass:-fuse}
     # shellcheck disable=SC2086  # args split on spaces
-    { echo "# after $pass"; "$TFC" "$model" $args --dump-ir="$pass" 2>&1 | grep -v ' = WEIGHT '; } >"$tmp/got"
+    { echo "# after $pass"; "$TFC" "$model" $args --dump-ir="$pass" 2>&1 | grep -v ' f32 = WEIGHT '; } >"$tmp/got"
     if [ "${2:-}" = --update ]; then
         cp "$tmp/got" "$want"
         echo "updated $name"

@@ -29,6 +29,8 @@
 
 #include "tfrt.h"
 #include "cpu.h"
+#include "q8.h"
+#include "q8_internal.h"
 #include "tests.h"
 
 /* ---- data ------------------------------------------------------------------------ */
@@ -157,6 +159,11 @@ typedef struct {
     TfrtLinear op;
     float *wbuf[TFRT_MAX_PARTS], *bias[TFRT_MAX_PARTS], *cache[TFRT_MAX_PARTS];
     float *x, *res;
+    /* int8 parts (quantize_parts): the reference op reads the dequantized
+     * weights, dense, and ref_x, x quantized and dequantized again. */
+    void *q8[TFRT_MAX_PARTS];
+    float *deq[TFRT_MAX_PARTS], *ref_x;
+    TfrtLinear ref;
 } Built;
 
 /* Weights with NaN where the kernel must not read: OUT_IN rows are in + 3
@@ -217,18 +224,61 @@ static void unbuild(Built *b)
         free(b->bias[p]);
         free(b->cache[p]);
     }
+    for (int p = 0; p < TFRT_MAX_PARTS; p++) {
+        free(b->q8[p]);
+        free(b->deq[p]);
+    }
     free(b->x);
     free(b->res);
+    free(b->ref_x);
+}
+
+/* Quantizes b's weights (OUT_IN, in a multiple of TFRT_Q8_BLOCK) into
+ * int8 parts, and sets up the reference: the same op on the dequantized
+ * weights and on x quantized per block and dequantized.  The int8 product
+ * is then exact up to float rounding of the block scales and of the sum
+ * over blocks, within linear_ref's 1.1e-5 m. */
+static void quantize_parts(Built *b, int n_max)
+{
+    TfrtLinear *op = &b->op;
+    int in = op->in;
+    b->ref = *op;
+    for (int p = 0; p < op->parts; p++) {
+        int rows = op->rows[p];
+        size_t bytes = tfrt_q8_weight_bytes(rows, in);
+        CU_ASSERT_FATAL(bytes > 0 && posix_memalign(&b->q8[p], 64, bytes) == 0);
+        memset(b->q8[p], 0xa5, bytes);
+        for (int o = 0; o < rows; o++)      /* streamed a row at a time */
+            tfrt_q8_quantize_rows(b->q8[p], rows, in, o, 1, op->w[p] + (size_t)o * op->ldw[p]);
+        b->deq[p] = floats((size_t)rows * in, 0);
+        for (int o = 0; o < rows; o++)
+            tfrt_q8_dequantize_row(b->deq[p] + (size_t)o * in, b->q8[p], rows, in, o);
+        op->q8[p] = b->q8[p];
+        b->ref.w[p] = b->deq[p];
+        b->ref.ldw[p] = in;
+    }
+    size_t stride = tfrt_q8_act_row_bytes(in);
+    char *xq = malloc(stride * (size_t)n_max);
+    tfrt_q8_quantize_act(xq, stride, b->x, (size_t)op->x_stride, n_max, in);
+    b->ref_x = floats((size_t)n_max * op->x_stride, NAN);
+    for (int i = 0; i < n_max; i++) {
+        const char *row = xq + (size_t)i * stride;
+        for (int k = 0; k < in; k++)
+            b->ref_x[(size_t)i * op->x_stride + k] =
+                tfrt_q8_act_scale(row, in)[k / TFRT_Q8_BLOCK] * (float)tfrt_q8_act_q(row)[k];
+    }
+    free(xq);
 }
 
 /* Runs the built op on n rows; returns 1 when y, its padding and the
  * caches are right. */
 static int check_run(Built *b, const Case *c, TfrtPool *pool, int n, const char *what)
 {
-    TfrtLinear op = b->op;
+    TfrtLinear op = b->op, ref = b->ref_x ? b->ref : b->op;
     size_t ycount = (size_t)n * op.y_stride;
     float *y = floats(ycount, 1234.0f);
-    float *scratch = c->glu ? floats((size_t)n * op.out, NAN) : NULL;
+    size_t scratch_bytes = tfrt_linear_scratch_bytes(&op, n);
+    float *scratch = scratch_bytes ? floats(scratch_bytes / sizeof(float) + 1, NAN) : NULL;
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
     double *want = malloc(sizeof(double) * (size_t)n * op.out);
     double *tol = malloc(sizeof(double) * (size_t)n * op.out);
@@ -238,12 +288,13 @@ static int check_run(Built *b, const Case *c, TfrtPool *pool, int n, const char 
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * op.y_stride, b->res + (size_t)i * op.residual_stride,
                    sizeof(float) * (size_t)op.out);
-        op.residual = y;
+        op.residual = ref.residual = y;
     } else if (c->residual == 1) {
-        op.residual = b->res;
+        op.residual = ref.residual = b->res;
     }
-    linear_ref(&op, b->x, n, c->residual == 2 ? y : b->res, pos, want, tol);
-    tfrt_linear(pool, &op, y, b->x, n, pos, 2, scratch);
+    linear_ref(&ref, b->ref_x ? b->ref_x : b->x, n, c->residual == 2 ? y : b->res, pos, want, tol);
+    /* scratch at an odd float: tfrt_linear aligns it itself */
+    tfrt_linear(pool, &op, y, b->x, n, pos, 2, scratch ? scratch + 1 : NULL);
     int ok = 1;
     double worst = 0;
     for (int i = 0; i < n; i++) {
@@ -299,6 +350,29 @@ static void check_case(const Case *c, TfrtPool *const *pools, int n_pools)
     tfrt_cpu_force_isa(-1);
     CU_ASSERT(ok);
     free(packed);
+    unbuild(&b);
+}
+
+/* One case with int8 parts, at every ISA, pool size and n. */
+static void check_case_q8(const Case *c, TfrtPool *const *pools, int n_pools)
+{
+    Built b;
+    build(&b, c, 30, 2000u + (uint32_t)c->in * 7u + (uint32_t)c->rows[0]);
+    quantize_parts(&b, 30);
+    int ok = 1;
+    for (int isa = 0; isa <= (int)tfrt_cpu_detected_isa(); isa++) {
+        tfrt_cpu_force_isa(isa);
+        for (int pi = 0; pi < n_pools; pi++)
+            for (size_t k = 0; k < sizeof n_values / sizeof n_values[0]; k++) {
+                char what[128];
+                snprintf(what, sizeof what, "int8, isa %s, %d threads, in %d, act %d%s",
+                         tfrt_isa_name((TfrtIsa)isa), tfrt_pool_threads(pools[pi]), c->in,
+                         c->act, c->glu ? ", glu" : "");
+                ok &= check_run(&b, c, pools[pi], n_values[k], what);
+            }
+    }
+    tfrt_cpu_force_isa(-1);
+    CU_ASSERT(ok);
     unbuild(&b);
 }
 
@@ -372,6 +446,42 @@ static void test_linear_epilogues(void)
     free_pools(pools);
 }
 
+/* Int8 parts: odd row counts (panels of 16 padded), blocks split over
+ * threads, several parts, every epilogue, against linear_ref on the
+ * dequantized weights and activations. */
+static void test_linear_q8(void)
+{
+    TfrtPool *pools[4];
+    int n_pools = make_pools(pools);
+    CU_ASSERT_FATAL(n_pools == 4);
+    static const struct { int in, parts, rows[3]; } shapes[] = {
+        {32, 1, {1}}, {64, 1, {23}}, {96, 1, {130}}, {256, 1, {300}}, {32, 3, {24, 16, 16}},
+        {64, 2, {70, 7}},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        Case c = {.in = shapes[s].in, .layout = TFRT_W_OUT_IN, .parts = shapes[s].parts,
+                  .bias_mask = 5, .residual = (int)(s % 3)};
+        memcpy(c.rows, shapes[s].rows, sizeof c.rows);
+        check_case_q8(&c, pools, n_pools);
+    }
+    for (int act = TFRT_ACT_NONE; act <= TFRT_ACT_TANH; act++)
+        for (int residual = 0; residual < 3; residual++) {
+            Case plain = {.in = 64, .layout = TFRT_W_OUT_IN, .parts = 2, .rows = {40, 9},
+                          .bias_mask = 1, .act = act, .residual = residual};
+            check_case_q8(&plain, pools, n_pools);
+            Case glu = {.in = 32, .layout = TFRT_W_OUT_IN, .parts = 2, .rows = {70, 70},
+                        .bias_mask = 2, .act = act, .glu = 1, .residual = residual};
+            check_case_q8(&glu, pools, n_pools);
+        }
+    for (int inter = 0; inter < 2; inter++) {
+        Case qkv = {.in = 64, .layout = TFRT_W_OUT_IN, .parts = 3, .rows = {32, 16, 16},
+                    .bias_mask = 7, .residual = inter, .rope = {4, 2, 0},
+                    .interleaved = inter, .cache_mask = 6};
+        check_case_q8(&qkv, pools, n_pools);
+    }
+    free_pools(pools);
+}
+
 /* tfrt_matmul: y = x W + b, with the same reference. */
 static void test_matmul_paths(void)
 {
@@ -402,6 +512,7 @@ void register_linear_tests(void)
         {"linear: odd shapes, every ISA and thread count", test_linear_shapes},
         {"linear: every epilogue", test_linear_epilogues},
         {"matmul on both paths", test_matmul_paths},
+        {"linear: int8 parts, every epilogue, ISA and thread count", test_linear_q8},
     };
     CU_pSuite s = CU_add_suite("linear", NULL, NULL);
     for (size_t i = 0; s && i < sizeof tests / sizeof tests[0]; i++)

@@ -16,6 +16,7 @@ int main(void)
     register_kernel_tests();
     register_pool_tests();
     register_linear_tests();
+    register_q8_tests();
     register_vmath_tests();
     register_safetensors_tests();
     register_frontend_tests();

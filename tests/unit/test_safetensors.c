@@ -17,6 +17,7 @@
 #include <CUnit/CUnit.h>
 
 #include "json.h"
+#include "q8.h"
 #include "tfrt.h"
 #include "tests.h"
 
@@ -389,7 +390,9 @@ static TfrtSafetensors *bind_file(const char *extra, int misalign, const void *x
                                   size_t xlen)
 {
     char header[1024];
-    unsigned char data[128] = {0};
+    unsigned char data[64 + 512] = {0};
+    if (xlen > sizeof data - 64)
+        return NULL;   /* more extra data than this helper holds */
     snprintf(header, sizeof header,
              "{\"transformer.wte\": " T("F32", "[4, 3]", "[0, 48]")
              ", \"transformer.h.0.w\": " T("F32", "[2, 2]", "[48, 64]") "%s}", extra);
@@ -411,8 +414,8 @@ static const char *const ignores[] = {"*.attn.bias", "lm_head.*"};
 static const TfrtNameMap name_map = {prefixes, 1, ignores, 2};
 
 static const TfrtWeightSpec specs[] = {
-    {"wte", 2, {4, 3}, offsetof(Table, wte), 0},
-    {"h.0.w", 2, {2, 2}, offsetof(Table, w), 0},
+    {"wte", 2, {4, 3}, offsetof(Table, wte), 0, 0},
+    {"h.0.w", 2, {2, 2}, offsetof(Table, w), 0, 0},
 };
 
 static void test_bind_prefix(void)
@@ -429,10 +432,59 @@ static void test_bind_prefix(void)
     CU_ASSERT(t.wte[5] == 5.0f && t.w[3] == 15.0f);
     tfrt_bindings_free(b);
     /* A view: `first` elements into the stored tensor, still in place. */
-    TfrtWeightSpec view[3] = {specs[0], specs[1], {"wte", 2, {4, 3}, offsetof(Table, w), 3}};
+    TfrtWeightSpec view[3] = {specs[0], specs[1], {"wte", 2, {4, 3}, offsetof(Table, w), 3, 0}};
     CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights(&b, st, view, 3, &name_map, &t, err, sizeof err), TFRT_OK);
     CU_ASSERT_PTR_EQUAL(t.w, (const float *)tfrt_st_find(st, "transformer.wte")->data + 3);
     tfrt_bindings_free(b);
+    tfrt_st_close(st);
+}
+
+/* --tp: a rank's slice, found in place (wte is (4,3) of 0..11). */
+static const float *bind_rank(TfrtSafetensors *st, TfrtWeightSplit split, int rank, int *status)
+{
+    TfrtWeightSplit splits[2] = {split, {0, 0, {0, 0, 0}}};
+    Table t = {0};
+    TfrtBindings *b;
+    char err[256];
+    *status = tfrt_bind_weights_rank(&b, st, specs, splits, 2, &name_map, &t, rank, err, sizeof err);
+    static float copy[6];   /* the slice outlives the binding here */
+    if (*status != TFRT_OK)
+        return NULL;
+    const float *wte = t.wte;
+    int in_file = wte >= (const float *)tfrt_st_find(st, "transformer.wte")->data &&
+                  wte < (const float *)tfrt_st_find(st, "transformer.wte")->data + 12;
+    if (!in_file) {   /* a padded copy: keep its values, return them */
+        memcpy(copy, wte, sizeof copy);
+        wte = copy;
+    }
+    tfrt_bindings_free(b);
+    return wte;
+}
+
+static void test_bind_split(void)
+{
+    TfrtSafetensors *st = bind_file("", 0, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    const float *wte = tfrt_st_find(st, "transformer.wte")->data;
+    int rc;
+    /* rows: rank 1 of 2 starts at row 2 */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 1, &rc), wte + 6);
+    /* columns: rank 2 of 3 starts at column 2, read with the stored stride */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){2, 3, {0, 0, 0}}, 2, &rc), wte + 2);
+    /* two fused parts of 2 rows: rank 1's slice of the first is row 1 (its
+       slice of the second, row 3, is a part's stored length further) */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {2, 2, 0}}, 1, &rc), wte + 3);
+    /* 4 rows over 3 ranks: 2 rows each, rank 1 in place, rank 2 a copy of
+       nothing but padding */
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 1, &rc), wte + 6);
+    const float *pad = bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 2, &rc);
+    CU_ASSERT_EQUAL(rc, TFRT_OK);
+    CU_ASSERT(pad && pad[0] == 0.0f && pad[5] == 0.0f);
+    /* 3 columns do not split 2 ways; a rank outside the job */
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){2, 2, {0, 0, 0}}, 0, &rc));
+    CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 2, &rc));
+    CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
     tfrt_st_close(st);
 }
 
@@ -443,7 +495,7 @@ static void test_bind_errors(void)
     Table t = {0};
     TfrtBindings *b;
     char err[256];
-    TfrtWeightSpec bad[3] = {specs[0], specs[1], {"lm_head.weight", 2, {4, 3}, offsetof(Table, w), 0}};
+    TfrtWeightSpec bad[3] = {specs[0], specs[1], {"lm_head.weight", 2, {4, 3}, offsetof(Table, w), 0, 0}};
     CU_ASSERT_EQUAL(tfrt_bind_weights(&b, st, bad, 3, &name_map, &t, err, sizeof err),
                     TFRT_ERR_MISSING);
     CU_ASSERT_PTR_NULL(b);
@@ -503,8 +555,8 @@ static void test_bind_convert(void)
                                     ", \"bf\": " T("BF16", "[2, 2]", "[76, 84]"), 0, x, 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     struct { const float *wte, *w, *h, *bf; } t = {0};
-    TfrtWeightSpec s[4] = {specs[0], specs[1], {"h", 1, {6}, 2 * sizeof(float *), 0},
-                           {"bf", 2, {2, 2}, 3 * sizeof(float *), 0}};
+    TfrtWeightSpec s[4] = {specs[0], specs[1], {"h", 1, {6}, 2 * sizeof(float *), 0, 0},
+                           {"bf", 2, {2, 2}, 3 * sizeof(float *), 0, 0}};
     TfrtBindings *b;
     char err[256];
     CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights(&b, st, s, 4, &name_map, &t, err, sizeof err), TFRT_OK);
@@ -518,7 +570,7 @@ static void test_bind_convert(void)
     int32_t ints[2] = {1, 2};
     st = bind_file(", \"i\": " T("I32", "[2]", "[64, 72]"), 0, ints, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
-    TfrtWeightSpec si[3] = {specs[0], specs[1], {"i", 1, {2}, 2 * sizeof(float *), 0}};
+    TfrtWeightSpec si[3] = {specs[0], specs[1], {"i", 1, {2}, 2 * sizeof(float *), 0, 0}};
     CU_ASSERT_EQUAL(tfrt_bind_weights(&b, st, si, 3, &name_map, &t, err, sizeof err), TFRT_ERR_DTYPE);
     CU_ASSERT_STRING_EQUAL(err, "tensor 'i' has dtype I32, the model needs F32, F16 or BF16");
     tfrt_st_close(st);
@@ -588,12 +640,12 @@ static int panels_match(const float *packed, const float *orig, const TfrtPacked
     return 1;
 }
 
-/* tfrt_pack_weights on a file of two tensors: a (1100, 40) stored (out,
- * in), more rows than one packing run, and b (40, 96) stored (in, out)
- * and used as three column parts; part 4 repeats part 0.  Where packing
- * pays, each copy has the documented panels, the repeat shares its copy,
- * and the released weights still read back as written; TFRT_PACK=0 packs
- * nothing. */
+/* tfrt_pack_weights (on a pool and on one thread) and tfrt_pack_when_due
+ * on a file of two tensors: a (1100, 40) stored (out, in), more rows than
+ * one packing run, and b (40, 96) stored (in, out) and used as three
+ * column parts; part 4 repeats part 0.  Where packing pays, each copy has
+ * the documented panels, the repeat shares its copy, and the released
+ * weights still read back as written; TFRT_PACK=0 packs nothing. */
 typedef struct { const float *a, *b; } TwoWeights;
 
 static void test_pack_weights(void)
@@ -620,12 +672,15 @@ static void test_pack_weights(void)
     const float *origin[] = {data, data + na, data + na, data + na, data};
     const float *packed[5];
     float *mem;
-    for (int off = 0; off < 2; off++) {
-        if (off)
+    TfrtPool *pool;
+    CU_ASSERT_FATAL(tfrt_pool_create(&pool, 3) == TFRT_OK);
+    /* on the pool's threads and on the caller's alone; then not at all */
+    for (int off = 0; off < 3; off++) {
+        if (off == 2)
             setenv("TFRT_PACK", "0", 1);
         int pays = tfrt_linear_pack_pays();
-        CU_ASSERT(tfrt_pack_weights(st, &w, parts, 5, packed, &mem) == TFRT_OK);
-        CU_ASSERT(!off || !pays);
+        CU_ASSERT(tfrt_pack_weights(off ? NULL : pool, st, &w, parts, 5, packed, &mem) == TFRT_OK);
+        CU_ASSERT(off < 2 || !pays);
         for (int i = 0; i < 5; i++)
             CU_ASSERT(pays ? packed[i] && panels_match(packed[i], origin[i], &parts[i]) : !packed[i]);
         CU_ASSERT(pays ? mem && packed[4] == packed[0] : !mem);
@@ -642,9 +697,129 @@ static void test_pack_weights(void)
         free(mem);
     }
     unsetenv("TFRT_PACK");
+    /* when packing is due: not for a first pass over one token; for the
+     * second pass, or a first pass over several tokens or not counted */
+    static const int first[] = {1, 1, 7, 0};
+    for (int t = 0; t < 4; t++) {
+        TfrtPacking pk = {0, NULL};
+        memset(packed, 0, sizeof packed);   /* as a model's open leaves them */
+        tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, first[t]);
+        int now = first[t] != 1;
+        CU_ASSERT(now ? pk.passes == -1 : pk.passes == 1 && !packed[0] && !pk.data);
+        if (t == 1)
+            tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 5);
+        if (t == 0)
+            tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 1);
+        int pays = tfrt_linear_pack_pays();
+        CU_ASSERT(pk.passes == -1 && (pays ? pk.data && packed[0] == pk.data : !pk.data && !packed[0]));
+        CU_ASSERT(!pays || panels_match(packed[1], origin[1], &parts[1]));
+        const float *was = packed[0];
+        tfrt_pack_when_due(&pk, pool, st, &w, parts, 5, packed, 9);   /* settled: nothing new */
+        CU_ASSERT(packed[0] == was && pk.passes == -1);
+        free(pk.data);
+    }
+    tfrt_pool_destroy(pool);
     tfrt_st_close(st);
     free(bytes);
     free(data);
+}
+
+/* ---- int8 weights at open (--quantize int8) ------------------------------------------ */
+
+/* w (rows, in) quantized from floats directly, then dequantized: what open
+ * must produce from any stored form of the same values. */
+static void check_q8_part(const void *q, const float *w, int rows, int in)
+{
+    size_t bytes = tfrt_q8_weight_bytes(rows, in);
+    void *ref = NULL;
+    CU_ASSERT_FATAL(posix_memalign(&ref, 64, bytes) == 0);
+    memset(ref, 0, bytes);
+    tfrt_q8_quantize_rows(ref, rows, in, 0, rows, w);
+    CU_ASSERT(memcmp(ref, q, bytes) == 0);     /* the same bytes, whatever the source */
+    float y[64];
+    for (int r = 0; r < rows; r++) {
+        tfrt_q8_dequantize_row(y, q, rows, in, r);
+        for (int b = 0; b < in; b += TFRT_Q8_BLOCK) {
+            float m = 0;
+            for (int k = b; k < b + TFRT_Q8_BLOCK; k++)
+                m = fmaxf(m, fabsf(w[r * in + k]));
+            /* rounding to the nearest step of m / 127 moves a value by at
+             * most half a step (plus the float rounding of the scale) */
+            for (int k = b; k < b + TFRT_Q8_BLOCK; k++)
+                CU_ASSERT(fabsf(y[k] - w[r * in + k]) <= m / 127 * 0.5f * 1.0001f + 1e-7f);
+        }
+    }
+    free(ref);
+}
+
+/* F16 stored (out, in) and BF16 stored (in, out) are bound as stored
+ * (spec.quantized: no float copy) and quantized at open into the bytes that
+ * quantizing their float values gives; a repeated part shares one copy;
+ * an int8 table's lookup gives its dequantized rows. */
+static void test_quantize_weights(void)
+{
+    enum { IN = 32, R1 = 2, R2 = 3 };
+    float w1[R1 * IN], w2[R2 * IN];   /* (rows, in) of each part */
+    unsigned char x[2 * R1 * IN + 2 * IN * R2];
+    for (int r = 0; r < R1; r++)
+        for (int k = 0; k < IN; k++) {
+            w1[r * IN + k] = (float)((r * 37 + k * 11) % 64 - 32) / 8;   /* exact in f16 */
+            uint16_t h = 0;
+            float f = w1[r * IN + k], a = fabsf(f);
+            if (a > 0) {   /* f16 of a multiple of 1/8 below 4: exponent and 10 bits */
+                int e = (int)floorf(log2f(a));
+                h = (uint16_t)(((e + 15) << 10) | (int)((a / ldexpf(1, e) - 1) * 1024));
+            }
+            h |= f < 0 ? 0x8000 : 0;
+            x[2 * (r * IN + k)] = (unsigned char)h, x[2 * (r * IN + k) + 1] = (unsigned char)(h >> 8);
+        }
+    for (int k = 0; k < IN; k++)
+        for (int c = 0; c < R2; c++) {
+            float f = (float)((k * 7 + c * 13) % 50 - 25) / 4;   /* exact in bf16 */
+            w2[c * IN + k] = f;
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            size_t at = 2 * R1 * IN + 2 * (size_t)(k * R2 + c);
+            x[at] = (unsigned char)(bits >> 16), x[at + 1] = (unsigned char)(bits >> 24);
+        }
+    TfrtSafetensors *st = bind_file(", \"q\": " T("F16", "[2, 32]", "[64, 192]")
+                                    ", \"t\": " T("BF16", "[32, 3]", "[192, 384]"), 0, x, sizeof x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    struct { const float *wte, *w, *q, *t; } tab = {0};
+    TfrtWeightSpec s[4] = {specs[0], specs[1], {"q", 2, {R1, IN}, 2 * sizeof(float *), 0, 1},
+                           {"t", 2, {IN, R2}, 3 * sizeof(float *), 0, 1}};
+    TfrtBindings *b;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights(&b, st, s, 4, &name_map, &tab, err, sizeof err), TFRT_OK);
+    CU_ASSERT(tfrt_bindings_dtype(b, 2 * sizeof(float *)) == TFRT_DT_F16);
+    CU_ASSERT(tfrt_bindings_dtype(b, 3 * sizeof(float *)) == TFRT_DT_BF16);
+    CU_ASSERT(tfrt_bindings_dtype(b, 0) == TFRT_DT_F32);
+    const TfrtPackedPart parts[3] = {
+        {2 * sizeof(float *), 0, IN, R1, IN, TFRT_W_OUT_IN},
+        {3 * sizeof(float *), 0, IN, R2, R2, TFRT_W_IN_OUT},
+        {2 * sizeof(float *), 0, IN, R1, IN, TFRT_W_OUT_IN},   /* part 0 again: shared */
+    };
+    const void *q8[3];
+    void *data;
+    CU_ASSERT_EQUAL_FATAL(tfrt_quantize_weights(st, b, &tab, parts, 3, q8, &data), TFRT_OK);
+    CU_ASSERT(q8[2] == q8[0] && q8[1] != q8[0] && (uintptr_t)q8[1] % 64 == 0);
+    check_q8_part(q8[0], w1, R1, IN);
+    check_q8_part(q8[1], w2, R2, IN);
+    float y[2 * IN], row[IN];
+    const int32_t ids[2] = {1, 0}, bad[1] = {R1};
+    CU_ASSERT_EQUAL(tfrt_embed_q8(y, q8[0], ids, 2, R1, IN), TFRT_OK);
+    tfrt_q8_dequantize_row(row, q8[0], R1, IN, 1);
+    CU_ASSERT(memcmp(y, row, sizeof row) == 0);
+    tfrt_q8_dequantize_row(row, q8[0], R1, IN, 0);
+    CU_ASSERT(memcmp(y + IN, row, sizeof row) == 0);
+    CU_ASSERT_EQUAL(tfrt_embed_q8(y, q8[0], bad, 1, R1, IN), TFRT_ERR_TOKEN);
+    const TfrtPackedPart odd = {2 * sizeof(float *), 0, 16, R1, IN, TFRT_W_OUT_IN};
+    void *none;
+    CU_ASSERT_EQUAL(tfrt_quantize_weights(st, b, &tab, &odd, 1, q8, &none), TFRT_ERR_ARG);
+    CU_ASSERT_PTR_NULL(none);
+    free(data);
+    tfrt_bindings_free(b);
+    tfrt_st_close(st);
 }
 
 typedef struct {
@@ -680,11 +855,13 @@ void register_safetensors_tests(void)
     static const Test bind[] = {
         {"prefixes, in-place F32", test_bind_prefix},
         {"missing, shape, unexpected", test_bind_errors},
+        {"a rank's slices (--tp)", test_bind_split},
         {"ignore globs", test_bind_ignore},
         {"F16, BF16, unusable dtype", test_bind_convert},
         {"misaligned F32 is copied", test_bind_misaligned},
         {"glob_match", test_glob},
-        {"packed weights at open", test_pack_weights},
+        {"packed weights, and when packing is due", test_pack_weights},
+        {"int8 weights at open: F16, BF16, shared, lookup", test_quantize_weights},
     };
     add_suite("json", json, sizeof json / sizeof json[0]);
     add_suite("safetensors", st, sizeof st / sizeof st[0]);

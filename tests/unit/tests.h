@@ -12,6 +12,7 @@ void register_text_tests(void);          /* test_text.c: samplers, tokenizers */
 void register_hardening_tests(void);     /* test_hardening.c: hostile input */
 void register_pool_tests(void);          /* test_pool.c */
 void register_linear_tests(void);        /* test_linear.c: tfrt_linear, GEMV */
+void register_q8_tests(void);            /* test_q8.c: int8 quantization and kernels */
 void register_generate_tests(void);      /* test_generate.c: tfrt_generate, streams, penalty */
 void register_vmath_tests(void);         /* test_vmath.c: exp, tanh, GELUs vs libm */
 
