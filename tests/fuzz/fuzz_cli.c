@@ -15,7 +15,7 @@
  *
  *   make fuzz FUZZ=cli
  */
-#define main tfc_main
+#define main tfc_cli_main
 #include "../../compiler/main.c"
 #undef main
 
@@ -25,11 +25,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_ARGS 32
+#define MAX_CLI_ARGS 32
 
 typedef struct {
     int argc;
-    char *argv[MAX_ARGS + 1];
+    char *argv[MAX_CLI_ARGS + 1];
 } Cmd;
 
 static void parse_job(void *arg)
@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     buf[size] = '\0';
     Cmd c = {1, {"tfc"}};
-    for (char *p = buf; p < buf + size && c.argc < MAX_ARGS; p += strlen(p) + 1) {
+    for (char *p = buf; p < buf + size && c.argc < MAX_CLI_ARGS; p += strlen(p) + 1) {
         if (strcmp(p, "-h") && strcmp(p, "--help") && strcmp(p, "--version"))
             c.argv[c.argc++] = p;
         check_integer(p);
