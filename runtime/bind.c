@@ -72,10 +72,9 @@ static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
 
 /* ---- dtype conversion ----------------------------------------------------- */
 
-/* A float copy of t that b owns; NULL when out of memory. */
-static float *convert(TfrtBindings *b, const TfrtTensor *t)
+/* Room for n floats that b owns (freed with it); NULL when out of memory. */
+static float *owned_floats(TfrtBindings *b, size_t n)
 {
-    size_t n = t->nbytes / (t->dtype == TFRT_DT_F32 ? 4 : 2);
     if (b->n_owned == b->cap_owned) {
         int cap = b->cap_owned ? b->cap_owned * 2 : 8;
         float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
@@ -85,9 +84,18 @@ static float *convert(TfrtBindings *b, const TfrtTensor *t)
         b->cap_owned = cap;
     }
     float *dst = malloc(n ? sizeof(float) * n : 1);
+    if (dst)
+        b->owned[b->n_owned++] = dst;
+    return dst;
+}
+
+/* A float copy of t that b owns; NULL when out of memory. */
+static float *convert(TfrtBindings *b, const TfrtTensor *t)
+{
+    size_t n = t->nbytes / (t->dtype == TFRT_DT_F32 ? 4 : 2);
+    float *dst = owned_floats(b, n);
     if (!dst)
         return NULL;
-    b->owned[b->n_owned++] = dst;
     const unsigned char *src = t->data;
     if (t->dtype == TFRT_DT_F32) {
         memcpy(dst, src, t->nbytes);
@@ -163,18 +171,9 @@ static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *
         inner *= (size_t)s->shape[d];
     size_t ways = (size_t)sp->ways, rows = nparts == 1 ? (len + ways - 1) / ways : len / ways;
     size_t local = outer * rows * inner;
-    if (b->n_owned == b->cap_owned) {
-        int cap = b->cap_owned ? b->cap_owned * 2 : 8;
-        float **o = realloc(b->owned, sizeof(float *) * (size_t)cap);
-        if (!o)
-            return NULL;
-        b->owned = o;
-        b->cap_owned = cap;
-    }
-    float *dst = malloc(local ? sizeof(float) * local : 1), *d = dst;
+    float *dst = owned_floats(b, local), *d = dst;
     if (!dst)
         return NULL;
-    b->owned[b->n_owned++] = dst;
     for (size_t o = 0; o < outer; o++) {
         size_t part_at = 0;
         for (int k = 0; k < nparts; k++) {
