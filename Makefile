@@ -33,12 +33,21 @@ LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config || ec
 ifeq ($(LLVM),1)
 JIT_SRC     = compiler/jit_llvm.c compiler/jit_host.c
 LLVM_CFLAGS = -DTFC_LLVM -isystem $(shell $(LLVM_CONFIG) --includedir)
-LLVM_LIBS   = $(shell $(LLVM_CONFIG) --ldflags --libs)
+# LLVM is linked statically, into a tfc that is not position-independent:
+# with Debian's shared libLLVM-14 every start of tfc spent about 50 ms of
+# CPU relocating the library (368,000 relocations, each page of its data
+# copied on write), a third of --run's start-to-first-token budget
+# (docs/jit.md).  Only the components the JIT calls are linked; the system
+# libraries llvm-config names are linked only if something uses them.
+LLVM_LIBS   = $(shell $(LLVM_CONFIG) --ldflags --link-static --libs orcjit native passes) \
+              -Wl,--as-needed $(shell $(LLVM_CONFIG) --link-static --system-libs) -Wl,--no-as-needed -lstdc++
+TFC_LDFLAGS = -no-pie
 NOLLVM      =
 else
 JIT_SRC     =
 LLVM_CFLAGS =
 LLVM_LIBS   =
+TFC_LDFLAGS =
 NOLLVM      = nollvm
 endif
 
@@ -114,7 +123,7 @@ $(B)/libtfrt.a: $(RUNTIME_OBJ)
 # tfc carries the runtime in itself (exported with -rdynamic) so that code it
 # compiles for --run resolves tfrt_* against the running compiler.
 $(TFC): $(COMPILER_OBJ) $(B)/libtfrt.a
-	$(CC) $(SANFLAGS) $(LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
+	$(CC) $(SANFLAGS) $(LDFLAGS) $(TFC_LDFLAGS) -rdynamic -o $@ $(COMPILER_OBJ) \
 	    -Wl,--whole-archive $(B)/libtfrt.a -Wl,--no-whole-archive \
 	    $(BLAS_LIBS) $(LLVM_LIBS) $(MPI_LIBS) -ldl -lm
 
@@ -128,11 +137,12 @@ $(B)/gen/%.o: $(B)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-missing-prototypes -Wno-shadow \
 	    -Iruntime -Icompiler -I$(B)/gen -c -o $@ $<
 
-$(B)/gen/parser.c $(B)/gen/parser.h: compiler/parser.y
+# &: one run of bison (flex) writes both files, so make -j runs it once
+$(B)/gen/parser.c $(B)/gen/parser.h &: compiler/parser.y
 	@mkdir -p $(B)/gen
 	bison -Wall -Werror -o $(B)/gen/parser.c --header=$(B)/gen/parser.h $<
 
-$(B)/gen/lexer.c $(B)/gen/lexer.h: compiler/lexer.l $(B)/gen/parser.h
+$(B)/gen/lexer.c $(B)/gen/lexer.h &: compiler/lexer.l $(B)/gen/parser.h
 	@mkdir -p $(B)/gen
 	flex -o $(B)/gen/lexer.c --header-file=$(B)/gen/lexer.h $<
 
@@ -255,11 +265,13 @@ mpi-test: test-deps all
 #     what it finds goes to build/fuzz/corpus/NAME/ (not committed);
 #   - tests/fuzz/NAME.options, when present, holds extra libFuzzer flags
 #     on one line (-max_len=4096 -dict=tests/fuzz/NAME.dict ...).
-# tests/fuzz/run.sh runs the harnesses and prints runs, coverage and
-# corpus size for each; a crash stops it with its input saved.
+# tests/fuzz/run.sh runs the harnesses, as many at once as there are CPUs
+# (FUZZ_JOBS), and prints runs, coverage and corpus size for each; a crash
+# fails the run with its input saved.
 #   make fuzz                          every harness, FUZZ_SECONDS (30) each
 #   make fuzz FUZZ="frontend cli"      only those
 #   make fuzz FUZZ_RUNS=10000000       a number of runs instead of a time
+#   make fuzz FUZZ_JOBS=1              one harness at a time
 FUZZ_CC    = clang
 FUZZ_FLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
              -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BLAS_CFLAGS)
