@@ -64,7 +64,7 @@ make_ref() {
     label=$1
     shift
     t0=$(now)
-    if ! "$PYTHON" "$REF" make "$@" 2>"$tmp/make-err.txt"; then
+    if ! ref_make "$REF" make "$@" 2>"$tmp/make-err.txt"; then
         fail "setup: $label weights or references"
         detail "$tmp/make-err.txt" 8
         return 1

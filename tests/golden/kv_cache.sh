@@ -23,6 +23,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 tmp=$(mktemp -d)
+. "$HERE/ref_cache.sh"
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "PASS $*"; }
@@ -49,7 +50,7 @@ cache_case() {
 # weights of std 0.3 (not GPT-2's 0.02): logits far enough apart that greedy
 # generation does not settle on one token, so the greedy checks mean something
 small="-D layers=2 -D dim=64 -D heads=4 -D vocab=101 -D ctx=80"
-$PYTHON "$HERE/gpt2_ref.py" make --vocab 101 --ctx 80 --dim 64 --heads 4 --layers 2 --seed 3 --std 0.3 \
+ref_make "$HERE/gpt2_ref.py" make --vocab 101 --ctx 80 --dim 64 --heads 4 --layers 2 --seed 3 --std 0.3 \
     --out "$tmp/small.safetensors" >/dev/null
 cache_case small "$small" "$tmp/small.safetensors" 101 65 1
 cache_case small "$small" "$tmp/small.safetensors" 101 65 33
@@ -108,7 +109,7 @@ fi
 
 if [ "${KV_SKIP_BIG:-0}" != 1 ]; then
     big="-D layers=12 -D dim=768 -D heads=12 -D vocab=50257 -D ctx=1024"
-    $PYTHON "$HERE/gpt2_ref.py" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 --seed 5 \
+    ref_make "$HERE/gpt2_ref.py" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 --seed 5 \
         --out "$tmp/big.safetensors" >/dev/null
     cache_case gpt2-small "$big" "$tmp/big.safetensors" 50257 65 1
 fi
@@ -120,7 +121,7 @@ llama_case() {
     name=$1 cfg=$2 n=$3 gn=$4
     vocab=$(echo "$cfg" | sed 's/.*vocab=\([0-9]*\).*/\1/')
     toks=$(tokens "$vocab" 11 "$n")
-    if ! $PYTHON "$HERE/families_ref.py" make llama --seed 7 --out "$tmp/$name.safetensors" $cfg \
+    if ! ref_make "$HERE/families_ref.py" make llama --seed 7 --out "$tmp/$name.safetensors" $cfg \
         --case "tokens=$toks ref=$tmp/$name.ref" --greedy "tokens=5,9,2 n=$gn ref=$tmp/$name.greedy" \
         2>"$tmp/err"; then
         fail "$name: reference"; head -5 "$tmp/err"; return
@@ -157,7 +158,7 @@ tr_run() {
     $TFC "$ROOT/models/transformer.model" $tr --weights "$tmp/tr.safetensors" --run --src "$trsrc" "$@"
 }
 # shellcheck disable=SC2086
-if $PYTHON "$HERE/families_ref.py" make transformer --seed 71 --out "$tmp/tr.safetensors" $tr \
+if ref_make "$HERE/families_ref.py" make transformer --seed 71 --out "$tmp/tr.safetensors" $tr \
     --case "src=$trsrc tokens=$trtoks ref=$tmp/tr.ref" \
     --greedy "src=$trsrc tokens=1 n=24 ref=$tmp/tr.greedy" 2>"$tmp/err"; then
     if tr_run --tokens "$trtoks" --prefill 1 --logits "$tmp/out.f32" 2>"$tmp/err" &&
@@ -194,7 +195,7 @@ t5="-D layers=2 -D dim=64 -D heads=4 -D kv_dim=64 -D vocab=90 -D ctx=80 -D ffn=1
 t5src=$(tokens 90 4 20)
 t5toks=$(tokens 90 3 65)
 # shellcheck disable=SC2086
-if $PYTHON "$HERE/families_ref.py" make t5 --seed 2 --out "$tmp/t5.safetensors" $t5 \
+if ref_make "$HERE/families_ref.py" make t5 --seed 2 --out "$tmp/t5.safetensors" $t5 \
     --case "src=$t5src tokens=$t5toks ref=$tmp/t5.ref" \
     --greedy "src=$t5src tokens=0 n=16 ref=$tmp/t5.greedy" 2>"$tmp/err"; then
     # shellcheck disable=SC2086

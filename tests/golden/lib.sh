@@ -5,7 +5,10 @@
 # preflight (an executable TFC, a Python with torch and numpy), a temporary
 # folder removed on exit unless GOLDEN_KEEP=1, and the environment every
 # run gets: GOLDEN_THREADS (default 2) and TFC_POISON (default 1: freed
-# arena buffers read as NaN, so a wrong reuse of memory fails a case).
+# arena buffers read as NaN, so a wrong reuse of memory fails a case);
+# ref_make (ref_cache.sh), which makes each reference once a build.
+
+. "$HERE/ref_cache.sh"
 
 passed=0
 failed=0

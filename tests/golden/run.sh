@@ -97,7 +97,7 @@ for v in plain prefix; do
         args="$args --tokens $(cat "$tmp/tok-$v-$n") --ref $tmp/ref-$v-$n.f32"
     done
     # shellcheck disable=SC2086
-    if ! "$PYTHON" "$REF" make $tiny_make $args; then
+    if ! ref_make "$REF" make $tiny_make $args; then
         fail "setup: tiny-$v weights or reference logits"
         finish
     fi
@@ -182,7 +182,7 @@ for n in 1 7 128; do
     args="$args --tokens $(cat "$tmp/tok-big-$n") --ref $tmp/ref-big-$n.f32"
 done
 # shellcheck disable=SC2086
-"$PYTHON" "$REF" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 \
+ref_make "$REF" make --vocab 50257 --ctx 1024 --dim 768 --heads 12 --layers 12 \
     --seed 3 $args
 ok=$?
 if [ $ok -ne 0 ]; then
