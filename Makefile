@@ -75,7 +75,7 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
               runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
-RUNTIME_SRC += runtime/quantize.c
+RUNTIME_SRC += runtime/quantize.c runtime/q8_file.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
@@ -84,7 +84,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/emit_kprog.c compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
                compiler/report_html.c compiler/report_diagram.c compiler/report_svg.c compiler/report_scaling.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
-               compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
+               compiler/checkpoint.c compiler/classify.c compiler/save_weights.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
            tests/unit/test_linear.c tests/unit/test_q8.c tests/unit/test_vmath.c \

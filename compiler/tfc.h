@@ -804,6 +804,14 @@ struct JsonValue *ckpt_config_json(const char *weights, const char **path);
 void ckpt_check_shapes(const Graph *g, const Program *prog, const Define *defs, int ndefs,
                        const char *weights);
 
+/* ---- save_weights.c: --save-weights, int8 weights written once ----------- */
+
+/* Writes the weights at `weights` that g (compiled with --quantize int8)
+ * reads to path: its int8 layers' tensors in the kernels' layout, the
+ * others as stored (runtime/q8_file.h).  All or nothing; exits with a
+ * message on an error.  Returns 0. */
+int save_weights(const Graph *g, const char *weights, const char *path);
+
 extern const char tfc_runtime_header[];
 
 #endif
