@@ -199,6 +199,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
 	$(if $(SAN)$(filter 0,$(LLVM)),,$(INT8_ENV) TFRT_ISA=c tests/golden/families.sh)
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
@@ -236,6 +237,7 @@ int8-test: test-deps all $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/run.sh
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
 
 # Tensor parallelism over MPI (--tp), when this build has MPI.
 mpi-test: test-deps all
