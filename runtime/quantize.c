@@ -38,8 +38,17 @@ static const unsigned char *part_data(const TfrtBindings *b, const void *weights
     return base ? base + pt->first * *esize : NULL;
 }
 
+/* The view offset of a saved int8 tensor's spec (q8_file.h): its views
+ * share the tensor's pointer.  0 for a float weight, whose pointer has it. */
+static size_t view_first(const TfrtBindings *b, size_t weight)
+{
+    size_t first = 0;
+    tfrt_bindings_saved(b, weight, &first);
+    return first;
+}
+
 /* The first j < i with part i's pointer and shape, or -1. */
-static int earlier_same(const TfrtPackedPart *parts, const void *weights, int i)
+static int earlier_same(const TfrtBindings *bd, const TfrtPackedPart *parts, const void *weights, int i)
 {
     const TfrtPackedPart *a = &parts[i];
     for (int j = 0; j < i; j++) {
@@ -48,7 +57,8 @@ static int earlier_same(const TfrtPackedPart *parts, const void *weights, int i)
         memcpy(&pa, (const char *)weights + a->weight, sizeof pa);
         memcpy(&pb, (const char *)weights + b->weight, sizeof pb);
         if (pa == pb && a->first == b->first && a->in == b->in && a->rows == b->rows
-            && a->ldw == b->ldw && a->layout == b->layout)
+            && a->ldw == b->ldw && a->layout == b->layout
+            && view_first(bd, a->weight) == view_first(bd, b->weight))
             return j;
     }
     return -1;
@@ -157,7 +167,7 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
         if ((!sv && !part_data(b, weights, &parts[i], &dt, &esize)) || parts[i].in <= 0
             || parts[i].rows <= 0 || parts[i].in % TFRT_Q8_BLOCK)
             return TFRT_ERR_ARG;
-        if (!own || earlier_same(parts, weights, i) >= 0)
+        if (!own || earlier_same(b, parts, weights, i) >= 0)
             continue;
         size_t bytes = tfrt_q8_weight_bytes(parts[i].rows, parts[i].in);   /* 0: too large */
         if (!bytes || bytes > SIZE_MAX - 64 - total)
@@ -183,7 +193,7 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
     }
     unsigned char *at = mem;
     for (int i = 0; i < n; i++) {
-        int same = earlier_same(parts, weights, i), row0, k0;
+        int same = earlier_same(b, parts, weights, i), row0, k0;
         const void *saved;
         const TfrtQ8Saved *sv;
         int own = part_source(b, weights, &parts[i], &saved, &sv, &row0, &k0);

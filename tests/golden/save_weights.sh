@@ -9,8 +9,9 @@
 #         stderr fail a case even when the exit status is 0)
 # PYTHON  a Python with torch and numpy (default /usr/bin/python3)
 #
-# For a tiny GPT-2 (F32 with prefixed names and mask buffers, and BF16)
-# and a small Llama (HF names), with and without -fno-quantize-head:
+# For a tiny GPT-2 (F32 with prefixed names and mask buffers, and BF16),
+# a small Llama (HF names, with and without -fno-quantize-head), a small
+# Transformer (three views of one stored tensor) and the trained demo GPT-2:
 #   - the saved file keeps the safetensors rules, and each int8 tensor is,
 #     byte for byte, the documented layout computed by tests/golden/q8_file.py
 #     with NumPy from the float weights (an independent reading of the
@@ -156,6 +157,29 @@ refused "int8-head file with -fno-quantize-head" "tensor 'lm_head.weight' holds 
 refused "saved file without --quantize int8" "tensor '[^']+' holds int8 weights.*--quantize int8" \
     "$LLAMA" $SMALL --weights "$l-q8.safetensors" --run --tokens 1,2,3
 }
+
+# ---- the Transformer: views of one stored tensor (cross_w split in three) ---
+# Its three views share the saved tensor: each reads its own rows.
+
+SMALLT="-D src_vocab=89 -D tgt_vocab=83 -D ctx=64 -D dim=64 -D heads=4 -D layers=2 -D ffn=128"
+t=$tmp/transformer
+# shellcheck disable=SC2086
+if ! "$PYTHON" "$HERE/families_ref.py" make transformer --seed 6 --out "$t.safetensors" $SMALLT; then
+    fail "setup: Transformer weights"
+    finish
+fi
+# shellcheck disable=SC2086
+save "transformer" "$ROOT/models/transformer.model" "$t.safetensors" "$t-q8.safetensors" $SMALLT &&
+    same "transformer src n=9 tokens n=5" "$ROOT/models/transformer.model" "$t.safetensors" \
+        "$t-q8.safetensors" $SMALLT --src "$(random_tokens 9 89 11)" --tokens "$(random_tokens 5 83 12)"
+
+# ---- the trained demo GPT-2 (models/shakespeare.safetensors) ----------------
+
+DEMO="-D vocab=65 -D ctx=128 -D dim=128 -D heads=4 -D layers=4"
+# shellcheck disable=SC2086
+save "demo GPT-2" "$GPT2" "$ROOT/models/shakespeare.safetensors" "$tmp/demo-q8.safetensors" $DEMO &&
+    same "demo GPT-2 n=20" "$GPT2" "$ROOT/models/shakespeare.safetensors" "$tmp/demo-q8.safetensors" \
+        $DEMO --tokens "$(random_tokens 20 65 13)"
 
 # ---- damaged saved files ---------------------------------------------------
 
