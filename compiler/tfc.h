@@ -634,6 +634,9 @@ int64_t kprog_packed_bytes(const Graph *g);
  * parts are kprog_packed_parts. */
 KPackedPart *kprog_q8_parts(const Graph *g, int *count);
 int kprog_q8_count(const Graph *g);
+/* TfrtWeightSpec.quantized of weight node id: 0 for a float weight, else
+ * 2 + the TfrtWeightLayout its int8 layers read it in (1: none does). */
+int kprog_spec_quantized(const Graph *g, int id);
 /* Bytes the int8 copies take in the runtime's layout (tfrt_q8_weight_bytes),
  * a part read by several layers once. */
 int64_t kprog_q8_bytes(const Graph *g);

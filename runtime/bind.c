@@ -272,6 +272,11 @@ static int bind_saved(TfrtBindings *b, const TfrtTensor *t, const TfrtQ8Saved *q
                     "tensor '%s' holds int8 weights (saved by tfc --save-weights), but the model "
                     "reads it as floats: compile it with --quantize int8 and the options the file "
                     "was saved with (-fno-quantize-head), or give the float weights", t->name);
+    if (s->quantized >= 2 && s->quantized - 2 != q->layout)
+        return errf(err, errlen, TFRT_ERR_SHAPE,
+                    "tensor '%s' holds int8 weights saved to be read %s, but the model reads it %s",
+                    t->name, q->layout == TFRT_W_OUT_IN ? "(out, in)" : "(in, out)",
+                    q->layout == TFRT_W_OUT_IN ? "(in, out)" : "(out, in)");
     int same = s->ndim == 2 && s->shape[0] == q->shape[0] && s->shape[1] == q->shape[1];
     if (!same) {
         char have[160], want[160];

@@ -579,11 +579,13 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
-    int quantized;      /* 1: quantized at open (tfrt_quantize_weights): the
-                           pointer stored is the tensor's data as stored
+    int quantized;      /* not 0: quantized at open (tfrt_quantize_weights):
+                           the pointer stored is the tensor's data as stored
                            (F32, F16 or BF16, any alignment), not widened;
                            or int8 as tfc --save-weights saved it, which
-                           only such a weight may be */
+                           only such a weight may be.  2 + a TfrtWeightLayout:
+                           the layout its int8 layers read it in, which a
+                           saved tensor must have been saved in (1: any) */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry

@@ -17,7 +17,9 @@ Commands:
       A damaged copy: block (tfc.q8.block "64"), version ("2"), no-version
       (the tfc.q8.version key left out), no-entry (TENSOR's metadata entry
       left out), entry (TENSOR's entry garbled), entry-shape (TENSOR's
-      entry claims 32 more inputs), shape (TENSOR's U8 shape flattened to
+      entry claims 32 more inputs), layout (TENSOR's entry says the other
+      layout, with its dims swapped: the same U8 shape for a square
+      weight), shape (TENSOR's U8 shape flattened to
       2-D, the same bytes), truncate (the file cut in the middle of its
       data).
 
@@ -155,6 +157,9 @@ def damage(args):
         else:
             d0 = str(int(d0) + 32)
         meta[key] = " ".join([layout, d0, d1])
+    elif args.kind == "layout":
+        layout, d0, d1 = meta[key].split()
+        meta[key] = " ".join(["in_out" if layout == "out_in" else "out_in", d1, d0])
     elif args.kind == "shape":
         s = header[args.name]["shape"]
         header[args.name]["shape"] = [s[0], s[1] * s[2]]
@@ -172,7 +177,8 @@ def main():
     b = sub.add_parser("break")
     b.add_argument("--in", dest="inp", required=True)
     b.add_argument("--kind", required=True, choices=["block", "version", "no-version", "no-entry",
-                                                      "entry", "entry-shape", "shape", "truncate"])
+                                                      "entry", "entry-shape", "layout", "shape",
+                                                      "truncate"])
     b.add_argument("--name")
     b.add_argument("--out", required=True)
     a = p.parse_args()

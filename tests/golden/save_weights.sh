@@ -22,8 +22,8 @@
 #     (compare.py, GOLDEN_QUANT=int8); through --jit cc (the generated C's
 #     open) too, and through the KV cache (--prefill) for the Llama;
 #   - damaged saved files (truncated, another block size or version, a
-#     tensor's metadata entry missing, garbled or of another shape, a
-#     flattened tensor) and a saved file without --quantize int8, or with
+#     tensor's metadata entry missing, garbled, of another shape or of the
+#     other layout, a flattened tensor) and a saved file without --quantize int8, or with
 #     another head option, are refused with a message naming the tensor;
 #   - usage errors, an output that is the input, and a failed save leave no
 #     file behind (and an existing output untouched).
@@ -185,6 +185,7 @@ save "demo GPT-2" "$GPT2" "$ROOT/models/shakespeare.safetensors" "$tmp/demo-q8.s
 
 q=$g-q8.safetensors
 n=transformer.h.1.mlp.c_fc.weight
+sq=transformer.h.0.attn.c_proj.weight   # square: either layout has its U8 shape
 # kind | tensor | what the message must say
 while IFS='|' read -r kind name want; do
     bad=$tmp/bad-$kind.safetensors
@@ -204,6 +205,7 @@ no-entry|$n|tensor '$n' is U8 in a file of int8 weights.*no "tfc.q8.tensor.$n"
 entry|$n|tensor '$n': its metadata entry "sideways 1 2"
 entry-shape|$n|tensor '$n': int8 weights of 256 rows and 96 inputs.*U8 \[16, 3, 576\].*has U8 \[16, 2, 576\]
 shape|$n|tensor '$n': int8 weights of 256 rows and 64 inputs.*has U8 \[16, 1152\]
+layout|$sq|tensor '$sq' holds int8 weights saved to be read \(out, in\), but the model reads it \(in, out\)
 EOF
 
 # ---- the output: usage, inputs, all or nothing -------------------------------
