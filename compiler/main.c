@@ -320,6 +320,9 @@ static void check_save(const Options *o)
         usage_error("%s", "--save-weights writes int8 weights: give --quantize int8");
     if (!o->weights)
         usage_error("%s", "--save-weights needs --weights (the weights to quantize)");
+    if (strcmp(o->save_weights, "-") == 0)
+        usage_error("%s", "--save-weights -: give a file name (the weights are mapped when read "
+                          "back, so they do not go to stdout)");
     const char *other = o->run ? "--run" : o->plan ? "--plan" : o->dump_ir ? "--dump-ir"
                         : o->report ? "--report" : o->quant_report ? "--quant-report"
                         : o->dump_llvm ? "--dump-llvm" : o->gen.tokenizer ? "--tokenizer"

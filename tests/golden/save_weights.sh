@@ -220,6 +220,8 @@ refused "usage: --save-weights with --run" "does not go with --run" \
     "$GPT2" $TINY --quantize int8 --weights "$g.safetensors" --save-weights "$out" --run --tokens 1
 refused "usage: --save-weights with --tokens" "does not go with --tokens" \
     "$GPT2" $TINY --quantize int8 --weights "$g.safetensors" --save-weights "$out" --tokens 1
+refused "usage: --save-weights -" "give a file name" \
+    "$GPT2" $TINY --quantize int8 --weights "$g.safetensors" --save-weights -
 [ -e "$out" ] && fail "usage errors: $out was written"
 sum=$(cksum <"$g.safetensors")
 refused "output = input" "would be overwritten: it is an input" \
