@@ -116,6 +116,9 @@ static void choose(const TfrtSafetensors *st, Entry *x)
     if (saved && x->read_f32)
         error_status(EXIT_INPUT, "tensor '%s' is int8 already, but the model reads it as floats",
                      t->name);
+    if (saved && x->layouts & ~(1 << x->saved.layout))
+        error_status(EXIT_INPUT, "tensor '%s' is int8 already, saved for the other layout than "
+                     "the model reads it in", t->name);
     x->how = SAVE_COPY;
     if (saved)
         x->how = SAVE_AS_SAVED;

@@ -25,6 +25,7 @@
 #     tensor's metadata entry missing, garbled, of another shape or of the
 #     other layout, a flattened tensor) and a saved file without --quantize int8, or with
 #     another head option, are refused with a message naming the tensor;
+#   - saving again from a saved file gives the same bytes;
 #   - usage errors, an output that is the input, and a failed save leave no
 #     file behind (and an existing output untouched).
 # Prints one line per case and "N passed, M failed"; exits 1 when any
@@ -116,6 +117,13 @@ if save "gpt2 F32" "$GPT2" "$g.safetensors" "$g-q8.safetensors" $TINY; then
         env GOLDEN_QUANT=int8 "$PYTHON" "$HERE/compare.py" "$tmp/saved.f32" "$g-ref.f32" --n 7 --vocab 101
     GOLDEN_JIT_BOTH=1 same_bits "gpt2 F32 n=7 saved" "$tmp/saved.f32" "$GPT2" $TINY --quantize int8 \
         --weights "$g-q8.safetensors" --run --tokens "$T7"
+    # saved again from the saved file: its int8 tensors copied as they are
+    run_tfc "$GPT2" $TINY --quantize int8 --weights "$g-q8.safetensors" --save-weights "$g-q8-again.safetensors"
+    if ok "gpt2 saved again" && cmp -s "$g-q8.safetensors" "$g-q8-again.safetensors"; then
+        pass "gpt2 saved again from the saved file: the same bytes ($took)"
+    elif [ "$rc" -eq 0 ]; then
+        fail "gpt2 saved again from the saved file: the bytes differ"
+    fi
 fi
 # shellcheck disable=SC2086
 save "gpt2 BF16" "$GPT2" "$g-bf16.safetensors" "$g-bf16-q8.safetensors" $TINY &&
