@@ -84,7 +84,7 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
               runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
-RUNTIME_SRC += runtime/quantize.c
+RUNTIME_SRC += runtime/quantize.c runtime/q8_file.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \
                compiler/sema.c compiler/ir.c compiler/verify.c compiler/verify_plan.c compiler/lower.c \
@@ -93,7 +93,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/emit_kprog.c compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
                compiler/report_html.c compiler/report_diagram.c compiler/report_svg.c compiler/report_scaling.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
-               compiler/checkpoint.c compiler/classify.c $(JIT_SRC)
+               compiler/checkpoint.c compiler/classify.c compiler/save_weights.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c
 UNIT_SRC = tests/unit/test_main.c tests/unit/test_kernels.c tests/unit/test_pool.c \
            tests/unit/test_linear.c tests/unit/test_q8.c tests/unit/test_vmath.c \
@@ -209,6 +209,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
 	$(if $(SAN)$(filter 0,$(LLVM)),,$(INT8_ENV) TFRT_ISA=c tests/golden/families.sh)
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
@@ -246,6 +247,7 @@ int8-test: test-deps all $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/run.sh
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
+	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
 
 # Tensor parallelism over MPI (--tp), when this build has MPI.
 mpi-test: test-deps all

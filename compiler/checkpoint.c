@@ -8,6 +8,7 @@
 #include "tfc.h"
 #include "tfrt.h"
 #include "json.h"
+#include "q8_file.h"
 #include "safetensors_internal.h"
 
 #include <stdlib.h>
@@ -177,6 +178,17 @@ void ckpt_check_shapes(const Graph *g, const Program *prog, const Define *defs, 
         int64_t wd[MAX_DIMS];
         if (n->op != OP_WEIGHT || !(t = find(g, st, n->attr.weight.ckpt)))
             continue;
+        /* saved int8: the float shape it was saved from (a bad entry: open says) */
+        TfrtQ8Saved q;
+        TfrtTensor as_float;
+        int saved;
+        if (tfrt_q8_saved(st, t, &q, &saved, err, sizeof err) != TFRT_OK)
+            continue;
+        if (saved) {
+            as_float = *t;
+            as_float.ndim = 2, as_float.shape[0] = q.shape[0], as_float.shape[1] = q.shape[1];
+            t = &as_float;
+        }
         int same = t->ndim == want->ndim;
         for (int k = 0; k < want->ndim; k++)
             wd[k] = want->d[k].n;

@@ -443,7 +443,7 @@ static void emit_weights(const Emitter *e)
         for (int d = 0; d < stored.ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)stored.d[d].n);
         fprintf(out, "}, offsetof(Weights, %s), %lld, %d},\n", n->name,
-                (long long)n->attr.weight.first, n->dtype == DT_Q8);   /* first: > 0 in a view */
+                (long long)n->attr.weight.first, kprog_spec_quantized(g, i));   /* first: > 0 in a view */
     }
     fprintf(out, "};\n\n");
     if (g->tp > 1)

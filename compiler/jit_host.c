@@ -116,7 +116,7 @@ static void tables(const Graph *g)
             s->shape[d] = stored.d[d].n;
         s->offset = (size_t)i * sizeof(const float *);
         s->first = (size_t)n->attr.weight.first;
-        s->quantized = n->dtype == DT_Q8;
+        s->quantized = kprog_spec_quantized(g, i);
         TfrtWeightSplit *sp = &host.splits[host.nspecs - 1];   /* --tp: this rank's slice */
         sp->axis = n->attr.weight.split_axis;
         sp->ways = g->tp;

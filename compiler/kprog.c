@@ -737,6 +737,18 @@ KPackedPart *kprog_packed_parts(const Graph *g, int *count) { return parts_of(g,
 KPackedPart *kprog_q8_parts(const Graph *g, int *count) { return parts_of(g, count, 1); }
 int kprog_q8_count(const Graph *g) { return count_parts(g, NULL, 1); }
 
+int kprog_spec_quantized(const Graph *g, int id)
+{
+    int n;
+    if (g->nodes[id].dtype != DT_Q8)
+        return 0;
+    KPackedPart *parts = kprog_q8_parts(g, &n);
+    for (int p = 0; p < n; p++)
+        if (parts[p].weight == id)
+            return 2 + parts[p].layout;
+    return 1;
+}
+
 /* Whether part i repeats an earlier one: open makes one copy of both. */
 static int repeated(const KPackedPart *parts, int i)
 {

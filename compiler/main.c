@@ -42,9 +42,13 @@ static const char usage[] =
     "  -fno-fuse             no operator fusion; -fno-fuse-RULE switches off one rule:\n"
     "                        glu, qkv, views, rope, cache, act, residual, chains\n"
     "  --quantize int8       linear layers' weights to int8 (blocks of 32 along the input,\n"
-    "                        a float scale each), made from the weights file at open\n"
-    "                        (docs/quantization.md)\n"
+    "                        a float scale each), made from the weights file at open, or\n"
+    "                        read as --save-weights saved them (docs/quantization.md)\n"
     "  -fno-quantize-head    with --quantize: keep the head (the output's layer) fp32\n"
+    "  --save-weights FILE   with --quantize int8 and --weights: quantize once and write\n"
+    "                        the model's weights to FILE (safetensors: the int8 layers'\n"
+    "                        in the kernels' layout, the rest as stored); --weights FILE\n"
+    "                        then maps them with no conversion (same model and options)\n"
     "  --quant-report TEXT   with --quantize int8 and --weights: run the model fp32 and int8\n"
     "                        over TEXT's tokens (--tokenizer) and print, per int8 layer, the\n"
     "                        weights' and the output's error, and end to end the top-1\n"
@@ -171,6 +175,8 @@ typedef struct {
     int add_special;
     const char *stops[64];       /* --stop, into gen.stop */
     const char *quant_report;    /* --quant-report TEXT */
+    const char *save_weights;    /* --save-weights FILE */
+    const char *run_only_other;  /* the first run-only option but --weights */
     int quant_json;              /* --quant-report=json TEXT */
 } Options;
 
@@ -306,6 +312,26 @@ static void check_generation(const Options *o, const char *text)
                     gen->nstop ? "--stop" : "--repeat-penalty");
 }
 
+/* --save-weights writes the int8 weights and stops (besides -o): it needs
+ * the int8 model and its weights, and runs nothing. */
+static void check_save(const Options *o)
+{
+    if (o->passes.quantize != QUANT_INT8)
+        usage_error("%s", "--save-weights writes int8 weights: give --quantize int8");
+    if (!o->weights)
+        usage_error("%s", "--save-weights needs --weights (the weights to quantize)");
+    if (strcmp(o->save_weights, "-") == 0)
+        usage_error("%s", "--save-weights -: give a file name (the weights are mapped when read "
+                          "back, so they do not go to stdout)");
+    const char *other = o->run ? "--run" : o->plan ? "--plan" : o->dump_ir ? "--dump-ir"
+                        : o->report ? "--report" : o->quant_report ? "--quant-report"
+                        : o->dump_llvm ? "--dump-llvm" : o->gen.tokenizer ? "--tokenizer"
+                        : o->run_only_other;
+    if (other)
+        usage_error("--save-weights does not go with %s: it writes the weights and stops "
+                    "(run the model on them afterwards)", other);
+}
+
 /* A mode's options given with another mode are refused, not ignored: a
  * command never silently drops what it was asked. */
 static void check_modes(const Options *o)
@@ -326,7 +352,9 @@ static void check_modes(const Options *o)
                           "--tokens, --prompt, -f, --logits or -n");
     if (o->quant_report && o->passes.quantize != QUANT_INT8)
         usage_error("%s", "--quant-report measures --quantize int8: give both");
-    if (!o->run && !o->quant_report && o->run_only)
+    if (o->save_weights)
+        check_save(o);
+    if (!o->run && !o->quant_report && !o->save_weights && o->run_only)
         usage_error("%s goes with --run", o->run_only);
     if (!o->run && !o->quant_report && o->gen.tokenizer)
         usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
@@ -346,6 +374,8 @@ static void parse_args(Options *o, int argc, char **argv)
         const char *a = argv[i];
         if (!o->run_only && run_only(a) && !is_opt(a, "--tokenizer"))
             o->run_only = tfc_strndup(a, strcspn(a, "="));
+        if (!o->run_only_other && run_only(a) && !is_opt(a, "--tokenizer") && !is_opt(a, "--weights"))
+            o->run_only_other = tfc_strndup(a, strcspn(a, "="));
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
@@ -398,6 +428,8 @@ static void parse_args(Options *o, int argc, char **argv)
             o->report = value(argc, argv, &i, "--report");
         } else if (strcmp(a, "--run") == 0) {
             o->run = 1;
+        } else if (is_opt(a, "--save-weights")) {
+            o->save_weights = value(argc, argv, &i, "--save-weights");
         } else if (is_opt(a, "--weights")) {
             o->weights = value(argc, argv, &i, "--weights");
         } else if (is_opt(a, "--tokens")) {
@@ -637,9 +669,9 @@ static const char *header_path(const char *output)
 static void check_output_paths(const Options *o)
 {
     const char *outputs[] = {o->output, o->output ? header_path(o->output) : NULL, o->plan_svg,
-                             o->logits, o->report};
+                             o->logits, o->report, o->save_weights};
     const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode, o->gen.prompt_file};
-    outputs_check(outputs, 5, inputs, 5);
+    outputs_check(outputs, 6, inputs, 5);
 }
 
 /* Writes FILE.c and FILE.h, both or neither (or one stream to stdout for
@@ -843,6 +875,10 @@ static int tfc_main(Options *op)
         return write_report(g, &o, prog, defs, ndefs);
     if (o.output)
         write_outputs(g, &o);
+    if (o.save_weights) {
+        ckpt_check_shapes(g, prog, defs, ndefs, o.weights);
+        return save_weights(g, o.weights, o.save_weights);
+    }
     if (o.dump_llvm && !o.run)
         return dump_llvm(g);
     if (!o.run)

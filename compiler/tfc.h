@@ -634,6 +634,9 @@ int64_t kprog_packed_bytes(const Graph *g);
  * parts are kprog_packed_parts. */
 KPackedPart *kprog_q8_parts(const Graph *g, int *count);
 int kprog_q8_count(const Graph *g);
+/* TfrtWeightSpec.quantized of weight node id: 0 for a float weight, else
+ * 2 + the TfrtWeightLayout its int8 layers read it in (1: none does). */
+int kprog_spec_quantized(const Graph *g, int id);
 /* Bytes the int8 copies take in the runtime's layout (tfrt_q8_weight_bytes),
  * a part read by several layers once. */
 int64_t kprog_q8_bytes(const Graph *g);
@@ -803,6 +806,14 @@ struct JsonValue *ckpt_config_json(const char *weights, const char **path);
  * stored tensor's shape differs from the model's. */
 void ckpt_check_shapes(const Graph *g, const Program *prog, const Define *defs, int ndefs,
                        const char *weights);
+
+/* ---- save_weights.c: --save-weights, int8 weights written once ----------- */
+
+/* Writes the weights at `weights` that g (compiled with --quantize int8)
+ * reads to path: its int8 layers' tensors in the kernels' layout, the
+ * others as stored (runtime/q8_file.h).  All or nothing; exits with a
+ * message on an error.  Returns 0. */
+int save_weights(const Graph *g, const char *weights, const char *path);
 
 extern const char tfc_runtime_header[];
 

@@ -9,7 +9,10 @@
  * nothing is copied); F16 and BF16 are widened into buffers the binding
  * owns, except for the weights a model quantizes at open (spec.quantized):
  * those stay as stored, in any of the three, and the quantizer reads
- * them (quantize.c), so no float copy of them is made.  Finally every tensor of the file must be accounted for: bound, or
+ * them (quantize.c), so no float copy of them is made.  A tensor saved
+ * int8 by tfc --save-weights (q8_file.h) is bound as saved, for a weight
+ * the model quantizes, and refused for one it reads as floats.  Finally
+ * every tensor of the file must be accounted for: bound, or
  * matched by one of the model's ignore globs, or a tied copy: a tensor
  * that repeats a bound one byte for byte (converted GPT-2 files store
  * lm_head.weight beside the wte.weight the model ties its head to).  A file
@@ -17,6 +20,7 @@
  * model, so it is an error.
  */
 #include "tfrt.h"
+#include "q8_file.h"
 #include "widen.h"
 
 #include <stdarg.h>
@@ -29,7 +33,9 @@ struct TfrtBindings {
     int n_owned, cap_owned;
     struct {                    /* the weights bound as stored (quantized) */
         size_t offset;          /* in the table */
-        TfrtDtype dtype;
+        TfrtDtype dtype;        /* U8: saved int8 (q8_file.h), as saved */
+        TfrtQ8Saved saved;
+        size_t first;           /* the spec's view offset, for saved int8 */
     } *stored;
     int n_stored;
 };
@@ -256,6 +262,38 @@ static int missing(const char *name, const TfrtNameMap *map, char *err, size_t e
                 name, looked);
 }
 
+/* A saved int8 tensor (q8_file.h) for spec s: bound as saved when the
+ * model quantizes s, at the float shape it was saved from. */
+static int bind_saved(TfrtBindings *b, const TfrtTensor *t, const TfrtQ8Saved *q,
+                      const TfrtWeightSpec *s, void *table, char *err, size_t errlen)
+{
+    if (!s->quantized)
+        return errf(err, errlen, TFRT_ERR_DTYPE,
+                    "tensor '%s' holds int8 weights (saved by tfc --save-weights), but the model "
+                    "reads it as floats: compile it with --quantize int8 and the options the file "
+                    "was saved with (-fno-quantize-head), or give the float weights", t->name);
+    if (s->quantized >= 2 && s->quantized - 2 != q->layout)
+        return errf(err, errlen, TFRT_ERR_SHAPE,
+                    "tensor '%s' holds int8 weights saved to be read %s, but the model reads it %s",
+                    t->name, q->layout == TFRT_W_OUT_IN ? "(out, in)" : "(in, out)",
+                    q->layout == TFRT_W_OUT_IN ? "(in, out)" : "(out, in)");
+    int same = s->ndim == 2 && s->shape[0] == q->shape[0] && s->shape[1] == q->shape[1];
+    if (!same) {
+        char have[160], want[160];
+        format_shape(have, sizeof have, 2, q->shape);
+        format_shape(want, sizeof want, s->ndim, s->shape);
+        return errf(err, errlen, TFRT_ERR_SHAPE,
+                    "tensor '%s' holds int8 weights saved from shape %s, the model expects %s",
+                    t->name, have, want);
+    }
+    b->stored[b->n_stored].offset = s->offset;
+    b->stored[b->n_stored].dtype = TFRT_DT_U8;
+    b->stored[b->n_stored].saved = *q;
+    b->stored[b->n_stored++].first = s->first;
+    *(const void **)((char *)table + s->offset) = t->data;
+    return TFRT_OK;
+}
+
 /* Finds, checks and stores one weight pointer; marks its tensor used. */
 static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
                     const TfrtWeightSpec *s, const TfrtWeightSplit *sp, const TfrtNameMap *map,
@@ -265,12 +303,19 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     const float *ptr;
     if (!t)
         return missing(s->name, map, err, errlen);
+    TfrtQ8Saved q;
+    int saved, r = tfrt_q8_saved(st, t, &q, &saved, err, errlen);
+    if (r == TFRT_OK && saved && sp && sp->axis)
+        r = errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks", t->name);
+    if (r == TFRT_OK && saved && (r = bind_saved(b, t, &q, s, table, err, errlen)) == TFRT_OK)
+        used[t - tfrt_st_tensor(st, 0)] = 1;
+    if (r != TFRT_OK || saved)
+        return r;
     if (t->dtype != TFRT_DT_F32 && t->dtype != TFRT_DT_F16 && t->dtype != TFRT_DT_BF16)
         return errf(err, errlen, TFRT_ERR_DTYPE,
                     "tensor '%s' has dtype %s, the model needs F32, F16 or BF16",
                     t->name, tfrt_dtype_name(t->dtype));
-    int r = check_shape(t, s, err, errlen);
-    if (r)
+    if ((r = check_shape(t, s, err, errlen)))
         return r;
     if (s->quantized) {   /* as stored: tfrt_quantize_weights reads it */
         if (sp && sp->axis)
@@ -405,6 +450,16 @@ void tfrt_bindings_free(TfrtBindings *b)
     free(b->owned);
     free(b->stored);
     free(b);
+}
+
+const TfrtQ8Saved *tfrt_bindings_saved(const TfrtBindings *b, size_t offset, size_t *first)
+{
+    for (int i = 0; b && i < b->n_stored; i++)
+        if (b->stored[i].offset == offset && b->stored[i].dtype == TFRT_DT_U8) {
+            *first = b->stored[i].first;
+            return &b->stored[i].saved;
+        }
+    return NULL;
 }
 
 int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset)

@@ -74,6 +74,29 @@ void tfrt_q8_quantize_rows(void *dst, int rows, int in, int r0, int nr, const fl
             quantize_row(dst, in, r, NULL);
 }
 
+void tfrt_q8_copy_rows(void *dst, int rows, int in, const void *src, int src_in, int r0, int k0)
+{
+    int padded = (rows + TFRT_Q8_PANEL - 1) / TFRT_Q8_PANEL * TFRT_Q8_PANEL;
+    for (int r = 0; r < padded; r++) {
+        int rr = r % TFRT_Q8_PANEL, sr = (r0 + r) % TFRT_Q8_PANEL;
+        for (int b = 0; b < in / TFRT_Q8_BLOCK; b++) {
+            uint8_t *d = (uint8_t *)tfrt_q8_panel_block(dst, in, r / TFRT_Q8_PANEL, b);
+            float scale = 0;
+            if (r >= rows) {   /* padding, as quantize_row writes it */
+                for (int k = 0; k < TFRT_Q8_BLOCK; k += TFRT_Q8_GROUP)
+                    memset(d + at_in_block(rr, k), 128, TFRT_Q8_GROUP);
+            } else {
+                const uint8_t *s = tfrt_q8_panel_block(src, src_in, (r0 + r) / TFRT_Q8_PANEL,
+                                                       k0 / TFRT_Q8_BLOCK + b);
+                for (int k = 0; k < TFRT_Q8_BLOCK; k += TFRT_Q8_GROUP)
+                    memcpy(d + at_in_block(rr, k), s + at_in_block(sr, k), TFRT_Q8_GROUP);
+                memcpy(&scale, s + TFRT_Q8_PANEL * TFRT_Q8_BLOCK + 4 * sr, sizeof scale);
+            }
+            memcpy(d + TFRT_Q8_PANEL * TFRT_Q8_BLOCK + 4 * rr, &scale, sizeof scale);
+        }
+    }
+}
+
 void tfrt_q8_dequantize_row(float *y, const void *w, int rows, int in, int r)
 {
     (void)rows;

@@ -34,6 +34,13 @@ size_t tfrt_q8_weight_bytes(int rows, int in);
  * also fills the layout's padding. */
 void tfrt_q8_quantize_rows(void *dst, int rows, int in, int r0, int nr, const float *src);
 
+/* Rows [r0, r0 + rows) and inputs [k0, k0 + in) of a quantized part whose
+ * rows have src_in inputs (k0 a multiple of TFRT_Q8_BLOCK), as a part of
+ * their own in dst (tfrt_q8_weight_bytes(rows, in) bytes): the bytes
+ * tfrt_q8_quantize_rows makes of the same values.  For a part that lies
+ * across the panels of a saved tensor (q8_file.h). */
+void tfrt_q8_copy_rows(void *dst, int rows, int in, const void *src, int src_in, int r0, int k0);
+
 /* Row r of a quantized part, dequantized into y (in,): scale * q.  For
  * embedding lookup, tests and the error report. */
 void tfrt_q8_dequantize_row(float *y, const void *w, int rows, int in, int r);

@@ -9,11 +9,18 @@
  * float buffer, quantized, and the file's pages of that run released, so
  * that the fp32 (or f16) weights and their int8 copy are never resident
  * together: the peak stays near the int8 size plus one run.
+ *
+ * A tensor saved int8 by tfc --save-weights (q8_file.h) is in the
+ * kernels' layout already: its parts are read where the file is mapped
+ * (a part that does not start a panel of it gets a copy of its rows).
+ * tfrt_q8_write_tensor writes that layout, by the same quantizer.
  */
 #include "tfrt.h"
-#include "q8.h"
+#include "q8_file.h"
+#include "q8_internal.h"
 #include "widen.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +38,17 @@ static const unsigned char *part_data(const TfrtBindings *b, const void *weights
     return base ? base + pt->first * *esize : NULL;
 }
 
+/* The view offset of a saved int8 tensor's spec (q8_file.h): its views
+ * share the tensor's pointer.  0 for a float weight, whose pointer has it. */
+static size_t view_first(const TfrtBindings *b, size_t weight)
+{
+    size_t first = 0;
+    tfrt_bindings_saved(b, weight, &first);
+    return first;
+}
+
 /* The first j < i with part i's pointer and shape, or -1. */
-static int earlier_same(const TfrtPackedPart *parts, const void *weights, int i)
+static int earlier_same(const TfrtBindings *bd, const TfrtPackedPart *parts, const void *weights, int i)
 {
     const TfrtPackedPart *a = &parts[i];
     for (int j = 0; j < i; j++) {
@@ -41,7 +57,8 @@ static int earlier_same(const TfrtPackedPart *parts, const void *weights, int i)
         memcpy(&pa, (const char *)weights + a->weight, sizeof pa);
         memcpy(&pb, (const char *)weights + b->weight, sizeof pb);
         if (pa == pb && a->first == b->first && a->in == b->in && a->rows == b->rows
-            && a->ldw == b->ldw && a->layout == b->layout)
+            && a->ldw == b->ldw && a->layout == b->layout
+            && view_first(bd, a->weight) == view_first(bd, b->weight))
             return j;
     }
     return -1;
@@ -90,6 +107,46 @@ static void quantize_part(const TfrtSafetensors *file, const TfrtBindings *b, co
         tfrt_st_release(file, src, span_bytes(pt, pt->rows, esize));
 }
 
+/* Where part pt lies in the saved int8 tensor bound at its weight
+ * (q8_file.h): *at its copy in place, or NULL with *row0, *k0 its first
+ * row and input when it needs a copy of its own.  0 when it does not lie
+ * on whole blocks of the tensor in the layout it was saved in. */
+static int saved_place(const TfrtQ8Saved *sv, size_t first, const unsigned char *base,
+                       const TfrtPackedPart *pt, const void **at, int *row0, int *k0)
+{
+    size_t e = first + pt->first, row, k;
+    if (pt->layout != sv->layout || pt->ldw != (sv->layout == TFRT_W_OUT_IN ? sv->in : sv->rows))
+        return 0;
+    row = sv->layout == TFRT_W_OUT_IN ? e / (size_t)sv->in : e % (size_t)sv->rows;
+    k = sv->layout == TFRT_W_OUT_IN ? e % (size_t)sv->in : e / (size_t)sv->rows;
+    if (k % TFRT_Q8_BLOCK || k + (size_t)pt->in > (size_t)sv->in || row + (size_t)pt->rows > (size_t)sv->rows)
+        return 0;
+    *row0 = (int)row, *k0 = (int)k, *at = NULL;
+    /* in place: whole panels of the tensor (a short last panel only at its end) */
+    if (k == 0 && pt->in == sv->in && row % TFRT_Q8_PANEL == 0
+        && (pt->rows % TFRT_Q8_PANEL == 0 || row + (size_t)pt->rows == (size_t)sv->rows))
+        *at = base + row / TFRT_Q8_PANEL * tfrt_q8_panel_bytes(sv->in);
+    return 1;
+}
+
+/* Part i's source: its int8 copy in place (*at), or 1 when it needs
+ * memory of its own (quantized, or copied from a saved tensor, then
+ * *sv set), or a negative status. */
+static int part_source(const TfrtBindings *b, const void *weights, const TfrtPackedPart *pt,
+                       const void **at, const TfrtQ8Saved **sv, int *row0, int *k0)
+{
+    size_t first;
+    const unsigned char *base;
+    memcpy(&base, (const char *)weights + pt->weight, sizeof base);
+    *at = NULL;
+    *sv = tfrt_bindings_saved(b, pt->weight, &first);
+    if (!*sv)
+        return 1;
+    if (!base || !saved_place(*sv, first, base, pt, at, row0, k0))
+        return -TFRT_ERR_SHAPE;
+    return *at ? 0 : 1;
+}
+
 int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, const void *weights,
                           const TfrtPackedPart *parts, int n, const void **q8, void **data)
 {
@@ -102,10 +159,15 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
     for (int i = 0; i < n; i++) {
         TfrtDtype dt;
         size_t esize;
-        if (!part_data(b, weights, &parts[i], &dt, &esize) || parts[i].in <= 0 || parts[i].rows <= 0
-            || parts[i].in % TFRT_Q8_BLOCK)
+        const void *at;
+        const TfrtQ8Saved *sv;
+        int row0, k0, own = part_source(b, weights, &parts[i], &at, &sv, &row0, &k0);
+        if (own < 0)
+            return -own;
+        if ((!sv && !part_data(b, weights, &parts[i], &dt, &esize)) || parts[i].in <= 0
+            || parts[i].rows <= 0 || parts[i].in % TFRT_Q8_BLOCK)
             return TFRT_ERR_ARG;
-        if (earlier_same(parts, weights, i) >= 0)
+        if (!own || earlier_same(b, parts, weights, i) >= 0)
             continue;
         size_t bytes = tfrt_q8_weight_bytes(parts[i].rows, parts[i].in);   /* 0: too large */
         if (!bytes || bytes > SIZE_MAX - 64 - total)
@@ -131,18 +193,60 @@ int tfrt_quantize_weights(const TfrtSafetensors *file, const TfrtBindings *b, co
     }
     unsigned char *at = mem;
     for (int i = 0; i < n; i++) {
-        int same = earlier_same(parts, weights, i);
-        if (same >= 0) {
-            q8[i] = q8[same];
+        int same = earlier_same(b, parts, weights, i), row0, k0;
+        const void *saved;
+        const TfrtQ8Saved *sv;
+        int own = part_source(b, weights, &parts[i], &saved, &sv, &row0, &k0);
+        if (same >= 0 || !own) {
+            q8[i] = same >= 0 ? q8[same] : saved;
             continue;
         }
-        quantize_part(file, b, weights, &parts[i], at, buf);
+        if (sv) {
+            const void *base;
+            memcpy(&base, (const char *)weights + parts[i].weight, sizeof base);
+            tfrt_q8_copy_rows(at, parts[i].rows, parts[i].in, base, sv->in, row0, k0);
+        } else {
+            quantize_part(file, b, weights, &parts[i], at, buf);
+        }
         q8[i] = at;
         at += tfrt_q8_weight_bytes(parts[i].rows, parts[i].in);
     }
     free(buf);
     *data = mem;
     return TFRT_OK;
+}
+
+int tfrt_q8_write_tensor(FILE *f, const TfrtSafetensors *st, const TfrtTensor *t, int layout)
+{
+    if (t->ndim != 2 || (t->dtype != TFRT_DT_F32 && t->dtype != TFRT_DT_F16 && t->dtype != TFRT_DT_BF16)
+        || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > INT_MAX || t->shape[1] > INT_MAX)
+        return TFRT_ERR_ARG;
+    int out_in = layout == TFRT_W_OUT_IN;
+    /* the whole tensor as one part: its rows are outputs, ldw its stored row */
+    TfrtPackedPart pt = {0, 0, (int)t->shape[out_in ? 1 : 0], (int)t->shape[out_in ? 0 : 1],
+                         (int)t->shape[1], layout};
+    if (pt.in % TFRT_Q8_BLOCK)
+        return TFRT_ERR_ARG;
+    size_t esize = t->dtype == TFRT_DT_F32 ? 4 : 2, panel = tfrt_q8_panel_bytes(pt.in);
+    float *buf = malloc(sizeof(float) * TFRT_Q8_PANEL * (size_t)pt.in);
+    void *q = malloc(panel);
+    int rc = buf && q ? TFRT_OK : TFRT_ERR_NOMEM;
+    /* a panel is 16 rows quantized as a part of their own (the last padded):
+       the panels of a part are its 16-row runs, so the bytes are the same */
+    for (int r = 0; rc == TFRT_OK && r < pt.rows; r += TFRT_Q8_PANEL) {
+        int nr = pt.rows - r < TFRT_Q8_PANEL ? pt.rows - r : TFRT_Q8_PANEL;
+        read_rows(buf, t->data, t->dtype, &pt, r, nr);
+        tfrt_q8_quantize_rows(q, nr, pt.in, 0, nr, buf);
+        if (fwrite(q, 1, panel, f) != panel)
+            rc = TFRT_ERR_IO;
+        if (out_in)
+            tfrt_st_release(st, (const unsigned char *)t->data + (size_t)r * (size_t)pt.ldw * esize,
+                            span_bytes(&pt, nr, esize));
+    }
+    tfrt_st_release(st, t->data, t->nbytes);
+    free(buf);
+    free(q);
+    return rc;
 }
 
 int tfrt_embed_q8(float *y, const void *q8, const int32_t *ids, int n, int vocab, int dim)

@@ -217,7 +217,8 @@ static int check_entry(const Ctx *c, const JsonMember *m, TfrtTensor *t,
     return TFRT_OK;
 }
 
-/* __metadata__ must be an object of string -> string; it is not used. */
+/* __metadata__ must be an object of string -> string (tfrt_st_metadata
+ * reads it). */
 static int check_metadata(const Ctx *c, const JsonValue *v)
 {
     if (v->type != JSON_OBJECT)
@@ -553,6 +554,30 @@ const TfrtTensor *tfrt_st_tensor(const TfrtSafetensors *st, int i)
     if (!st || i < 0 || i >= st->count)
         return NULL;
     return &st->tensors[i];
+}
+
+const char *tfrt_st_metadata(const TfrtSafetensors *st, const char *key)
+{
+    for (int i = 0; st && key && i < st->n_files; i++) {
+        const JsonValue *h = st->files[i].header;
+        const JsonValue *m = h ? json_get(h, "__metadata__") : NULL;
+        const JsonValue *v = m ? json_get(m, key) : NULL;
+        if (v && v->type == JSON_STRING && strlen(v->u.string.chars) == v->u.string.len)
+            return v->u.string.chars;
+    }
+    return NULL;
+}
+
+int tfrt_st_holds(const TfrtSafetensors *st, const char *path)
+{
+    struct stat a, b;
+    if (!st || !path || stat(path, &a) != 0)
+        return 0;
+    for (int i = 0; i < st->n_files; i++)
+        if (st->files[i].fd >= 0 && fstat(st->files[i].fd, &b) == 0 && a.st_dev == b.st_dev
+            && a.st_ino == b.st_ino)
+            return 1;
+    return 0;
 }
 
 /* Binary search over the name index built at open. */

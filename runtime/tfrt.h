@@ -560,6 +560,11 @@ int tfrt_st_release(const TfrtSafetensors *st, const void *data, size_t bytes);
 int tfrt_st_count(const TfrtSafetensors *st);
 const TfrtTensor *tfrt_st_tensor(const TfrtSafetensors *st, int i);
 const TfrtTensor *tfrt_st_find(const TfrtSafetensors *st, const char *name);
+/* The value of key in a file's "__metadata__" (the first file of a
+ * folder's shards that has it), or NULL. */
+const char *tfrt_st_metadata(const TfrtSafetensors *st, const char *key);
+/* 1 when path names one of the files st has mapped (the same inode). */
+int tfrt_st_holds(const TfrtSafetensors *st, const char *path);
 const char *tfrt_dtype_name(TfrtDtype dt);
 
 /* ---- binding a model's weights ----------------------------------------- */
@@ -574,9 +579,13 @@ typedef struct {
     size_t offset;
     size_t first;       /* a view: the weight starts this many elements into
                            the stored tensor (whose shape `shape` is) */
-    int quantized;      /* 1: quantized at open (tfrt_quantize_weights): the
-                           pointer stored is the tensor's data as stored
-                           (F32, F16 or BF16, any alignment), not widened */
+    int quantized;      /* not 0: quantized at open (tfrt_quantize_weights):
+                           the pointer stored is the tensor's data as stored
+                           (F32, F16 or BF16, any alignment), not widened;
+                           or int8 as tfc --save-weights saved it, which
+                           only such a weight may be.  2 + a TfrtWeightLayout:
+                           the layout its int8 layers read it in, which a
+                           saved tensor must have been saved in (1: any) */
 } TfrtWeightSpec;
 
 /* How a model maps checkpoint names: prefixes a stored name may carry
@@ -637,7 +646,11 @@ int tfrt_bindings_dtype(const TfrtBindings *b, size_t offset);
  * stored (TfrtWeightSpec.quantized), read a few rows at a time through a
  * small float buffer; the file's pages of each run of rows are released
  * once it is quantized, so the resident memory stays near the int8 size.
- * TFRT_OK, or TFRT_ERR_NOMEM. */
+ * A part of a tensor saved int8 (tfc --save-weights) is not converted:
+ * q8[i] points into the mapped file, or, for a part that does not start
+ * a panel of it, at a copy of its rows.  TFRT_OK, TFRT_ERR_NOMEM, or
+ * TFRT_ERR_SHAPE for a saved tensor whose layout the model does not read
+ * it in. */
 int tfrt_quantize_weights(const struct TfrtSafetensors *file, const struct TfrtBindings *b,
                           const void *weights, const TfrtPackedPart *parts, int n,
                           const void **q8, void **data);

@@ -93,6 +93,33 @@ static void *quantized(const float *w, int rows, int in)
 
 /* ---- quantization ----------------------------------------------------------------- */
 
+/* A part cut from a quantized tensor (a saved file's, q8_file.h) holds the
+ * bytes that quantizing its own rows and inputs gives, padding included,
+ * wherever it starts in the tensor's panels and blocks. */
+static void test_q8_copy_rows(void)
+{
+    enum { ROWS = 45, IN = 128 };
+    static const int cuts[][4] = {   /* r0, rows, k0, in */
+        {0, ROWS, 0, IN}, {3, 20, 32, 64}, {16, 29, 0, IN}, {40, 5, 96, 32}, {17, 1, 0, 32},
+    };
+    float *w = test_values(ROWS, IN, 5u);
+    void *all = quantized(w, ROWS, IN);
+    int ok = 1;
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        int r0 = cuts[c][0], rows = cuts[c][1], k0 = cuts[c][2], in = cuts[c][3];
+        float *sub = malloc(sizeof(float) * (size_t)rows * in);
+        for (int r = 0; r < rows; r++)
+            memcpy(sub + (size_t)r * in, w + (size_t)(r0 + r) * IN + k0, sizeof(float) * (size_t)in);
+        size_t bytes = tfrt_q8_weight_bytes(rows, in);
+        void *want = quantized(sub, rows, in), *got = aligned(bytes, 0x77);
+        tfrt_q8_copy_rows(got, rows, in, all, IN, r0, k0);
+        ok &= memcmp(want, got, bytes) == 0;
+        free(sub); free(want); free(got);
+    }
+    CU_ASSERT(ok);
+    free(w); free(all);
+}
+
 static void test_q8_weights(void)
 {
     static const int shapes[][2] = {{1, 32}, {16, 64}, {37, 96}, {5, 256}};
@@ -287,6 +314,7 @@ void register_q8_tests(void)
 {
     static const struct { const char *name; void (*fn)(void); } tests[] = {
         {"q8: weights quantized within half a step, streamed", test_q8_weights},
+        {"q8: a part copied out of a quantized tensor = quantized alone", test_q8_copy_rows},
         {"q8: activations per token per block, every ISA", test_q8_activations},
         {"q8: matmul, every ISA = C reference, C within the scales' bound", test_q8_matmul},
         {"q8: matmul exact on exactly quantized values", test_q8_exact},
