@@ -18,7 +18,7 @@
  *   gpt2_model *m;                              // gpt2_open(&m, ...)
  *   TfrtTokenizer *tok;                         // tfrt_tok_load(&tok, ...)
  *   int32_t *ids; size_t n;                     // tfrt_tok_encode_special(...)
- *   TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step};
+ *   TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step, 0};
  *   TfrtGenOptions o = tfrt_gen_defaults(tok); // sampling, end of text
  *   o.max_tokens = 200;
  *   o.seed = 1;
@@ -86,6 +86,14 @@ typedef struct {
     /* Runs one more token after those cached and writes its logits; NULL
      * for a model without a KV cache. */
     int (*step)(void *model, int32_t token, float *logits);
+    /* 0 or 1: one process.  N > 1: the model's head is split by vocabulary
+     * over the N ranks of a tensor-parallel job (compiled with --tp N:
+     * GPT2_TP).  The loop then has the head leave each rank its own
+     * logits (TFRT_LOGITS_LOCAL, restored before it returns) and chooses
+     * each token with tfrt_sample_split: greedy moves 8 bytes between the
+     * ranks instead of the row.  Every rank calls tfrt_generate alike and
+     * gets the same tokens (on_token and on_text run on every rank). */
+    int ranks;
 } TfrtLm;
 
 /* ---- options and results ---------------------------------------------------- */

@@ -383,3 +383,14 @@ int64_t shard_allreduce_floats_per_token(const Graph *g)
     }
     return floats;
 }
+
+int shard_split_head(const Graph *g)
+{
+    const Node *o = &g->nodes[g->output];
+    return g->tp > 1 && o->op == OP_MATMUL && o->attr.matmul.tp == TP_GATHER;
+}
+
+int64_t shard_head_cols(const Graph *g)
+{
+    return (last_dim(&g->nodes[g->output]) + g->tp - 1) / g->tp;
+}

@@ -10,6 +10,10 @@
 #     KV cache, equal PyTorch's within the golden tolerance
 #     (tests/golden/compare.py) and the single process's run;
 #   - greedy generation of 64 tokens gives the single process's ids;
+#   - choosing a token without gathering the row: greedy (a MAXLOC) and
+#     top-k (the ranks' candidates) give the single process's ids and text
+#     at a fixed seed, and move the bytes --plan --tp states; ties go to
+#     the lower id; NaN and +inf logits give the single process's error;
 #   - the generated code of `tfc --tp 2 -o` in examples/tp_next_token.c;
 #   - refusals: heads that do not split, a job of the wrong size, a model
 #     family not supported yet; a rank that fails to open its slice ends
@@ -121,6 +125,91 @@ for case in "gpt2 2 $tmp/gpt2.st $gcfg" "llama 2 $tmp/llama.st $lcfg" "llama 4 $
           --tokens 5,9,2 -n 64 --temp 0 2>"$tmp/err")
     [ -n "$want" ] && [ "$got" = "$want" ] && pass "$model -np $np: greedy 64 ids == one process" ||
         { fail "$model -np $np: greedy '$got' != '$want'"; tail -3 "$tmp/err"; }
+done
+
+# Choosing a token without the whole row (tfrt_sample_split): greedy by a
+# MAXLOC all-reduce, top-k from each rank's candidates.  The bytes the
+# collectives move a generated token (tfrt_comm_bytes, tokens 2 on) are
+# what --plan --tp says: the all-reduces, then 8 for the MAXLOC, 8(k+1)
+# from each other rank for top-k, the row only for top-p.
+plan_greedy=$("$TFC" "$ROOT/models/gpt2.model" $gcfg --tp 2 --plan 2>/dev/null |
+              sed -n 's/.*: \([0-9]*\) bytes a greedy token.*/\1/p')
+reduce=$("$TFC" "$ROOT/models/gpt2.model" $gcfg --tp 2 --plan 2>/dev/null |
+         sed -n 's/.*, \([0-9]*\) bytes summed a token.*/\1/p')
+for case in "2 --temp 0 : $((reduce + 8))" "4 --temp 0 : $((reduce + 8))" \
+            "2 --top-k 5 --temp 1.5 : $((reduce + 8 + 8 * 6))" "4 --top-k 5 --temp 1.5 : $((reduce + 8 + 8 * 6 * 3))" \
+            "2 --top-p 0.9 --temp 1.5 : $((reduce + 8 + 51 * 4))"; do
+    np=${case%% *} opts=${case#* }
+    want_bytes=${opts##*: } opts=${opts% :*}
+    want=$("$TFC" "$ROOT/models/gpt2.model" $gcfg --weights "$tmp/gpt2.st" --run -t 1 --tokens 5,9,2 -n 64 \
+           $opts --seed 7 2>/dev/null)
+    got=$(mpi $np "$TFC" "$ROOT/models/gpt2.model" $gcfg --tp $np --weights "$tmp/gpt2.st" --run -t 1 \
+          --tokens 5,9,2 -n 64 $opts --seed 7 2>"$tmp/err")
+    bytes=$(sed -n 's/.*rank 0 of .* and \([0-9.]*\) bytes a generated token.*/\1/p' "$tmp/err")
+    if [ -n "$want" ] && [ "$got" = "$want" ] && [ "$bytes" = "$want_bytes.0" ] &&
+       { [ "$opts" != "--temp 0" ] || [ "$want_bytes" = "$plan_greedy" ]; }; then
+        pass "gpt2 -np $np $opts: 64 ids == one process, $bytes bytes a token (the plan's formula)"
+    else
+        fail "gpt2 -np $np $opts: '$got' != '$want', or $bytes bytes a token != $want_bytes (plan: $plan_greedy)"
+        tail -3 "$tmp/err"
+    fi
+done
+# top-k sampled text of the shipped Shakespeare model (vocabulary 65: 33
+# and 17 rows a rank) at a fixed seed
+demo="$ROOT/models/gpt2.model -D vocab=65 -D ctx=128 -D dim=128 -D heads=4 -D layers=4
+      --weights $ROOT/models/shakespeare.safetensors --tokenizer $ROOT/models/shakespeare.chars.json"
+want=$("$TFC" $demo --run -t 1 --prompt "ROMEO:" -n 120 --top-k 5 --temp 0.9 --seed 11 2>/dev/null)
+for np in 2 4; do
+    got=$(mpi $np "$TFC" $demo --tp $np --run -t 1 --prompt "ROMEO:" -n 120 --top-k 5 --temp 0.9 --seed 11 \
+          2>"$tmp/err")
+    [ ${#want} -gt 100 ] && [ "$got" = "$want" ] && pass "shakespeare -np $np: top-k 5 text at --seed 11 == one process" ||
+        { fail "shakespeare -np $np top-k: '$got' != '$want'"; tail -3 "$tmp/err"; }
+done
+# Llama heads edited: every token's row twice (rows V/2.. = rows 0..: each
+# logit has an equal twin on another rank, and the lower id must win, as
+# in one process); a NaN logit (token 70) and a +inf one (token 80 or 40),
+# not on rank 0: the single process's error, naming the step and token
+PYTHONPATH=$G $PYTHON - "$tmp/llama.st" "$tmp" <<'PY' || fail "edited Llama heads"
+import sys
+import numpy as np
+import safetensors_io as st
+w, meta = st.load(sys.argv[1])
+head = np.array(w["lm_head.weight"])
+v = head.shape[0]
+def save(name, edit):
+    h = head.copy()
+    edit(h)
+    st.save("%s/%s.st" % (sys.argv[2], name), dict(w, **{"lm_head.weight": h}), meta)
+def twins(h):
+    h[v // 2:] = h[:v // 2]
+def nan(h):
+    h[70] = np.nan
+def inf(h):
+    h[40] = h[80] = 0
+    h[40, 5], h[80, 5] = np.inf, -np.inf   # one of the two logits is +inf
+save("twins", twins)
+save("nan", nan)
+save("inf", inf)
+PY
+for case in "twins --temp 0" "twins --top-k 3 --temp 1.5" "nan --temp 0" "nan --top-k 3" "inf --temp 0" \
+            "inf --top-p 0.5"; do
+    f=${case%% *} opts=${case#* }
+    want=$("$TFC" "$ROOT/models/llama.model" $lcfg --weights "$tmp/$f.st" --run -t 1 --tokens 5,9,2 -n 40 \
+           $opts --seed 3 2>"$tmp/err1")
+    want_rc=$?
+    msg=$(grep "error: generating" "$tmp/err1")
+    for np in 2 4; do
+        got=$(mpi $np "$TFC" "$ROOT/models/llama.model" $lcfg --tp $np --weights "$tmp/$f.st" --run -t 1 \
+              --tokens 5,9,2 -n 40 $opts --seed 3 2>"$tmp/err")
+        rc=$?
+        if [ "$got" = "$want" ] && { { [ $want_rc -eq 0 ] && [ $rc -eq 0 ] && [ -n "$want" ]; } ||
+             { [ $want_rc -ne 0 ] && [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -n "$msg" ] &&
+               grep -qF -- "$msg" "$tmp/err"; }; }; then
+            pass "llama $f -np $np $opts: as one process (${msg:-the same ids})"
+        else
+            fail "llama $f -np $np $opts: exit $rc/$want_rc, '$got' != '$want'"; tail -3 "$tmp/err"
+        fi
+    done
 done
 
 # the C back end (--jit cc) runs the same collectives
