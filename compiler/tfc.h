@@ -195,6 +195,9 @@ typedef struct {
             int split_axis;
             Shape split_full;
             int64_t split_parts[MAX_PARTS];
+            int split_packed;        /* the slice is bound as a packed copy: its
+                                        reader takes no row stride (T5's
+                                        relative bias, split by heads) */
         } weight;
         struct { int index; } input;                   /* model input */
         struct {

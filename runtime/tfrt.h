@@ -609,11 +609,15 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
  * reads the slice with the stored row length, and part p at p parts'
  * stored length on).  One part along axis 0 may not divide: then each
  * slice is ceil(rows / ways) rows and the last rank's, short, is a copy
- * padded with zero rows (a vocabulary padded, as Megatron's). */
+ * padded with zero rows (a vocabulary padded, as Megatron's).  `packed`:
+ * the rank's slice is a packed copy instead, for a reader that takes no
+ * row stride (T5's relative bias table, (buckets, heads), split by
+ * heads: a few hundred floats). */
 typedef struct {
     int axis;
     int ways;
     int64_t parts[3];
+    int packed;
 } TfrtWeightSplit;
 
 /* tfrt_bind_weights for rank `rank` of a split model: splits[i] cuts
