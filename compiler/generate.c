@@ -317,7 +317,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
     /* --tp: each rank keeps its share of the head's logits, and the ranks
      * exchange what the choice needs (tfrt_sample_split) */
     TfrtLm lm = {s, (int)s->vocab, (int)s->max_len, lm_prefill_last, s->L.step ? lm_step : NULL,
-                 shard_split_head(s->graph) ? s->graph->tp : 0};
+                 shard_split_head(s->graph) ? &tfrt_split_ops : NULL};
     TfrtGenOptions go = tfrt_gen_defaults(tok);
     int ids = 0;
     go.max_tokens = gen->n_predict;

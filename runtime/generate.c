@@ -35,7 +35,7 @@ typedef struct {
     unsigned char *seen;      /* lm->vocab, the repeat penalty's scratch */
     TfrtSampler sampler;
     TfrtStream stream;
-    int local;                /* lm->ranks > 1: the head's logits set LOCAL */
+    int local;                /* lm->split: the head's logits set LOCAL */
     TfrtLogitsTo logits_to;   /* ... and the setting to restore */
     char *err;
     size_t errlen;
@@ -66,9 +66,6 @@ static int check_args(Gen *g, const TfrtLm *lm, const int32_t *prompt, int n,
                     "%g > 0 and finite", o->max_tokens, (double)o->repeat_penalty);
     if (o->nstop > 0 && !o->tok)
         return fail(g, TFRT_ERR_ARG, "generate: stop strings need a tokenizer (text)");
-    if (lm->ranks > 1 && lm->ranks != tfrt_comm_size())
-        return fail(g, TFRT_ERR_ARG, "generate: the model is split over %d ranks and this job has %d",
-                    lm->ranks, tfrt_comm_size());
     if (n < 1 || n > lm->ctx)
         return fail(g, TFRT_ERR_LENGTH, "the prompt has %d tokens; the model holds 1 to %d",
                     n, lm->ctx);
@@ -89,15 +86,15 @@ static int set_up(Gen *g, const int32_t *prompt, int n)
         return fail(g, TFRT_ERR_NOMEM, "generate: out of memory");
     memcpy(g->window, prompt, (size_t)n * sizeof *prompt);
     g->n = n;
-    if ((g->local = lm->ranks > 1))
-        g->logits_to = tfrt_comm_logits_to(TFRT_LOGITS_LOCAL);
+    if ((g->local = lm->split != NULL))
+        g->logits_to = lm->split->logits_to(TFRT_LOGITS_LOCAL);
     return TFRT_OK;
 }
 
 static void tear_down(Gen *g)
 {
     if (g->local)
-        tfrt_comm_logits_to(g->logits_to);
+        g->lm->split->logits_to(g->logits_to);
     free(g->window);
     free(g->row);
     free(g->seen);
@@ -118,17 +115,18 @@ static int unusable(Gen *g, int step, int32_t bad, float logit)
                 step + 1, (int)bad, isnan(logit) ? "NaN" : "+inf");
 }
 
-/* The same over this rank's share of a split vocabulary (lm->ranks). */
+/* The same over this rank's share of a split vocabulary (lm->split). */
 static int choose_split(Gen *g, int step, int32_t *next)
 {
-    int ranks = g->lm->ranks, vocab = g->lm->vocab, cols = (vocab + ranks - 1) / ranks;
-    int64_t first = (int64_t)tfrt_comm_rank() * cols;
+    const TfrtSplitOps *split = g->lm->split;
+    int ranks = split->size(), vocab = g->lm->vocab, cols = (vocab + ranks - 1) / ranks;
+    int64_t first = (int64_t)split->rank() * cols;
     int count = first >= vocab ? 0 : vocab - first < cols ? (int)(vocab - first) : cols;
     int32_t bad;
     float logit;
     if (g->o->repeat_penalty != 1.0f)
         tfrt_repeat_penalty_slice(g->row, (int)first, count, g->window, g->n, g->o->repeat_penalty, g->seen);
-    *next = tfrt_sample_split(&g->sampler, g->row, cols, vocab, &bad, &logit);
+    *next = split->sample(&g->sampler, g->row, cols, vocab, &bad, &logit);
     return *next < 0 ? unusable(g, step, bad, logit) : TFRT_OK;
 }
 
@@ -136,7 +134,7 @@ static int choose_split(Gen *g, int step, int32_t *next)
  * fails, naming the step. */
 static int choose(Gen *g, int step, int32_t *next)
 {
-    if (g->lm->ranks > 1)
+    if (g->lm->split)
         return choose_split(g, step, next);
     int32_t bad = tfrt_bad_logit(g->row, g->lm->vocab);
     if (bad >= 0)

@@ -8,16 +8,11 @@
  * largest is exactly 1 and none overflows however small the temperature.
  */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tfrt_text.h"
+#include "sample_internal.h"
 
-struct TfrtCandidate {
-    float w;        /* unnormalized probability */
-    int32_t id;
-};
 typedef struct TfrtCandidate Candidate;
 
 /* ---- the generator ------------------------------------------------------ */
@@ -60,7 +55,7 @@ static double uniform53(TfrtSampler *s)
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static int reserve(TfrtSampler *s, int vocab)
+int tfrt_sampler_reserve(TfrtSampler *s, int vocab)
 {
     Candidate *c;
 
@@ -85,7 +80,7 @@ int tfrt_sampler_init(TfrtSampler *s, int vocab, float temperature,
     tfrt_sampler_seed(s, seed);
     if (vocab < 1)
         return TFRT_ERR_ARG;
-    return reserve(s, vocab);
+    return tfrt_sampler_reserve(s, vocab);
 }
 
 void tfrt_sampler_free(TfrtSampler *s)
@@ -152,8 +147,7 @@ static void sift_down(Candidate *c, int n, int i)
     }
 }
 
-/* Moves the k best of c[0..n) into c[0..k), in O(n log k). */
-static void keep_top_k(Candidate *c, int n, int k)
+void tfrt_sampler_keep_top_k(Candidate *c, int n, int k)
 {
     for (int i = k / 2 - 1; i >= 0; i--)
         sift_down(c, k, i);
@@ -204,10 +198,7 @@ static int32_t draw(TfrtSampler *s, const Candidate *c, int n, double total)
     return c[n - 1].id;   /* u landed in rounding slack past the sum */
 }
 
-/* Candidates with weight > 0 from logits x[0..count), token ids first..,
- * appended at s->cand[n..); returns the new count.  Weights as the
- * single-process row has them, whichever rank computes them. */
-static int weigh(TfrtSampler *s, int n, const float *x, int count, int64_t first, float max)
+int tfrt_sampler_weigh(TfrtSampler *s, int n, const float *x, int count, int64_t first, float max)
 {
     for (int i = 0; i < count; i++) {
         /* divide, not multiply by 1/T: 1/T may overflow to inf, and
@@ -221,16 +212,14 @@ static int weigh(TfrtSampler *s, int n, const float *x, int count, int64_t first
     return n;
 }
 
-/* Top-k, top-p and the draw over s->cand[0..n), which holds every token of
- * weight > 0 in id order, or (n > top_k) at least the top_k best in any
- * order.  The top_k kept are sorted best first, so that their order, and
- * so the draw, does not depend on the order they came in: a vocabulary
- * split over ranks merges its candidates to the same (tfrt_sample_split). */
-static int32_t choose_among(TfrtSampler *s, int n, int32_t best)
+/* The top_k kept are sorted best first, so that their order, and so the
+ * draw, does not depend on the order they came in: a vocabulary split
+ * over ranks merges its candidates to the same (tfrt_sample_split). */
+int32_t tfrt_sampler_choose(TfrtSampler *s, int n, int32_t best)
 {
     double total = 0.0;
     if (s->top_k > 0 && s->top_k < n) {
-        keep_top_k(s->cand, n, s->top_k);
+        tfrt_sampler_keep_top_k(s->cand, n, s->top_k);
         n = s->top_k;
         qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_rank);
     }
@@ -250,102 +239,9 @@ int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
         return best;
     if (logits[best] == -INFINITY)
         return best;       /* every token masked: as greedy */
-    if (reserve(s, vocab))
+    if (tfrt_sampler_reserve(s, vocab))
         return -1;
-    return choose_among(s, weigh(s, 0, logits, vocab, 0, logits[best]), best);
-}
-
-/* ---- a vocabulary split over ranks (tfc --tp N) ---------------------------- */
-
-/* This rank's best logit as (value, token id) for the MAXLOC all-reduce:
- * the largest, the lowest id on ties; a NaN or +inf logit as (+inf, its
- * id), which wins, the lowest id first; no columns, (-inf, INT32_MAX),
- * which loses to every rank that has some. */
-static void local_best(const float *x, int count, int64_t first, float *v, int *id)
-{
-    int32_t bad = tfrt_bad_logit(x, count), a = bad < 0 ? tfrt_argmax(x, count) : -1;
-    *v = -INFINITY;
-    *id = INT32_MAX;
-    if (bad >= 0)
-        *v = INFINITY, *id = (int)(first + bad);
-    else if (a >= 0)
-        *v = x[a], *id = (int)(first + a);
-}
-
-/* Grows the scratch on every rank or ends the job: the other ranks are
- * already on their way into the next collective. */
-static void reserve_or_abort(TfrtSampler *s, int64_t n)
-{
-    if (n > INT32_MAX / 2 || reserve(s, (int)n))
-        tfrt_comm_abort("out of memory for the sampler's candidates");
-}
-
-/* Top-k: each rank's top_k + 1 best candidates (padded with id -1) are
- * all-gathered; the merge holds more than top_k exactly when the whole
- * row has more than top_k tokens of weight > 0, and then the top_k best
- * of all; else every such token, in id order (ranks in order, each
- * rank's in id order, since none had more than top_k). */
-static int32_t sample_top_k_split(TfrtSampler *s, const float *x, int count, int64_t first, float max,
-                                  int32_t best)
-{
-    int k1 = s->top_k + 1, ranks = tfrt_comm_size();
-    reserve_or_abort(s, count > (int64_t)ranks * k1 ? count : (int64_t)ranks * k1);
-    int n = weigh(s, 0, x, count, first, max);
-    if (n > k1) {
-        keep_top_k(s->cand, n, k1);
-        n = k1;
-    }
-    Candidate *mine = s->cand + (size_t)tfrt_comm_rank() * (size_t)k1;
-    memmove(mine, s->cand, (size_t)n * sizeof *mine);
-    for (int i = n; i < k1; i++)
-        mine[i] = (Candidate){0.0f, -1};
-    tfrt_comm_allgather(s->cand, k1 * (int)sizeof *mine);
-    n = 0;
-    for (int i = 0; i < ranks * k1; i++)
-        if (s->cand[i].id >= 0)
-            s->cand[n++] = s->cand[i];
-    return choose_among(s, n, best);
-}
-
-/* Top-p alone or temperature alone needs the whole row: all-gathered. */
-static int32_t sample_gathered(TfrtSampler *s, const float *x, int cols, int vocab)
-{
-    size_t need = (size_t)tfrt_comm_size() * (size_t)cols;
-    if (need > s->row_cap) {
-        float *row = realloc(s->row, need * sizeof *row);
-        if (!row)
-            tfrt_comm_abort("out of memory for the gathered logits");
-        s->row = row;
-        s->row_cap = need;
-    }
-    memcpy(s->row + (size_t)tfrt_comm_rank() * (size_t)cols, x, (size_t)cols * sizeof *x);
-    tfrt_comm_allgather(s->row, cols * (int)sizeof *x);
-    return tfrt_sample(s, s->row, vocab);
-}
-
-int32_t tfrt_sample_split(TfrtSampler *s, const float *x, int cols, int vocab, int32_t *bad_id,
-                          float *bad_logit)
-{
-    int64_t first = (int64_t)tfrt_comm_rank() * cols;
-    int count = first >= vocab ? 0 : vocab - first < cols ? (int)(vocab - first) : cols;
-    float v;
-    int best;
-    local_best(x, count, first, &v, &best);
-    tfrt_comm_argmax(&v, &best);
-    *bad_id = -1;
-    if (v == INFINITY) {   /* the lowest bad id: its rank says what it is */
-        float b = best >= first && best < first + count ? x[best - first] : 0.0f;
-        tfrt_comm_broadcast(&b, (int)sizeof b, (int)(best / cols));
-        *bad_id = best;
-        *bad_logit = b;
-        return -1;
-    }
-    if (s->temperature <= 0.0f || s->top_k == 1 || v == -INFINITY)
-        return best;
-    /* candidates, 8 bytes each, while they are fewer bytes than the row */
-    if (s->top_k > 0 && (int64_t)(s->top_k + 1) * 2 < cols)
-        return sample_top_k_split(s, x, count, first, v, best);
-    return sample_gathered(s, x, cols, vocab);
+    return tfrt_sampler_choose(s, tfrt_sampler_weigh(s, 0, logits, vocab, 0, logits[best]), best);
 }
 
 /* ---- the repeat penalty ------------------------------------------------- */

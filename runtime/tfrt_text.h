@@ -214,7 +214,9 @@ int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab);
  *     all-gathered.
  * A NaN or +INFINITY logit on any rank: returns -1 on every rank, with the
  * lowest such token in *bad_id and its logit in *bad_logit.  Scratch that
- * cannot grow ends the job (tfrt_comm_abort): the ranks are mid-way. */
+ * cannot grow ends the job (tfrt_comm_abort): the ranks are mid-way.  In
+ * runtime/sample_split.c: a program that calls it links the collectives
+ * (MPI, in a libtfrt built with it); one that samples whole rows does not. */
 int32_t tfrt_sample_split(TfrtSampler *s, const float *x, int cols, int vocab, int32_t *bad_id,
                           float *bad_logit);
 

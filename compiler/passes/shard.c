@@ -14,7 +14,8 @@
  *     each (TP_ROW, the kernel program) sums the ranks' partials, then adds
  *     the bias and the residual once;
  *   - the head (the output matmul): a rank computes its vocabulary rows and
- *     the ranks gather the whole logits (TP_GATHER);
+ *     the ranks gather the logits as far as the caller asks (TP_GATHER,
+ *     tfrt_comm_logits_to: greedy decoding gathers nothing);
  *   - everything else is replicated: norms and the residual stream are
  *     (n, dim), too small to split for the communication it would need,
  *     and the embedding table stays whole because a lookup touches only

@@ -225,7 +225,7 @@ static int record(void *user, int32_t id)
 static int run(Script *sc, int ctx, const int32_t *prompt, int n, TfrtGenOptions *o, Ids *ids,
                TfrtGenResult *r, char *err)
 {
-    TfrtLm lm = {sc, V, ctx, script_prefill, script_step, 0};
+    TfrtLm lm = {sc, V, ctx, script_prefill, script_step, NULL};
     o->temperature = 0.0f;
     o->on_token = record;
     o->user = ids;
@@ -267,7 +267,7 @@ static void test_generate_no_cache(void)
     TfrtGenResult r;
     char err[256];
     TfrtGenOptions o = tfrt_gen_defaults(NULL);
-    TfrtLm lm = {&sc, V, 4, script_prefill, NULL, 0};
+    TfrtLm lm = {&sc, V, 4, script_prefill, NULL, NULL};
     o.max_tokens = 4;
     o.temperature = 0.0f;
     o.on_token = record;
@@ -361,7 +361,7 @@ static void test_generate_stop_text(void)
     Sink k = {.len = 0};
     const char *stop[] = {"zz", "\n a"};
     TfrtGenOptions o = tfrt_gen_defaults(tok);
-    TfrtLm lm = {&sc, V, 16, script_prefill, script_step, 0};
+    TfrtLm lm = {&sc, V, 16, script_prefill, script_step, NULL};
     TfrtGenResult r;
     o.temperature = 0.0f;
     o.stop = stop;
