@@ -83,7 +83,7 @@ RUNTIME_SRC = runtime/status.c runtime/cpu.c runtime/pool.c runtime/kernels.c ru
               runtime/tokenizer.c runtime/tokenizer_pretok.c runtime/unicode_tables.c \
               runtime/tok_unicode.c runtime/tok_trie.c runtime/tok_normalize.c runtime/tok_bpe.c \
               runtime/tok_models.c runtime/tok_load_json.c runtime/tok_load_files.c \
-              runtime/sample.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
+              runtime/sample.c runtime/sample_split.c runtime/text_stream.c runtime/generate.c $(COMM_SRC)
 RUNTIME_SRC += runtime/quantize.c runtime/q8_file.c
 COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/model_limits.c compiler/strmap.c compiler/cli_parse.c compiler/output_files.c \

@@ -374,14 +374,14 @@ static void emit_weight_splits(const Emitter *e)
 {
     const Graph *g = e->g;
     fprintf(e->out, "/* --tp %d: each weight's cut, in the order of weight_specs (axis + 1, ranks,\n"
-                    " * fused parts; 0: whole) */\nstatic const TfrtWeightSplit weight_splits[] = {\n", g->tp);
+                    " * fused parts, packed copy; 0: whole) */\nstatic const TfrtWeightSplit weight_splits[] = {\n", g->tp);
     for (int i = 0; i < g->count; i++) {
         const Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_WEIGHT)
             continue;
-        fprintf(e->out, "    {%d, %d, {%lld, %lld, %lld}},   /* %s */\n", n->attr.weight.split_axis, g->tp,
+        fprintf(e->out, "    {%d, %d, {%lld, %lld, %lld}, %d},   /* %s */\n", n->attr.weight.split_axis, g->tp,
                 (long long)n->attr.weight.split_parts[0], (long long)n->attr.weight.split_parts[1],
-                (long long)n->attr.weight.split_parts[2], n->name);
+                (long long)n->attr.weight.split_parts[2], n->attr.weight.split_packed, n->name);
     }
     fprintf(e->out, "};\n\n");
 }

@@ -109,12 +109,27 @@ typedef struct {
     int n;
     float *logits;          /* max_len rows, without a compiled prefill_last */
     double t_prompt;        /* when the prompt's logits were ready, 0 before */
-    double comm_prompt;     /* --tp: seconds in collectives by then */
+    int calls;              /* to the model, since t_prompt was reset */
+    double t_next;          /* --tp: at the second call (the first token chosen) */
+    double comm_next;       /* ... the seconds in collectives then */
+    long long bytes_next;   /* ... and the bytes they had moved */
     int input, sym;         /* the generated input, and its length symbol */
     int src;                /* an encoder-decoder's source input, or -1 */
     const int32_t *inputs[MAX_INPUTS];   /* the other inputs (an encoder's) */
     int lengths[2 * MAX_INPUTS];         /* ... and their lengths, as RunOptions */
 } Session;
+
+/* --tp: the collectives' totals at the second call to the model, once the
+ * first token is chosen; from there each generated token is one call and
+ * one choice, and what the collectives cost a token is exact. */
+static void count_call(Session *s)
+{
+    if (s->calls++ != 1)
+        return;
+    s->t_next = run_now();
+    s->comm_next = tfrt_comm_seconds();
+    s->bytes_next = tfrt_comm_bytes();
+}
 
 /* TfrtLm's prefill_last: the compiled prefill_last, or forward over the
  * window (every row, the other inputs as they are) and its last row. */
@@ -122,6 +137,7 @@ static int lm_prefill_last(void *user, const int32_t *tokens, int n, float *row)
 {
     Session *s = user;
     int rc;
+    count_call(s);
     if (s->L.prefill_last) {
         rc = s->L.prefill_last(s->L.model, tokens, n, row);
     } else {
@@ -132,16 +148,15 @@ static int lm_prefill_last(void *user, const int32_t *tokens, int n, float *row)
         if (rc == 0)
             memcpy(row, s->logits + (size_t)(n - 1) * (size_t)s->vocab, (size_t)s->vocab * sizeof *row);
     }
-    if (s->t_prompt == 0) {
+    if (s->t_prompt == 0)
         s->t_prompt = run_now();   /* the first call runs the prompt */
-        s->comm_prompt = tfrt_comm_seconds();
-    }
     return rc;
 }
 
 static int lm_step(void *user, int32_t token, float *row)
 {
     Session *s = user;
+    count_call(s);
     return s->L.step(s->L.model, token, row);
 }
 
@@ -299,7 +314,10 @@ static int unusable(const float *row, int64_t vocab, int step)
  * strings and UTF-8-safe streaming are all tfrt_generate's. */
 static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *gen, uint64_t seed)
 {
-    TfrtLm lm = {s, (int)s->vocab, (int)s->max_len, lm_prefill_last, s->L.step ? lm_step : NULL};
+    /* --tp: each rank keeps its share of the head's logits, and the ranks
+     * exchange what the choice needs (tfrt_sample_split) */
+    TfrtLm lm = {s, (int)s->vocab, (int)s->max_len, lm_prefill_last, s->L.step ? lm_step : NULL,
+                 shard_split_head(s->graph) ? &tfrt_split_ops : NULL};
     TfrtGenOptions go = tfrt_gen_defaults(tok);
     int ids = 0;
     go.max_tokens = gen->n_predict;
@@ -318,6 +336,7 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
     char err[512];
     double t0 = run_now();
     s->t_prompt = 0;
+    s->calls = 0;
     int rc = tfrt_generate(&lm, s->tokens, s->n, &go, &r, err, sizeof err);
     if (!tok)
         printf("\n");
@@ -335,10 +354,13 @@ static int sample_loop(Session *s, const TfrtTokenizer *tok, const GenOptions *g
             r.stop == TFRT_GEN_STOP_STRING ? tfc_format(", stopped at --stop '%s'", gen->stop[r.stop_index])
                                            : "",
             peak_rss_kib() / 1024.0);
-    if (s->graph->tp > 1 && made > 1)   /* --tp: what the collectives cost each token */
-        fprintf(stderr, "tfc: rank %d of %d: collectives %.1f us a generated token (%.1f%% of its time)\n",
-                tfrt_comm_rank(), s->graph->tp, 1e6 * (tfrt_comm_seconds() - s->comm_prompt) / made,
-                100.0 * (tfrt_comm_seconds() - s->comm_prompt) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    if (s->graph->tp > 1 && made > 1 && s->calls > 1)   /* --tp: what the collectives cost a token */
+        fprintf(stderr, "tfc: rank %d of %d: collectives %.1f us and %.1f bytes a generated token "
+                        "(%.1f%% of its time; tokens 2 to %d)\n",
+                tfrt_comm_rank(), s->graph->tp, 1e6 * (tfrt_comm_seconds() - s->comm_next) / (made - 1),
+                (double)(tfrt_comm_bytes() - s->bytes_next) / (made - 1),
+                100.0 * (tfrt_comm_seconds() - s->comm_next) / (t2 - s->t_next > 0 ? t2 - s->t_next : 1e-9),
+                made);
     return 0;
 }
 

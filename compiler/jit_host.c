@@ -120,6 +120,7 @@ static void tables(const Graph *g)
         TfrtWeightSplit *sp = &host.splits[host.nspecs - 1];   /* --tp: this rank's slice */
         sp->axis = n->attr.weight.split_axis;
         sp->ways = g->tp;
+        sp->packed = n->attr.weight.split_packed;
         for (int p = 0; p < MAX_PARTS; p++)
             sp->parts[p] = n->attr.weight.split_parts[p];
     }

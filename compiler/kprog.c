@@ -480,8 +480,10 @@ static void emit_linear(KProgram *kp, int id)
 /* --tp (passes/shard.c): a row-parallel matmul's product is this rank's
  * partial sum: the linear layer leaves out the bias and residual, which
  * the all-reduce adds once to the sum.  The split head writes this rank's
- * vocabulary columns, packed, at the start of the output, and the ranks
- * gather the whole rows. */
+ * vocabulary columns, packed, at the start of the output, and the gather
+ * puts the rows where tfrt_comm_logits_to says at run time: whole on every
+ * rank (the default), on rank 0, or each rank's own columns left in place
+ * for a choice that needs no row (tfrt_sample_split). */
 static void emit_collective(KProgram *kp, int id, KValue *lin)
 {
     const Graph *g = kp->g;

@@ -332,24 +332,34 @@ static void text_fusion(const Graph *g, FILE *out)
 }
 
 /* --tp N: what one rank holds, and what the ranks exchange per token
- * (docs/parallelism.md has the formula). */
+ * (docs/parallelism.md has the formula).  The payloads are what
+ * tfrt_comm_bytes counts. */
 static void text_tp(const Graph *g, FILE *out)
 {
-    int64_t reduce = shard_allreduce_floats_per_token(g) * 4, rows = 0, vocab = 0;
+    int64_t reduce = shard_allreduce_floats_per_token(g) * 4, rows = 0, n = g->tp;
     for (int i = 0; i < g->count; i++)
         rows += !g->nodes[i].dead && g->nodes[i].op == OP_MATMUL && g->nodes[i].attr.matmul.tp == TP_ROW;
-    const Node *o = &g->nodes[g->output];
-    if (o->op == OP_MATMUL && o->attr.matmul.tp == TP_GATHER)
-        vocab = o->shape.d[1].n;
     fprintf(out, "\nTensor parallelism (--tp %d): every figure above is one rank's\n", g->tp);
     fprintf(out, "  all-reduces   %d a token (one after each row-parallel layer), %lld bytes summed a token\n",
             (int)rows, (long long)reduce);
     fprintf(out, "                (a ring all-reduce sends and receives 2 x (N-1)/N of it: %lld bytes a rank)\n",
-            (long long)(2 * reduce * (g->tp - 1) / g->tp));
-    if (vocab)
-        fprintf(out, "  head gather   %lld bytes a token to every rank (%lld vocabulary rows a rank)\n",
-                (long long)(vocab + g->tp - 1) / g->tp * 4 * (g->tp - 1),
-                (long long)(vocab + g->tp - 1) / g->tp);
+            (long long)(2 * reduce * (n - 1) / n));
+    if (!shard_split_head(g))
+        return;
+    int64_t cols = shard_head_cols(g), row = (n - 1) * cols * 4, k = 40;
+    fprintf(out, "  the head      %lld vocabulary rows a rank; choosing a token moves, beside the all-reduces:\n",
+            (long long)cols);
+    fprintf(out, "    greedy          8 bytes, one MAXLOC all-reduce of (logit, id): %lld bytes a greedy token\n",
+            (long long)(reduce + 8));
+    if (2 * (k + 1) < cols)
+        fprintf(out, "    top-k k         8 + 8 x (k+1) x (N-1) bytes, each rank's k+1 best all-gathered "
+                     "(k = %lld: %lld bytes)\n", (long long)k, (long long)(8 + 8 * (k + 1) * (n - 1)));
+    else
+        fprintf(out, "    top-k k         8 + 8 x (k+1) x (N-1) bytes, each rank's k+1 best all-gathered, "
+                     "or the row when 2 x (k+1) >= %lld\n", (long long)cols);
+    fprintf(out, "    top-p, beams    8 + %lld bytes to every rank: the logits all-gathered (beams: %lld)\n",
+            (long long)row, (long long)row);
+    fprintf(out, "    --logits        %lld bytes to rank 0 a row: the logits gathered there\n", (long long)row);
 }
 
 static void text_report(const Graph *g, const Figures *f, FILE *out)

@@ -411,6 +411,8 @@ int run_model(const Graph *g, const RunOptions *opt)
         error_plain("out of memory for %zu outputs", count);
     if (opt->prefill > 0 && !L.step)
         fprintf(stderr, "tfc: note: the model has no KV cache; --prefill is ignored\n");
+    if (shard_split_head(g))   /* --tp: only rank 0 writes the logits: gathered there */
+        tfrt_comm_logits_to(TFRT_LOGITS_RANK0);
     double t0 = run_now();
     int rc = opt->prefill > 0 && L.step ? forward_in_steps(g, &L, opt, out, out_cols)
                                         : L.forward(L.model, opt->tokens, opt->lengths, out);

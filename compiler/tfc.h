@@ -195,6 +195,9 @@ typedef struct {
             int split_axis;
             Shape split_full;
             int64_t split_parts[MAX_PARTS];
+            int split_packed;        /* the slice is bound as a packed copy: its
+                                        reader takes no row stride (T5's
+                                        relative bias, split by heads) */
         } weight;
         struct { int index; } input;                   /* model input */
         struct {
@@ -411,6 +414,10 @@ int64_t shard_row_len(const Node *w);
 int64_t shard_stored_first(const Graph *g, const Node *w, int64_t first);
 /* Floats the row-parallel all-reduces sum per token (per rank, each way). */
 int64_t shard_allreduce_floats_per_token(const Graph *g);
+/* The output is the head split by vocabulary rows (TP_GATHER): its
+ * logits go where tfrt_comm_logits_to says; the columns a rank computes. */
+int shard_split_head(const Graph *g);
+int64_t shard_head_cols(const Graph *g);
 /* plan.c: assigns arena offsets to every live intermediate. */
 void pass_plan(Graph *g);
 

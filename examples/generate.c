@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     if (rc == TFRT_OK)
         rc = tfrt_tok_encode_special(tok, argv[3], strlen(argv[3]), 1, &ids, &n, err, sizeof err);
     if (rc == TFRT_OK) {
-        TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step};
+        TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step, NULL};
         TfrtGenOptions o = tfrt_gen_defaults(tok);   /* tfc's defaults: temperature 0.8 */
         o.max_tokens = argc > 4 ? atoi(argv[4]) : 128;
         o.seed = argc > 5 ? strtoull(argv[5], NULL, 10) : 1;

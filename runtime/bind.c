@@ -163,7 +163,7 @@ static int short_slice(const TfrtWeightSpec *s, const TfrtWeightSplit *sp, int r
  * index of the axes before the split one, each part's rank-th slice of
  * the split axis, with the axes after it whole, padded with zeros.  NULL
  * when out of memory.  (Used for the short slice of a padded axis 0,
- * where this layout is the stored one.) */
+ * where this layout is the stored one, and for a packed split.) */
 static float *slice(TfrtBindings *b, const TfrtTensor *t, const TfrtWeightSpec *s,
                     const TfrtWeightSplit *sp, int rank)
 {
@@ -336,7 +336,7 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
         return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
                     t->name, sp->ways, rank);
     size_t at = sp->axis ? rank_offset(s, sp, rank) : 0;
-    if (sp->axis && short_slice(s, sp, rank)) {   /* the last slice of a padded split */
+    if (sp->axis && (sp->packed || short_slice(s, sp, rank))) {   /* a copy: packed, or padded */
         if (!(ptr = slice(b, t, s, sp, rank)))
             return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
                         rank, t->name);

@@ -31,6 +31,8 @@ static int active;          /* between tfrt_comm_init and tfrt_comm_finalize */
 static int rank_, size_ = 1;
 static double seconds;
 static long calls;
+static long long bytes;     /* tfrt_comm_bytes */
+static TfrtLogitsTo logits_to = TFRT_LOGITS_ALL_RANKS;
 static float *scratch_;     /* tfrt_comm_gather_cols's packing buffer */
 static size_t scratch_floats;
 
@@ -127,6 +129,22 @@ int tfrt_comm_rank(void) { return known() ? rank_ : 0; }
 int tfrt_comm_size(void) { return known() ? size_ : 1; }
 double tfrt_comm_seconds(void) { return seconds; }
 long tfrt_comm_calls(void) { return calls; }
+long long tfrt_comm_bytes(void) { return bytes; }
+
+TfrtLogitsTo tfrt_comm_logits_to(TfrtLogitsTo where)
+{
+    TfrtLogitsTo was = logits_to;
+    logits_to = where;
+    return was;
+}
+
+/* One collective's time and payload, for tfrt_comm_seconds and _bytes. */
+static void tally(double t0, size_t payload)
+{
+    seconds += now() - t0;
+    calls++;
+    bytes += (long long)payload;
+}
 
 /* Waits for a non-blocking collective: polling for a few microseconds (a
  * collective among ranks that are all running returns within them), then
@@ -169,21 +187,20 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
                              const float *residual, int residual_stride)
 {
     double t0 = now();
-    size_t count = (size_t)n * (size_t)cols;
-    if (count > (size_t)0x7fffffff)
+    size_t floats = (size_t)n * (size_t)cols;
+    if (floats > (size_t)0x7fffffff)
         tfrt_comm_abort("an all-reduce of more than 2^31 floats");
     float *buf = y;
     known();
     if (y_stride != cols && n > 1)
-        pack(buf = scratch(count), y, n, cols, y_stride);
+        pack(buf = scratch(floats), y, n, cols, y_stride);
     if (size_ > 1) {
         MPI_Request req;
-        check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req),
+        check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)floats, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req),
               "MPI_Iallreduce");
         wait_for(&req, "MPI_Iallreduce");
     }
-    seconds += now() - t0;
-    calls++;
+    tally(t0, floats * sizeof *buf);
     for (int i = 0; i < n; i++) {
         const float *s = buf + (size_t)i * (size_t)(buf == y ? y_stride : cols);
         float *d = y + (size_t)i * (size_t)y_stride;
@@ -193,41 +210,96 @@ void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const floa
     }
 }
 
-void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
-                           int n, int cols)
+/* Row i of local (cols floats, local_stride apart) to row i of y (y_stride
+ * apart, y_stride >= local_stride when they alias): the last row first,
+ * so that packed rows at the start of y are not overwritten before they
+ * move. */
+static void spread(float *y, int y_stride, const float *local, int local_stride, int n, int cols)
+{
+    for (int i = n - 1; i >= 0; i--)
+        memmove(y + (size_t)i * (size_t)y_stride, local + (size_t)i * (size_t)local_stride,
+                (size_t)cols * sizeof *y);
+}
+
+/* Every rank's columns to every rank (root < 0: MPI_Iallgather) or to root
+ * (MPI_Igather; the other ranks keep their own columns, spread). */
+static void gather_to(int root, float *y, int y_stride, int total, const float *local, int local_stride,
+                      int n, int cols)
 {
     double t0 = now();
-    known();
     size_t part = (size_t)n * (size_t)cols;
     if (part * (size_t)size_ > (size_t)0x7fffffff)
         tfrt_comm_abort("a gather of more than 2^31 floats");
     float *all = scratch(part * (size_t)(size_ + 1)), *mine = all + part * (size_t)size_;
     pack(mine, local, n, cols, local_stride);
     MPI_Request req;
-    check(MPI_Iallgather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, MPI_COMM_WORLD, &req),
-          "MPI_Iallgather");
-    wait_for(&req, "MPI_Iallgather");
+    if (root < 0)
+        check(MPI_Iallgather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, MPI_COMM_WORLD, &req),
+              "MPI_Iallgather");
+    else
+        check(MPI_Igather(mine, (int)part, MPI_FLOAT, all, (int)part, MPI_FLOAT, root, MPI_COMM_WORLD, &req),
+              "MPI_Igather");
+    wait_for(&req, root < 0 ? "MPI_Iallgather" : "MPI_Igather");
+    if (root >= 0 && rank_ != root) {
+        spread(y, y_stride, mine, cols, n, cols);
+        tally(t0, part * sizeof *y);   /* sent */
+        return;
+    }
     for (int r = 0; r < size_; r++) {   /* rank r's block: columns r*cols.. of every row */
         int64_t first = (int64_t)r * cols, w = total - first < cols ? total - first : cols;
         for (int i = 0; w > 0 && i < n; i++)
             memcpy(y + (size_t)i * (size_t)y_stride + (size_t)first,
                    all + part * (size_t)r + (size_t)i * (size_t)cols, (size_t)w * sizeof *y);
     }
-    seconds += now() - t0;
-    calls++;
+    tally(t0, part * (size_t)(size_ - 1) * sizeof *y);   /* received */
+}
+
+void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
+                           int n, int cols)
+{
+    known();
+    if (logits_to == TFRT_LOGITS_LOCAL)
+        spread(y, y_stride, local, local_stride, n, cols);
+    else
+        gather_to(logits_to == TFRT_LOGITS_RANK0 ? 0 : -1, y, y_stride, total, local, local_stride, n, cols);
 }
 
 void tfrt_comm_argmax(float *value, int *index)
 {
-    struct { float v; int i; } in = {*value, *index}, out;
-    check(MPI_Allreduce(&in, &out, 1, MPI_FLOAT_INT, MPI_MAXLOC, MPI_COMM_WORLD), "MPI_Allreduce");
-    *value = out.v;
-    *index = out.i;
+    if (!known() || size_ < 2)   /* one rank: its best is the best */
+        return;
+    double t0 = now();
+    struct { float v; int i; } pair = {*value, *index};
+    MPI_Request req;
+    check(MPI_Iallreduce(MPI_IN_PLACE, &pair, 1, MPI_FLOAT_INT, MPI_MAXLOC, MPI_COMM_WORLD, &req),
+          "MPI_Iallreduce (MAXLOC)");
+    wait_for(&req, "MPI_Iallreduce (MAXLOC)");
+    *value = pair.v;
+    *index = pair.i;
+    tally(t0, sizeof pair);
 }
 
-void tfrt_comm_broadcast(void *buf, int count, int root)
+void tfrt_comm_allgather(void *all, int block)
 {
-    check(MPI_Bcast(buf, count, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+    if (!known() || size_ < 2)
+        return;
+    double t0 = now();
+    MPI_Request req;
+    check(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, block, MPI_BYTE, MPI_COMM_WORLD, &req),
+          "MPI_Iallgather");
+    wait_for(&req, "MPI_Iallgather");
+    tally(t0, (size_t)block * (size_t)(size_ - 1));   /* received */
+}
+
+void tfrt_comm_broadcast(void *buf, int nbytes, int root)
+{
+    if (!known() || size_ < 2)
+        return;
+    double t0 = now();
+    MPI_Request req;
+    check(MPI_Ibcast(buf, nbytes, MPI_BYTE, root, MPI_COMM_WORLD, &req), "MPI_Ibcast");
+    wait_for(&req, "MPI_Ibcast");
+    tally(t0, (size_t)nbytes);
 }
 
 #else

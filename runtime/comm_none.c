@@ -19,6 +19,16 @@ int tfrt_comm_rank(void) { return 0; }
 int tfrt_comm_size(void) { return 1; }
 double tfrt_comm_seconds(void) { return 0.0; }
 long tfrt_comm_calls(void) { return 0; }
+long long tfrt_comm_bytes(void) { return 0; }
+
+/* one rank: its columns are the whole rows, wherever they are asked for */
+TfrtLogitsTo tfrt_comm_logits_to(TfrtLogitsTo where)
+{
+    static TfrtLogitsTo logits_to = TFRT_LOGITS_ALL_RANKS;
+    TfrtLogitsTo was = logits_to;
+    logits_to = where;
+    return was;
+}
 
 void tfrt_comm_abort(const char *msg)
 {
@@ -46,7 +56,8 @@ void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local
 }
 
 void tfrt_comm_argmax(float *value, int *index) { (void)value, (void)index; }
-void tfrt_comm_broadcast(void *buf, int count, int root) { (void)buf, (void)count, (void)root; }
+void tfrt_comm_allgather(void *all, int block) { (void)all, (void)block; }
+void tfrt_comm_broadcast(void *buf, int nbytes, int root) { (void)buf, (void)nbytes, (void)root; }
 
 #else
 typedef int tfrt_comm_none_absent;   /* ISO C: a translation unit declares something */

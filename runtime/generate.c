@@ -35,6 +35,8 @@ typedef struct {
     unsigned char *seen;      /* lm->vocab, the repeat penalty's scratch */
     TfrtSampler sampler;
     TfrtStream stream;
+    int local;                /* lm->split: the head's logits set LOCAL */
+    TfrtLogitsTo logits_to;   /* ... and the setting to restore */
     char *err;
     size_t errlen;
 } Gen;
@@ -84,11 +86,15 @@ static int set_up(Gen *g, const int32_t *prompt, int n)
         return fail(g, TFRT_ERR_NOMEM, "generate: out of memory");
     memcpy(g->window, prompt, (size_t)n * sizeof *prompt);
     g->n = n;
+    if ((g->local = lm->split != NULL))
+        g->logits_to = lm->split->logits_to(TFRT_LOGITS_LOCAL);
     return TFRT_OK;
 }
 
 static void tear_down(Gen *g)
 {
+    if (g->local)
+        g->lm->split->logits_to(g->logits_to);
     free(g->window);
     free(g->row);
     free(g->seen);
@@ -102,15 +108,37 @@ static int model_failed(Gen *g, int rc, int step)
     return fail(g, rc, "generating token %d: %s", step + 1, tfrt_strerror(rc));
 }
 
+static int unusable(Gen *g, int step, int32_t bad, float logit)
+{
+    return fail(g, TFRT_ERR_NAN, "generating token %d: the model's logit for token %d is %s "
+                "(are the weights finite?); no token can be chosen",
+                step + 1, (int)bad, isnan(logit) ? "NaN" : "+inf");
+}
+
+/* The same over this rank's share of a split vocabulary (lm->split). */
+static int choose_split(Gen *g, int step, int32_t *next)
+{
+    const TfrtSplitOps *split = g->lm->split;
+    int ranks = split->size(), vocab = g->lm->vocab, cols = (vocab + ranks - 1) / ranks;
+    int64_t first = (int64_t)split->rank() * cols;
+    int count = first >= vocab ? 0 : vocab - first < cols ? (int)(vocab - first) : cols;
+    int32_t bad;
+    float logit;
+    if (g->o->repeat_penalty != 1.0f)
+        tfrt_repeat_penalty_slice(g->row, (int)first, count, g->window, g->n, g->o->repeat_penalty, g->seen);
+    *next = split->sample(&g->sampler, g->row, cols, vocab, &bad, &logit);
+    return *next < 0 ? unusable(g, step, bad, logit) : TFRT_OK;
+}
+
 /* The next token from g->row into *next; an unusable row (NaN, +inf)
  * fails, naming the step. */
 static int choose(Gen *g, int step, int32_t *next)
 {
+    if (g->lm->split)
+        return choose_split(g, step, next);
     int32_t bad = tfrt_bad_logit(g->row, g->lm->vocab);
     if (bad >= 0)
-        return fail(g, TFRT_ERR_NAN, "generating token %d: the model's logit for token %d is %s "
-                    "(are the weights finite?); no token can be chosen",
-                    step + 1, (int)bad, isnan(g->row[bad]) ? "NaN" : "+inf");
+        return unusable(g, step, bad, g->row[bad]);
     if (g->o->repeat_penalty != 1.0f)
         tfrt_repeat_penalty(g->row, g->lm->vocab, g->window, g->n, g->o->repeat_penalty, g->seen);
     *next = tfrt_sample(&g->sampler, g->row, g->lm->vocab);

@@ -11,12 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tfrt_text.h"
+#include "sample_internal.h"
 
-struct TfrtCandidate {
-    float w;        /* unnormalized probability */
-    int32_t id;
-};
 typedef struct TfrtCandidate Candidate;
 
 /* ---- the generator ------------------------------------------------------ */
@@ -59,7 +55,7 @@ static double uniform53(TfrtSampler *s)
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static int reserve(TfrtSampler *s, int vocab)
+int tfrt_sampler_reserve(TfrtSampler *s, int vocab)
 {
     Candidate *c;
 
@@ -84,7 +80,7 @@ int tfrt_sampler_init(TfrtSampler *s, int vocab, float temperature,
     tfrt_sampler_seed(s, seed);
     if (vocab < 1)
         return TFRT_ERR_ARG;
-    return reserve(s, vocab);
+    return tfrt_sampler_reserve(s, vocab);
 }
 
 void tfrt_sampler_free(TfrtSampler *s)
@@ -92,8 +88,11 @@ void tfrt_sampler_free(TfrtSampler *s)
     if (!s)
         return;
     free(s->cand);
+    free(s->row);
     s->cand = NULL;
+    s->row = NULL;
     s->cap = 0;
+    s->row_cap = 0;
 }
 
 /* ---- the steps ---------------------------------------------------------- */
@@ -148,8 +147,7 @@ static void sift_down(Candidate *c, int n, int i)
     }
 }
 
-/* Moves the k best of c[0..n) into c[0..k), in O(n log k). */
-static void keep_top_k(Candidate *c, int n, int k)
+void tfrt_sampler_keep_top_k(Candidate *c, int n, int k)
 {
     for (int i = k / 2 - 1; i >= 0; i--)
         sift_down(c, k, i);
@@ -200,33 +198,30 @@ static int32_t draw(TfrtSampler *s, const Candidate *c, int n, double total)
     return c[n - 1].id;   /* u landed in rounding slack past the sum */
 }
 
-int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
+int tfrt_sampler_weigh(TfrtSampler *s, int n, const float *x, int count, int64_t first, float max)
 {
-    int32_t best = tfrt_argmax(logits, vocab);
-    float max;
-    double total = 0.0;
-    int n = 0;
-
-    /* best < 0: vocab < 1, or a logit is NaN or +inf (tfrt_argmax) */
-    if (best < 0 || s->temperature <= 0.0f || s->top_k == 1)
-        return best;
-    max = logits[best];
-    if (max == -INFINITY)
-        return best;       /* every token masked: as greedy */
-    if (reserve(s, vocab))
-        return -1;
-    for (int i = 0; i < vocab; i++) {
+    for (int i = 0; i < count; i++) {
         /* divide, not multiply by 1/T: 1/T may overflow to inf, and
          * 0 * inf would turn the best token's weight into NaN */
-        float w = expf((logits[i] - max) / s->temperature);
+        float w = expf((x[i] - max) / s->temperature);
         if (w > 0.0f) {
             s->cand[n].w = w;
-            s->cand[n++].id = i;
+            s->cand[n++].id = (int32_t)(first + i);
         }
     }
+    return n;
+}
+
+/* The top_k kept are sorted best first, so that their order, and so the
+ * draw, does not depend on the order they came in: a vocabulary split
+ * over ranks merges its candidates to the same (tfrt_sample_split). */
+int32_t tfrt_sampler_choose(TfrtSampler *s, int n, int32_t best)
+{
+    double total = 0.0;
     if (s->top_k > 0 && s->top_k < n) {
-        keep_top_k(s->cand, n, s->top_k);
+        tfrt_sampler_keep_top_k(s->cand, n, s->top_k);
         n = s->top_k;
+        qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_rank);
     }
     for (int i = 0; i < n; i++)
         total += s->cand[i].w;
@@ -235,19 +230,41 @@ int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
     return draw(s, s->cand, n, total);
 }
 
+int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab)
+{
+    int32_t best = tfrt_argmax(logits, vocab);
+
+    /* best < 0: vocab < 1, or a logit is NaN or +inf (tfrt_argmax) */
+    if (best < 0 || s->temperature <= 0.0f || s->top_k == 1)
+        return best;
+    if (logits[best] == -INFINITY)
+        return best;       /* every token masked: as greedy */
+    if (tfrt_sampler_reserve(s, vocab))
+        return -1;
+    return tfrt_sampler_choose(s, tfrt_sampler_weigh(s, 0, logits, vocab, 0, logits[best]), best);
+}
+
 /* ---- the repeat penalty ------------------------------------------------- */
+
+void tfrt_repeat_penalty_slice(float *x, int first, int count, const int32_t *tokens, int n,
+                               float penalty, unsigned char *seen)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t t = (int64_t)tokens[i] - first;
+        if (t < 0 || t >= count || seen[t])
+            continue;
+        seen[t] = 1;
+        x[t] = x[t] > 0.0f ? x[t] / penalty : x[t] * penalty;
+    }
+    for (int i = 0; i < n; i++) {   /* back to all 0, in time linear in n */
+        int64_t t = (int64_t)tokens[i] - first;
+        if (t >= 0 && t < count)
+            seen[t] = 0;
+    }
+}
 
 void tfrt_repeat_penalty(float *logits, int vocab, const int32_t *tokens, int n,
                          float penalty, unsigned char *seen)
 {
-    for (int i = 0; i < n; i++) {
-        int32_t t = tokens[i];
-        if (t < 0 || t >= vocab || seen[t])
-            continue;
-        seen[t] = 1;
-        logits[t] = logits[t] > 0.0f ? logits[t] / penalty : logits[t] * penalty;
-    }
-    for (int i = 0; i < n; i++)   /* back to all 0, in time linear in n */
-        if (tokens[i] >= 0 && tokens[i] < vocab)
-            seen[tokens[i]] = 0;
+    tfrt_repeat_penalty_slice(logits, 0, vocab, tokens, n, penalty, seen);
 }

@@ -618,11 +618,15 @@ int tfrt_bind_weights(TfrtBindings **out, const TfrtSafetensors *st,
  * reads the slice with the stored row length, and part p at p parts'
  * stored length on).  One part along axis 0 may not divide: then each
  * slice is ceil(rows / ways) rows and the last rank's, short, is a copy
- * padded with zero rows (a vocabulary padded, as Megatron's). */
+ * padded with zero rows (a vocabulary padded, as Megatron's).  `packed`:
+ * the rank's slice is a packed copy instead, for a reader that takes no
+ * row stride (T5's relative bias table, (buckets, heads), split by
+ * heads: a few hundred floats). */
 typedef struct {
     int axis;
     int ways;
     int64_t parts[3];
+    int packed;
 } TfrtWeightSplit;
 
 /* tfrt_bind_weights for rank `rank` of a split model: splits[i] cuts
@@ -706,24 +710,49 @@ void tfrt_comm_abort(const char *msg);
 void tfrt_comm_allreduce_add(float *y, int n, int cols, int y_stride, const float *bias,
                              const float *residual, int residual_stride);
 
+/* Where the split head's logits go (tfrt_comm_gather_cols).  A model
+ * gives whole rows on every rank by default; a caller that needs less
+ * asks for less, and pays less (docs/parallelism.md, "Choosing a token"):
+ * tfrt_generate with TfrtLm.ranks chooses tokens from LOCAL rows, and
+ * `tfc --run --logits` writes rows gathered on rank 0. */
+typedef enum {
+    TFRT_LOGITS_ALL_RANKS,   /* every rank gets the whole rows: an all-gather */
+    TFRT_LOGITS_RANK0,       /* rank 0 gets the whole rows: a gather; the
+                                other ranks' rows are as with LOCAL */
+    TFRT_LOGITS_LOCAL        /* none moves: row i starts with this rank's
+                                cols columns, vocabulary [rank*cols, ...) */
+} TfrtLogitsTo;
+/* Sets where from now on; returns the setting it replaces. */
+TfrtLogitsTo tfrt_comm_logits_to(TfrtLogitsTo where);
+
 /* Vocabulary-parallel head: rank r holds columns [r*cols, (r+1)*cols) of
  * the rows of y (n,total), computed into local (n,cols) rows local_stride
  * apart (total <= size*cols: a padded vocabulary's last columns are
- * dropped); afterwards every rank has the whole y, rows y_stride apart.
- * local may alias y. */
+ * dropped).  Afterwards the rows of y, y_stride apart, are whole on the
+ * ranks tfrt_comm_logits_to says (every rank by default), and start with
+ * this rank's cols columns on the others.  local may alias y. */
 void tfrt_comm_gather_cols(float *y, int y_stride, int total, const float *local, int local_stride,
                            int n, int cols);
 
 /* Greedy decoding over a vocabulary split by rows: (value, index) of the
- * largest value of every rank's best (lowest index among equals). */
+ * largest value of every rank's best (lowest index among equals): one
+ * MPI_MAXLOC all-reduce of 8 bytes. */
 void tfrt_comm_argmax(float *value, int *index);
 
-/* Copies count bytes of buf from rank root to every rank. */
-void tfrt_comm_broadcast(void *buf, int count, int root);
+/* All-gather in place: rank r's block of `block` bytes at all + r*block
+ * goes to every rank's all + r*block (all: size*block bytes). */
+void tfrt_comm_allgather(void *all, int block);
 
-/* Seconds spent in the collectives since tfrt_comm_init, and their count. */
+/* Copies nbytes bytes of buf from rank root to every rank. */
+void tfrt_comm_broadcast(void *buf, int nbytes, int root);
+
+/* Since tfrt_comm_init: seconds spent in the collectives, their count, and
+ * their payload as this rank sees it: an all-reduce's or broadcast's
+ * buffer, what an all-gather (or a gather, on its root) brings from the
+ * other ranks, what a gather sends from the others. */
 double tfrt_comm_seconds(void);
 long tfrt_comm_calls(void);
+long long tfrt_comm_bytes(void);
 
 #ifdef __cplusplus
 }

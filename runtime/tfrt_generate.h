@@ -18,7 +18,7 @@
  *   gpt2_model *m;                              // gpt2_open(&m, ...)
  *   TfrtTokenizer *tok;                         // tfrt_tok_load(&tok, ...)
  *   int32_t *ids; size_t n;                     // tfrt_tok_encode_special(...)
- *   TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step};
+ *   TfrtLm lm = {m, GPT2_OUTPUT_COLS, gpt2_context(m), prefill, step, NULL};
  *   TfrtGenOptions o = tfrt_gen_defaults(tok); // sampling, end of text
  *   o.max_tokens = 200;
  *   o.seed = 1;
@@ -73,6 +73,19 @@ extern "C" {
 
 /* ---- the model ------------------------------------------------------------ */
 
+/* What the loop needs of a tensor-parallel job (a model compiled with
+ * --tp N, its head split by vocabulary over the ranks): libtfrt's
+ * tfrt_split_ops, the collectives' functions.  Reached through pointers,
+ * so that a program that generates in one process does not link MPI. */
+typedef struct {
+    int (*rank)(void);                               /* tfrt_comm_rank */
+    int (*size)(void);                               /* tfrt_comm_size */
+    TfrtLogitsTo (*logits_to)(TfrtLogitsTo where);   /* tfrt_comm_logits_to */
+    int32_t (*sample)(TfrtSampler *s, const float *x, int cols, int vocab,
+                      int32_t *bad_id, float *bad_logit);   /* tfrt_sample_split */
+} TfrtSplitOps;
+extern const TfrtSplitOps tfrt_split_ops;
+
 /* A language model as the loop sees it.  Both callbacks return a
  * TfrtStatus (what generated functions return): anything but TFRT_OK ends
  * generation with that status. */
@@ -86,6 +99,15 @@ typedef struct {
     /* Runs one more token after those cached and writes its logits; NULL
      * for a model without a KV cache. */
     int (*step)(void *model, int32_t token, float *logits);
+    /* NULL: one process, or whole rows on every rank.  &tfrt_split_ops:
+     * the model's head is split by vocabulary over the ranks of this job
+     * (compiled with --tp N, run by N ranks).  The loop then has the head
+     * leave each rank its own logits (TFRT_LOGITS_LOCAL, restored before
+     * it returns) and chooses each token with tfrt_sample_split: greedy
+     * moves 8 bytes between the ranks instead of the row.  Every rank
+     * calls tfrt_generate alike and gets the same tokens (on_token and
+     * on_text run on every rank). */
+    const TfrtSplitOps *split;
 } TfrtLm;
 
 /* ---- options and results ---------------------------------------------------- */

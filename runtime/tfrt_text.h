@@ -153,8 +153,8 @@ int32_t tfrt_tok_find(const TfrtTokenizer *tok, const char *s, size_t len);
  *
  *   1. temperature: logits / temperature.  temperature <= 0 means greedy:
  *      the argmax, the lowest id among equal maxima, and nothing else runs.
- *   2. top-k: keep the top_k largest (ties broken by the lower id);
- *      top_k <= 0 or >= vocab keeps all.
+ *   2. top-k: keep the top_k largest (ties broken by the lower id),
+ *      best first; top_k <= 0 or >= vocab keeps all, in id order.
  *   3. softmax over what is kept.
  *   4. top-p (nucleus): keep the smallest prefix of the tokens sorted by
  *      probability (descending, lower id first on ties) whose mass reaches
@@ -182,6 +182,8 @@ typedef struct {
     /* scratch: candidates of one call, owned by the sampler */
     struct TfrtCandidate *cand;
     int cap;
+    float *row;          /* tfrt_sample_split's gathered row, row_cap floats */
+    size_t row_cap;
 } TfrtSampler;
 
 /* Sets the parameters and allocates scratch for vocab tokens.  Returns
@@ -196,6 +198,27 @@ void tfrt_sampler_seed(TfrtSampler *s, uint64_t seed);
 /* The next token id in [0, vocab), or -1 if vocab < 1, a logit is NaN or
  * +INFINITY, or scratch cannot grow.  logits (vocab,) is not modified. */
 int32_t tfrt_sample(TfrtSampler *s, const float *logits, int vocab);
+
+/* tfrt_sample over a vocabulary split by rows over the ranks of a
+ * tensor-parallel job (tfc --tp N, the head's logits left LOCAL:
+ * tfrt_comm_logits_to): this rank holds logits x[0..cols) of tokens
+ * [rank*cols, rank*cols + cols) of vocab (the last rank's past vocab are
+ * padding).  Every rank calls it with the same sampler (seed, settings)
+ * and gets the token tfrt_sample would choose from the whole row, by
+ * exchanging only what the choice needs:
+ *   - greedy (temperature <= 0, top_k 1): one MPI_MAXLOC all-reduce of
+ *     (logit, id), 8 bytes;
+ *   - top-k: that, then an all-gather of each rank's top_k + 1 best
+ *     candidates, 8 bytes each (the row instead when that is smaller);
+ *   - otherwise (top-p or temperature alone): that, then the whole row,
+ *     all-gathered.
+ * A NaN or +INFINITY logit on any rank: returns -1 on every rank, with the
+ * lowest such token in *bad_id and its logit in *bad_logit.  Scratch that
+ * cannot grow ends the job (tfrt_comm_abort): the ranks are mid-way.  In
+ * runtime/sample_split.c: a program that calls it links the collectives
+ * (MPI, in a libtfrt built with it); one that samples whole rows does not. */
+int32_t tfrt_sample_split(TfrtSampler *s, const float *x, int cols, int vocab, int32_t *bad_id,
+                          float *bad_logit);
 
 /* Index of the largest of x[0..n), the lowest on ties; -1 if n < 1 or a
  * value is NaN or +INFINITY. */
@@ -215,6 +238,11 @@ int32_t tfrt_bad_logit(const float *x, int n);
  * tfrt_bad_logit accepted. */
 void tfrt_repeat_penalty(float *logits, int vocab, const int32_t *tokens, int n,
                          float penalty, unsigned char *seen);
+/* The same over logits x[0..count) of tokens [first, first + count) (a
+ * rank's share of a split vocabulary); tokens outside are skipped, seen
+ * has count bytes. */
+void tfrt_repeat_penalty_slice(float *x, int first, int count, const int32_t *tokens, int n,
+                               float penalty, unsigned char *seen);
 
 /* A uniform float in [0, 1) from the sampler's PRNG (24 random bits). */
 float tfrt_sampler_uniform(TfrtSampler *s);

@@ -14,7 +14,8 @@
  *     each (TP_ROW, the kernel program) sums the ranks' partials, then adds
  *     the bias and the residual once;
  *   - the head (the output matmul): a rank computes its vocabulary rows and
- *     the ranks gather the whole logits (TP_GATHER);
+ *     the ranks gather the logits as far as the caller asks (TP_GATHER,
+ *     tfrt_comm_logits_to: greedy decoding gathers nothing);
  *   - everything else is replicated: norms and the residual stream are
  *     (n, dim), too small to split for the communication it would need,
  *     and the embedding table stays whole because a lookup touches only
@@ -133,8 +134,6 @@ static void roles(Shard *s)
         Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_ATTENTION)
             continue;
-        if (n->in[3] >= 0)
-            unsupported("a relative position bias (T5)");
         if (n->attr.attn.heads % s->tp || n->attr.attn.kv_heads % s->tp)
             error_plain("--tp %d: attention '%s' has %d query heads and %d key/value heads, "
                         "which do not both split %d ways", s->tp, n->name, n->attr.attn.heads,
@@ -283,6 +282,20 @@ static void shard_matmul(Shard *s, int id)
     }
 }
 
+/* T5's relative position bias, a (buckets, heads) table that every block
+ * of a stack shares: a rank's heads' columns, split once, and bound as a
+ * packed copy (the attention kernel reads it without a row stride). */
+static void split_relative_bias(Shard *s, int w)
+{
+    Node *n = &s->g->nodes[w];
+    if (n->op != OP_WEIGHT || n->shape.ndim != 2)
+        unsupported(tfc_format("the relative position bias '%s', not a stored (buckets, heads) table", n->name));
+    if (n->attr.weight.split_axis == 2)   /* split for an earlier block */
+        return;
+    split_weight(s, w, 1, NULL, 0);
+    n->attr.weight.split_packed = 1;
+}
+
 /* Node id, between a column- and a row-parallel matmul: 1/tp of its
  * columns, and of its heads. */
 static void shard_node(Shard *s, int id)
@@ -305,6 +318,8 @@ static void shard_node(Shard *s, int id)
     for (int j = 0; j < MAX_ARGS && n->in[j] >= 0; j++)   /* an unfused bias or scale vector */
         if (g->nodes[n->in[j]].op == OP_WEIGHT && g->nodes[n->in[j]].shape.ndim == 1)
             split_weight(s, n->in[j], 0, NULL, 0);
+    if (n->op == OP_ATTENTION && n->in[3] >= 0)
+        split_relative_bias(s, n->in[3]);
     if (last_dim(n) % s->tp)
         unsupported(tfc_format("'%s' has %lld columns", n->name, (long long)last_dim(n)));
     n->shape.d[n->shape.ndim - 1].n /= s->tp;
@@ -382,4 +397,15 @@ int64_t shard_allreduce_floats_per_token(const Graph *g)
             floats += last_dim(n);
     }
     return floats;
+}
+
+int shard_split_head(const Graph *g)
+{
+    const Node *o = &g->nodes[g->output];
+    return g->tp > 1 && o->op == OP_MATMUL && o->attr.matmul.tp == TP_GATHER;
+}
+
+int64_t shard_head_cols(const Graph *g)
+{
+    return (last_dim(&g->nodes[g->output]) + g->tp - 1) / g->tp;
 }

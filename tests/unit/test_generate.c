@@ -221,11 +221,15 @@ static int record(void *user, int32_t id)
     return 0;
 }
 
+/* run()'s TfrtLm.split: NULL, or the path for a vocabulary split over
+ * ranks, taken here by one rank (test_generate_split_one_rank). */
+static const TfrtSplitOps *run_split;
+
 /* Greedy generation over sc with a window of ctx tokens; the ids chosen. */
 static int run(Script *sc, int ctx, const int32_t *prompt, int n, TfrtGenOptions *o, Ids *ids,
                TfrtGenResult *r, char *err)
 {
-    TfrtLm lm = {sc, V, ctx, script_prefill, script_step};
+    TfrtLm lm = {sc, V, ctx, script_prefill, script_step, run_split};
     o->temperature = 0.0f;
     o->on_token = record;
     o->user = ids;
@@ -267,7 +271,7 @@ static void test_generate_no_cache(void)
     TfrtGenResult r;
     char err[256];
     TfrtGenOptions o = tfrt_gen_defaults(NULL);
-    TfrtLm lm = {&sc, V, 4, script_prefill, NULL};
+    TfrtLm lm = {&sc, V, 4, script_prefill, NULL, NULL};
     o.max_tokens = 4;
     o.temperature = 0.0f;
     o.on_token = record;
@@ -307,6 +311,20 @@ static void test_generate_eos_penalty(void)
     Script off = {.fixed = fixed};
     CU_ASSERT_EQUAL(run(&off, 8, (const int32_t[]){0}, 1, &o, &ids3, &r, err), TFRT_OK);
     CU_ASSERT_STRING_EQUAL(ids3.ids, "0,0,0");
+}
+
+static void test_generate_errors(void);
+
+/* The loop's path for a split vocabulary (tfrt_split_ops, which --tp
+ * takes), run by one rank, gives what the whole row gives: the window,
+ * end of text, the repeat penalty (on the rank's slice), a NaN logit. */
+static void test_generate_split_one_rank(void)
+{
+    run_split = &tfrt_split_ops;
+    test_generate_window();
+    test_generate_eos_penalty();
+    test_generate_errors();
+    run_split = NULL;
 }
 
 static void test_generate_errors(void)
@@ -361,7 +379,7 @@ static void test_generate_stop_text(void)
     Sink k = {.len = 0};
     const char *stop[] = {"zz", "\n a"};
     TfrtGenOptions o = tfrt_gen_defaults(tok);
-    TfrtLm lm = {&sc, V, 16, script_prefill, script_step};
+    TfrtLm lm = {&sc, V, 16, script_prefill, script_step, NULL};
     TfrtGenResult r;
     o.temperature = 0.0f;
     o.stop = stop;
@@ -410,6 +428,7 @@ void register_generate_tests(void)
         {"generate: end of text, repeat penalty", test_generate_eos_penalty},
         {"generate: NaN, model errors, bad arguments", test_generate_errors},
         {"generate: stop string over tokenized text", test_generate_stop_text},
+        {"generate: a split vocabulary's path, one rank", test_generate_split_one_rank},
     };
     CU_pSuite s = CU_add_suite("generate", NULL, NULL);
     for (size_t i = 0; s && i < sizeof tests / sizeof *tests; i++)

@@ -442,7 +442,7 @@ static void test_bind_prefix(void)
 /* --tp: a rank's slice, found in place (wte is (4,3) of 0..11). */
 static const float *bind_rank(TfrtSafetensors *st, TfrtWeightSplit split, int rank, int *status)
 {
-    TfrtWeightSplit splits[2] = {split, {0, 0, {0, 0, 0}}};
+    TfrtWeightSplit splits[2] = {split, {0, 0, {0, 0, 0}, 0}};
     Table t = {0};
     TfrtBindings *b;
     char err[256];
@@ -468,23 +468,32 @@ static void test_bind_split(void)
     const float *wte = tfrt_st_find(st, "transformer.wte")->data;
     int rc;
     /* rows: rank 1 of 2 starts at row 2 */
-    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 1, &rc), wte + 6);
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}, 0}, 1, &rc), wte + 6);
     /* columns: rank 2 of 3 starts at column 2, read with the stored stride */
-    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){2, 3, {0, 0, 0}}, 2, &rc), wte + 2);
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){2, 3, {0, 0, 0}, 0}, 2, &rc), wte + 2);
     /* two fused parts of 2 rows: rank 1's slice of the first is row 1 (its
        slice of the second, row 3, is a part's stored length further) */
-    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {2, 2, 0}}, 1, &rc), wte + 3);
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 2, {2, 2, 0}, 0}, 1, &rc), wte + 3);
     /* 4 rows over 3 ranks: 2 rows each, rank 1 in place, rank 2 a copy of
        nothing but padding */
-    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 1, &rc), wte + 6);
-    const float *pad = bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}}, 2, &rc);
+    CU_ASSERT_PTR_EQUAL(bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}, 0}, 1, &rc), wte + 6);
+    const float *pad = bind_rank(st, (TfrtWeightSplit){1, 3, {0, 0, 0}, 0}, 2, &rc);
     CU_ASSERT_EQUAL(rc, TFRT_OK);
     CU_ASSERT(pad && pad[0] == 0.0f && pad[5] == 0.0f);
     /* 3 columns do not split 2 ways; a rank outside the job */
-    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){2, 2, {0, 0, 0}}, 0, &rc));
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){2, 2, {0, 0, 0}, 0}, 0, &rc));
     CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
-    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}}, 2, &rc));
+    CU_ASSERT_PTR_NULL(bind_rank(st, (TfrtWeightSplit){1, 2, {0, 0, 0}, 0}, 2, &rc));
     CU_ASSERT_EQUAL(rc, TFRT_ERR_ARG);
+    /* packed (T5's relative bias by heads): rank 1 of 3's column, copied */
+    TfrtWeightSplit packed[2] = {{2, 3, {0, 0, 0}, 1}, {0, 0, {0, 0, 0}, 0}};
+    Table t = {0};
+    TfrtBindings *b;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(tfrt_bind_weights_rank(&b, st, specs, packed, 2, &name_map, &t, 1, err, sizeof err),
+                          TFRT_OK);
+    CU_ASSERT(t.wte[0] == 1.0f && t.wte[1] == 4.0f && t.wte[2] == 7.0f && t.wte[3] == 10.0f);
+    tfrt_bindings_free(b);
     tfrt_st_close(st);
 }
 

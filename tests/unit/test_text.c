@@ -178,6 +178,52 @@ static void test_temperature_top_k_top_p(void)
     tfrt_sampler_free(&s);
 }
 
+/* One rank (no MPI job): tfrt_sample_split takes each of its ways to
+ * choose (greedy, the merge of the top-k candidates, the gathered row)
+ * and must draw what tfrt_sample draws from the same rows at the same
+ * seed: rows with exact ties, masked tokens (sometimes fewer tokens of
+ * weight > 0 than top_k), then a NaN and a +inf logit. */
+static void test_split_one_rank(void)
+{
+    enum { V = 50 };
+    static const struct { float temp; int top_k; float top_p; } modes[] = {
+        {0.0f, 0, 1.0f}, {1.0f, 1, 1.0f}, {1.3f, 5, 1.0f}, {0.7f, 3, 0.8f},
+        {1.0f, 0, 0.9f}, {2.0f, 0, 1.0f}, {1.0f, 12, 1.0f},
+    };
+    float x[V], logit = 0.0f;
+    int32_t bad = 0;
+    uint32_t r = 12345;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        TfrtSampler a, b;
+        tfrt_sampler_init(&a, V, modes[m].temp, modes[m].top_k, modes[m].top_p, 77);
+        tfrt_sampler_init(&b, V, modes[m].temp, modes[m].top_k, modes[m].top_p, 77);
+        for (int t = 0; t < 300; t++) {
+            for (int i = 0; i < V; i++) {
+                r = r * 1664525u + 1013904223u;
+                x[i] = (float)(r >> 20) / 512.0f - 4.0f;   /* multiples of 1/512: exact */
+                if (i % 7 == 3)
+                    x[i] = x[i / 2];                        /* a tie */
+                if ((r >> 8) % 4 == 0 && t % 2)
+                    x[i] = -INFINITY;                       /* masked */
+            }
+            int32_t want = tfrt_sample(&a, x, V), got = tfrt_sample_split(&b, x, V, V, &bad, &logit);
+            CU_ASSERT_EQUAL(got, want);
+            CU_ASSERT_EQUAL(bad, -1);
+        }
+        x[30] = INFINITY;
+        x[17] = NAN;
+        CU_ASSERT_EQUAL(tfrt_sample_split(&b, x, V, V, &bad, &logit), -1);
+        CU_ASSERT_EQUAL(bad, 17);
+        CU_ASSERT(isnan(logit));
+        x[17] = 0.0f;
+        CU_ASSERT_EQUAL(tfrt_sample_split(&b, x, V, V, &bad, &logit), -1);
+        CU_ASSERT_EQUAL(bad, 30);
+        CU_ASSERT(logit == INFINITY);
+        tfrt_sampler_free(&a);
+        tfrt_sampler_free(&b);
+    }
+}
+
 static void test_sampler_edges(void)
 {
     float one[1] = {-3.0f};
@@ -571,6 +617,7 @@ void register_text_tests(void)
         {"temperature 1 draws softmax", test_distribution},
         {"temperature, top_k, top_p", test_temperature_top_k_top_p},
         {"vocab 1, masked logits, tiny temperature", test_sampler_edges},
+        {"one rank: tfrt_sample_split draws as tfrt_sample", test_split_one_rank},
     }, tokenizer[] = {
         {"small byte-level BPE", test_bpe_small},
         {"decode", test_decode},

@@ -63,7 +63,7 @@ while [ $r -lt "$ROUNDS" ]; do
     rate "$tmp/one.err" >>"$tmp/one.rates"
     mpi $TFC "$M" $D --tp 2 --weights "$W" --run -t 1 --tokens $prompt -n 64 --temp 0 2>"$tmp/tp.err" >/dev/null
     rate "$tmp/tp.err" >>"$tmp/tp.rates"   # the slower rank's
-    sed -n 's/.*collectives \([0-9.]*\) us a generated token.*/\1/p' "$tmp/tp.err" >>"$tmp/tp.comm"
+    sed -n 's/.*collectives \([0-9.]*\) us and .* bytes a generated token.*/\1/p' "$tmp/tp.err" >>"$tmp/tp.comm"
     r=$((r + 1))
 done
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
