@@ -1,0 +1,98 @@
+# Sourced by tests/report/run.sh (its TFC, PY, HERE, ROOT, tmp, pass, fail,
+# render and CHROMIUM): the attention section of pages made with weights.
+#
+#   - attention_ref.py setup: tiny random GPT-2, BERT, Llama (grouped-query),
+#     T5 and Transformer models and PyTorch's attention probabilities for
+#     one input each (BERT padded with --length);
+#   - tfc --report --attention-json for each (GPT-2 also with --jit cc): the
+#     probabilities tfc's attention kernel recorded equal PyTorch's within
+#     the golden tolerance; the page has a heatmap and entropies for every
+#     attention node (check_report.py --attention), and Chromium renders it;
+#   - a page of GPT-2's shape (12 layers of 12 heads) over a 200-token
+#     prompt is downsampled and stays under 2 MB;
+#   - bad input: --prompt without --weights, --report with -n are refused.
+#
+# GOLDEN_PYTHON: a Python with torch and numpy (default /usr/bin/python3).
+
+APY=${GOLDEN_PYTHON:-/usr/bin/python3}
+adir=$tmp/attention
+mkdir -p "$adir"
+
+# page_checks LABEL PAGE MODEL DEFINES CALLS: check_report.py against the
+# plans of the same configuration, then Chromium.
+page_checks() {
+    # shellcheck disable=SC2086
+    if ! "$TFC" "$ROOT/models/$3.model" $4 --plan=json >"$adir/full.json" 2>"$adir/err"; then
+        fail "$1: --plan=json: $(head -n 1 "$adir/err")"
+        return
+    fi
+    if "$PY" "$HERE/check_report.py" "$2" "$adir/full.json" --attention "$5" >"$adir/out"; then
+        pass "$1: page: $(cat "$adir/out")"
+    else
+        fail "$1: page: $(head -n 1 "$adir/out")"; sed -n '2,6p' "$adir/out"
+    fi
+    [ -n "$CHROMIUM" ] || return
+    if why=$(render "$2" "$adir/shot.png"); then
+        pass "$1: Chromium rendered the page with its attention section, no console messages"
+    else
+        fail "$1: Chromium: $why"
+    fi
+}
+
+if ! "$APY" "$HERE/attention_ref.py" setup "$adir" >"$adir/setup.out" 2>&1; then
+    fail "attention: PyTorch references: $(tail -n 1 "$adir/setup.out")"
+else
+    n=0
+    while IFS='|' read -r label model defines args calls ref; do
+        n=$((n + 1))
+        page=$adir/$n.html json=$adir/$n.json
+        # shellcheck disable=SC2086
+        if ! "$TFC" "$ROOT/models/$model.model" $defines $args --report "$page" \
+                --attention-json "$json" 2>"$adir/err"; then
+            fail "attention $label: tfc: $(grep -v '^tfc: \(loaded\|compiled\)' "$adir/err" | head -n 1)"
+            continue
+        fi
+        if [ -n "${SAN:-}" ] && [ "$SAN" != 0 ] && grep -q 'Sanitizer\|runtime error' "$adir/err"; then
+            fail "attention $label: sanitizer: $(grep -m 1 'Sanitizer\|runtime error' "$adir/err")"
+        fi
+        if out=$("$APY" "$HERE/attention_ref.py" compare "$json" "$ref" --label "attention $label"); then
+            pass "${out#PASS }"
+        else
+            fail "${out#FAIL }"
+        fi
+        page_checks "attention $label" "$page" "$model" "$defines" "$calls"
+    done <"$adir/cases.txt"
+
+    # GPT-2's shape (12 x 12 heads) over a long prompt: downsampled, < 2 MB
+    big="-D vocab=64 -D ctx=256 -D dim=24 -D heads=12 -D layers=12"
+    ids=$(awk 'BEGIN { for (i = 0; i < 200; i++) printf "%s%d", (i ? "," : ""), (i * 7) % 64 }')
+    if "$APY" "$ROOT/tests/golden/gpt2_ref.py" make --vocab 64 --ctx 256 --dim 24 --heads 12 \
+            --layers 12 --seed 3 --out "$adir/big.safetensors" >/dev/null 2>"$adir/err" &&
+       # shellcheck disable=SC2086
+       "$TFC" "$ROOT/models/gpt2.model" $big --weights "$adir/big.safetensors" --tokens "$ids" \
+            --report "$adir/big.html" 2>"$adir/err"; then
+        size=$(wc -c <"$adir/big.html")
+        if [ "$size" -lt 2000000 ] && grep -q 'Downsampled' "$adir/big.html"; then
+            pass "attention: 12 x 12 heads over 200 tokens: downsampled, $size bytes (< 2 MB)"
+        else
+            fail "attention: 12 x 12 heads over 200 tokens: $size bytes, or not downsampled"
+        fi
+        page_checks "attention 12 x 12 heads, 200 tokens" "$adir/big.html" gpt2 "$big" 12
+    else
+        fail "attention: 12 x 12 heads over 200 tokens: $(head -n 1 "$adir/err")"
+    fi
+
+    # refusals: a clear message, no page
+    if ! "$TFC" "$ROOT/models/gpt2.model" --prompt hi --report "$adir/no.html" 2>"$adir/err" &&
+       grep -q 'give --weights' "$adir/err" && [ ! -e "$adir/no.html" ]; then
+        pass "attention: --report --prompt without --weights is refused, no page"
+    else
+        fail "attention: --report --prompt without --weights: $(head -n 1 "$adir/err")"
+    fi
+    if ! "$TFC" "$ROOT/models/gpt2.model" --tokens 1 -n 3 --report "$adir/no.html" 2>"$adir/err" &&
+       grep -q 'does not go with --report' "$adir/err" && [ ! -e "$adir/no.html" ]; then
+        pass "attention: --report with -n is refused, no page"
+    else
+        fail "attention: --report with -n: $(head -n 1 "$adir/err")"
+    fi
+fi
