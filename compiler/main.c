@@ -522,6 +522,8 @@ static void parse_args(Options *o, int argc, char **argv)
     if (o->attention_json && !(o->weights && (text || o->tokens || o->src)))
         usage_error("%s", "--attention-json writes what a run records: give --weights and --prompt, "
                           "-f or --tokens");
+    if (o->report && text && o->length)
+        usage_error("%s", "--length is the valid length of --tokens; the prompt's tokens are all valid");
     if (o->report && o->weights && o->passes.tp > 1)
         usage_error("%s", "--report with --weights runs one process: it does not go with --tp");
     if (o->run && !o->tokens && !text)

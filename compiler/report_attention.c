@@ -210,8 +210,8 @@ int report_prompt_inputs(const Graph *g, const char *text, size_t len, const Tfr
         int s = in->shape.d[0].sym;
         if (strcmp(in->name, takes) == 0) {
             if (n > g->syms[s].max)
-                error_status(EXIT_INPUT, "--prompt has %d tokens; the model's %s takes at most %lld",
-                             n, in->name, (long long)g->syms[s].max);
+                error_status(EXIT_INPUT, "the prompt has %d tokens; the model's input '%s' takes at "
+                                         "most %lld", n, in->name, (long long)g->syms[s].max);
             ro->tokens[i] = ids, ro->lengths[s - 1] = n, set[s] = 1;
         } else if (g->enc_end && strcmp(in->name, "tokens") == 0) {   /* the decoder's start */
             int32_t *start = tfc_alloc(sizeof *start);

@@ -120,6 +120,7 @@ typedef struct {
     int label_w, top_h;          /* room for row labels, for titles and column labels */
     int every;                   /* a label every this many rows/columns */
     int per_row, hm_w, hm_h;     /* heads a line; one heatmap's size */
+    const double *entropy;       /* the call's, a head each */
     FILE *out;
 } Map;
 
@@ -221,9 +222,8 @@ static void heads(const Map *m)
     for (int h = 0; h < c->heads; h++) {
         int line = h / m->per_row, col = h % m->per_row;
         int x0 = m->label_w + col * (m->hm_w + 12), y0 = line * line_h + m->top_h;
-        double uniform, e = head_entropy(m->ra, c, h, &uniform);
         fprintf(m->out, "<text x='%d' y='%d' font-size='11'>head %d \xc2\xb7 %.2f bits</text>",
-                x0, line * line_h + 11, h, e);
+                x0, line * line_h + 11, h, m->entropy[h]);
         if (col == 0)
             labels(m, x0, y0);
         bin_head(c, h, &m->q, &m->k, v);
@@ -284,7 +284,20 @@ static const char *call_kind(const ReportAttention *ra, const ReportAttnCall *c)
     return tfc_format("%s%sself-attention", stack, c->causal ? "causal " : "");
 }
 
-static void entropy_table(const ReportAttention *ra, FILE *out)
+/* Every head's entropy, [call][head], and the even spread's, [call]. */
+static double **entropies(const ReportAttention *ra, double *even)
+{
+    double **e = tfc_alloc((size_t)(ra->ncalls + 1) * sizeof *e);
+    for (int k = 0; k < ra->ncalls; k++) {
+        const ReportAttnCall *c = &ra->calls[k];
+        e[k] = tfc_alloc((size_t)c->heads * sizeof **e);
+        for (int h = 0; h < c->heads; h++)
+            e[k][h] = head_entropy(ra, c, h, &even[k]);
+    }
+    return e;
+}
+
+static void entropy_table(const ReportAttention *ra, double *const *ent, const double *even, FILE *out)
 {
     int most = 0;
     for (int k = 0; k < ra->ncalls; k++)
@@ -299,18 +312,17 @@ static void entropy_table(const ReportAttention *ra, FILE *out)
     fprintf(out, "<th>even</th></tr>\n");
     for (int k = 0; k < ra->ncalls; k++) {
         const ReportAttnCall *c = &ra->calls[k];
-        double uniform = 0;
         fprintf(out, "<tr><td>%s%s</td>", report_escape(ra->g->nodes[c->node].name), c->cross ? " (cross)" : "");
         for (int h = 0; h < most; h++) {
             if (h >= c->heads) {
                 fprintf(out, "<td></td>");
                 continue;
             }
-            double e = head_entropy(ra, c, h, &uniform);
-            double t = uniform > 0 ? 1 - e / uniform : 0;
-            fprintf(out, "<td class='n' style='background:%s'>%.2f</td>", shade(level_of(t * t) / 2), e);
+            double t = even[k] > 0 ? 1 - ent[k][h] / even[k] : 0;
+            fprintf(out, "<td class='n' style='background:%s'>%.2f</td>", shade(level_of(t * t) / 2),
+                    ent[k][h]);
         }
-        fprintf(out, "<td class='n'>%.2f</td></tr>\n", uniform);
+        fprintf(out, "<td class='n'>%.2f</td></tr>\n", even[k]);
     }
     fprintf(out, "</table></div>\n");
 }
@@ -361,10 +373,13 @@ void report_attention_section(const ReportAttention *ra, FILE *out)
                      "of consecutive tokens (labelled by their positions); a cell is the mean over its "
                      "queries of the probability summed over its keys. The entropies are of the full "
                      "probabilities.</p>\n", side, side);
-    entropy_table(ra, out);
+    double *even = tfc_alloc((size_t)(ra->ncalls + 1) * sizeof *even);
+    double **ent = entropies(ra, even);
+    entropy_table(ra, ent, even, out);
     Map m = {.ra = ra, .out = out};
     for (int k = 0; k < ra->ncalls; k++) {
         const ReportAttnCall *c = &ra->calls[k];
+        m.entropy = ent[k];
         fprintf(out, "<h3>%s</h3><p class='note'>%s, %d heads, %d queries \xc3\x97 %d keys</p>"
                      "<div class='scroll'>", report_escape(ra->g->nodes[c->node].name),
                 call_kind(ra, c), c->heads, c->n_q, c->n_kv);

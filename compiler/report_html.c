@@ -301,9 +301,13 @@ static void quant_section(const Graph *g, const ReportRun *run, FILE *out)
         fprintf(out, "<p>End to end over %lld next-token predictions: top-1 agreement with float32 "
                      "%.2f%%, mean KL(fp32 \xe2\x80\x96 int8) %.3g nats, loss %.4f \xe2\x86\x92 %.4f.</p>\n",
                 (long long)q->predictions, 100 * q->top1, q->kl, q->loss32, q->loss8);
+    else if (!quant_is_language_model(g))
+        fprintf(out, "<p class='note'>The outputs' error is measured on a language model (one "
+                     "token input, logits for every position) running over a text; this model is "
+                     "not one, so only the weights' error is shown.</p>\n");
     else
         fprintf(out, "<p class='note'>The outputs' error needs a text the model runs over: "
-                     "give <code>--prompt</code> (a language model).</p>\n");
+                     "give <code>--prompt</code> or <code>-f</code>.</p>\n");
 }
 
 void report_write(const Graph *g, const ReportSource *src, const ReportRun *run, FILE *out)

@@ -5,7 +5,8 @@ attention that `tfc --report --attention-json` records.
     attention_ref.py ref FAMILY --weights W.safetensors --tokens 1,2,3
                      [--src 4,5] [--types 0,1,0] [--length L] --out REF.json
         FAMILY: gpt2 (weights of tests/golden/gpt2_ref.py make), or bert,
-        llama, t5, transformer (tests/golden/families_ref.py make; the
+        bert_ner, llama, t5, t5_gated, transformer (tests/golden/
+        families_ref.py make, Hugging Face or Meta names; the
         configuration comes from the file's metadata).  Runs the golden
         reference forward pass in float64 and keeps every attention's
         probabilities, [heads, queries, keys], in the order the model runs
@@ -17,9 +18,11 @@ attention that `tfc --report --attention-json` records.
 
     attention_ref.py setup DIR
         The suite's cases in one process (one torch import): tiny random
-        models of GPT-2, BERT with padding (--length), Llama with grouped
-        query attention (kv_heads < heads), T5 and the Transformer (cross-
-        attention); their weights and references into DIR, and
+        models for every shipped model file: GPT-2, BERT with padding
+        (--length), Llama with grouped-query attention (kv_heads < heads;
+        Hugging Face and Meta names, llama2c), T5 (ReLU and gated) and the
+        Transformer (cross-attention); their weights and references into
+        DIR, and
         DIR/cases.txt, a line a case: LABEL|MODEL|-D OPTIONS|RUN OPTIONS|
         CALLS|REF.json (CALLS: the attention calls PyTorch made).
 
@@ -94,13 +97,14 @@ def run_family(a, torch):
     cfg = fr.config(fam, ["%s=%s" % (k, meta[k]) for k in fr.DEFAULTS[fam] if k in meta])
     w = fr.as64({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
     tokens = ints(a.tokens)
-    if fam == "bert":
+    if fam in ("bert", "bert_ner"):
         return lambda: fr.bert_encode(w, cfg, tokens, ints(a.types), a.length)
     if fam == "llama":
         fwd = fr.llama_hf_forward if "model.norm.weight" in w else fr.llama_meta_forward
         return lambda: fwd(w, cfg, tokens)
-    fwd = fr.t5_forward if fam == "t5" else fr.transformer_forward
-    return lambda: fwd(w, cfg, ints(a.src), tokens)
+    if fam in ("t5", "t5_gated"):
+        return lambda: fr.t5_forward(w, cfg, ints(a.src), tokens, gated=fam == "t5_gated")
+    return lambda: fr.transformer_forward(w, cfg, ints(a.src), tokens)
 
 
 def run_gpt2(a, torch):
@@ -135,6 +139,18 @@ CASES = [
     ("llama grouped-query (4 heads, 2 kv heads)", "llama", "llama",
      "vocab=97 ctx=64 dim=64 heads=4 kv_heads=2 layers=2 ffn=96", 41,
      dict(tokens="5,96,0,7,8,9,10,11,12,40,41"), ""),
+    ("bert_ner (token classification)", "bert_ner", "bert_ner",
+     "vocab=101 ctx=64 types=2 dim=64 heads=4 layers=2 ffn=128 labels=3", 33,
+     dict(tokens="5,100,0,7,8,9,10"), ""),
+    ("llama_meta (Meta names, interleaved rope)", "llama meta", "llama_meta",
+     "vocab=97 ctx=64 dim=64 heads=4 kv_heads=2 layers=2 ffn=96", 43,
+     dict(tokens="5,96,0,7,8,9"), ""),
+    ("llama2c (Meta names, 1 kv head)", "llama meta", "llama2c",
+     "vocab=97 ctx=64 dim=64 heads=4 kv_heads=1 layers=2 ffn=96", 44,
+     dict(tokens="5,96,0,7,8,9"), ""),
+    ("t5_gated (gated GELU, kv_dim 96)", "t5_gated", "t5_gated",
+     "vocab=103 ctx=64 dim=64 kv_dim=96 heads=4 layers=2 ffn=128", 54,
+     dict(src="5,102,0,7,8", tokens="3,4,5,6"), ""),
     ("t5 (relative bias, cross-attention)", "t5", "t5",
      "vocab=103 ctx=64 dim=64 kv_dim=64 heads=4 layers=2 ffn=128", 51,
      dict(src="5,102,0,7,8,9,10", tokens="3,4,5,6,1"), ""),
@@ -153,7 +169,8 @@ def make_weights(fam, defines, seed, out):
                               "--heads", d["heads"], "--layers", d["layers"], "--seed", str(seed),
                               "--out", out])
     import families_ref
-    args = ["make", fam, "--seed", str(seed), "--out", out]
+    fam, names = (fam.split() + ["hf"])[:2]
+    args = ["make", fam, "--seed", str(seed), "--out", out, "--names", names]
     for x in defines.split():
         args += ["-D", x]
     return families_ref.main(args)
@@ -165,11 +182,11 @@ def cmd_setup(a):
     for i, (label, fam, model, defines, seed, inputs, extra) in enumerate(CASES):
         weights = made.get((fam, defines, seed))
         if not weights:
-            weights = made[(fam, defines, seed)] = os.path.join(a.dir, "%s-%d.safetensors" % (fam, seed))
+            weights = made[(fam, defines, seed)] = os.path.join(a.dir, "%s-%d.safetensors" % (fam.replace(" ", "-"), seed))
             if make_weights(fam, defines, seed, weights):
                 sys.exit("attention_ref.py: could not make the %s weights" % fam)
         ref = os.path.join(a.dir, "case%d.ref.json" % i)
-        ns = argparse.Namespace(family=fam, weights=weights, tokens=inputs["tokens"],
+        ns = argparse.Namespace(family=fam.split()[0], weights=weights, tokens=inputs["tokens"],
                                 src=inputs.get("src"), types=inputs.get("types"),
                                 length=inputs.get("length"), out=ref)
         cmd_ref(ns)
@@ -228,7 +245,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("ref")
-    r.add_argument("family", choices=["gpt2", "bert", "llama", "t5", "transformer"])
+    r.add_argument("family", choices=["gpt2", "bert", "bert_ner", "llama", "t5", "t5_gated",
+                                      "transformer"])
     r.add_argument("--weights", required=True)
     r.add_argument("--tokens", required=True)
     r.add_argument("--src")
