@@ -142,8 +142,9 @@ int report_attention_record(const Graph *g, const RunOptions *ro, ReportAttentio
 
 /* ---- token labels ------------------------------------------------------------------- */
 
-/* A token's text for a label: its bytes with control characters shown as
- * escapes (a newline as \n), or its id without a tokenizer. */
+/* A token's text for a label: its bytes with a space shown as â£ and
+ * control characters as escapes (a newline as \n), or its id without a
+ * tokenizer. */
 static const char *token_text(const TfrtTokenizer *tok, int32_t id)
 {
     size_t len = 0;
@@ -154,7 +155,9 @@ static const char *token_text(const TfrtTokenizer *tok, int32_t id)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '\n')
+        if (ch == ' ')
+            memcpy(t + o, "\xe2\x90\xa3", 3), o += 3;   /* U+2423 OPEN BOX */
+        else if (ch == '\n')
             t[o++] = '\\', t[o++] = 'n';
         else if (ch == '\t')
             t[o++] = '\\', t[o++] = 't';

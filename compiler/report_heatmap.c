@@ -257,7 +257,7 @@ static void layout(Map *m, const ReportAttnCall *c, int side)
     m->cs = m->cs < 4 ? 4 : m->cs > 22 ? 22 : m->cs;
     m->every = m->cs >= 8 ? 1 : (8 + m->cs - 1) / m->cs;
     m->label_w = 8 + label_px(m, &m->q, c->q_input);
-    m->top_h = 18 + label_px(m, &m->k, c->k_input);
+    m->top_h = 22 + label_px(m, &m->k, c->k_input);
     m->hm_w = m->k.bins * m->cs, m->hm_h = m->q.bins * m->cs;
     m->per_row = (WIDTH - m->label_w) / (m->hm_w + 12);
     m->per_row = m->per_row < 1 ? 1 : m->per_row > c->heads ? c->heads : m->per_row;
