@@ -805,14 +805,21 @@ static int record_attention(const Graph *g, const Options *o, TfrtTokenizer *tok
         return 0;
     }
     RunOptions ro = {.weights = o->weights, .threads = o->threads, .jit = jit_choice(o)};
+    int total = 0, kept = 0;
     if (o->gen.prompt)
-        report_prompt_inputs(g, o->gen.prompt, o->gen.prompt_len, tok, o->weights, &ro);
+        total = report_prompt_inputs(g, o->gen.prompt, o->gen.prompt_len, tok, o->weights, &ro, &kept);
     else
         bind_inputs(g, o, &ro);
     report_attention_labels(g, &ro, tok, ra);
-    const char *what = o->gen.prompt ? tfc_format("the prompt \xe2\x80\x9c%s\xe2\x80\x9d (tokenizer <code>%s</code>)",
-                                                  report_escape(tfc_format("%.200s", o->gen.prompt)),
-                                                  report_escape(o->gen.tokenizer))
+    size_t shown = o->gen.prompt_len < 200 ? o->gen.prompt_len : 200;
+    while (shown < o->gen.prompt_len && shown > 0 && (o->gen.prompt[shown] & 0xc0) == 0x80)
+        shown--;   /* not inside a UTF-8 character */
+    const char *cut = kept < total ? tfc_format(", its first %d of %d tokens (what the model's input "
+                                                "takes)", kept, total) : "";
+    const char *what = o->gen.prompt ? tfc_format("the prompt \xe2\x80\x9c%s\xe2\x80\x9d%s (tokenizer <code>%s</code>)",
+                                                  report_escape(tfc_format("%.*s%s", (int)shown, o->gen.prompt,
+                                                                           shown < o->gen.prompt_len ? "\xe2\x80\xa6" : "")),
+                                                  cut, report_escape(o->gen.tokenizer))
                                      : "the given token ids (<code>--tokens</code>; labels are ids)";
     ra->source = tfc_format("%s, run by %s", what, ro.jit == RUN_JIT_LLVM ? "the LLVM JIT" : "<code>--jit cc</code>");
     return report_attention_record(g, &ro, ra);

@@ -125,10 +125,11 @@ void report_attention_labels(const Graph *g, const RunOptions *ro, const struct 
                              ReportAttention *ra);
 /* --prompt TEXT as ro's inputs: its ids (special tokens added) in the
  * input `tokens`, or an encoder-decoder's `src` with the decoder's start
- * token in `tokens`; token types all 0.  Exits with a message when the
- * model cannot take it. */
+ * token in `tokens`; token types all 0.  A prompt longer than the input
+ * takes is cut to its first *kept tokens.  Returns the prompt's tokens;
+ * exits with a message when the model cannot take it. */
 int report_prompt_inputs(const Graph *g, const char *text, size_t len, const struct TfrtTokenizer *tok,
-                         const char *weights, RunOptions *ro);
+                         const char *weights, RunOptions *ro, int *kept);
 /* The recorded probabilities as JSON (schema tfc-attention/1). */
 void report_attention_json(const ReportAttention *ra, FILE *out);
 void report_attention_free(ReportAttention *ra);

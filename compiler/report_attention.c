@@ -203,7 +203,7 @@ static int32_t *encode_text(const TfrtTokenizer *tok, const char *text, size_t l
 }
 
 int report_prompt_inputs(const Graph *g, const char *text, size_t len, const TfrtTokenizer *tok,
-                         const char *weights, RunOptions *ro)
+                         const char *weights, RunOptions *ro, int *kept)
 {
     int n, set[MAX_INPUTS + 1] = {0};
     int32_t *ids = encode_text(tok, text, len, &n);
@@ -212,10 +212,8 @@ int report_prompt_inputs(const Graph *g, const char *text, size_t len, const Tfr
         const Node *in = &g->nodes[g->inputs[i]];
         int s = in->shape.d[0].sym;
         if (strcmp(in->name, takes) == 0) {
-            if (n > g->syms[s].max)
-                error_status(EXIT_INPUT, "the prompt has %d tokens; the model's input '%s' takes at "
-                                         "most %lld", n, in->name, (long long)g->syms[s].max);
-            ro->tokens[i] = ids, ro->lengths[s - 1] = n, set[s] = 1;
+            *kept = n < g->syms[s].max ? n : (int)g->syms[s].max;   /* the first ones that fit */
+            ro->tokens[i] = ids, ro->lengths[s - 1] = *kept, set[s] = 1;
         } else if (g->enc_end && strcmp(in->name, "tokens") == 0) {   /* the decoder's start */
             int32_t *start = tfc_alloc(sizeof *start);
             *start = gen_decoder_start(tok, weights);
@@ -237,7 +235,7 @@ int report_prompt_inputs(const Graph *g, const char *text, size_t len, const Tfr
     for (int s = 1; s < g->nsyms; s++)
         if (g->padded >> s & 1u)
             ro->lengths[MAX_INPUTS + s - 1] = ro->lengths[s - 1];
-    return 0;
+    return n;
 }
 
 /* ---- the machine-readable dump ------------------------------------------------------- */

@@ -161,9 +161,9 @@ static void labels(const Map *m, int x0, int y0)
     fprintf(out, "</g>");
 }
 
-/* Head h's cells at (x0, y0): the hidden and padded ones, then a path
- * per shade in cell units. */
-static void cells(const Map *m, int h, int x0, int y0, const double *v)
+/* One head's binned values v as cells at (x0, y0): the hidden and padded
+ * ones, then a path per shade, in cell units. */
+static void cells(const Map *m, int x0, int y0, const double *v)
 {
     FILE *out = m->out;
     int nq = m->q.bins, nk = m->k.bins;
@@ -206,7 +206,6 @@ static void cells(const Map *m, int h, int x0, int y0, const double *v)
         if (any)
             fprintf(out, "'/>");
     }
-    (void)h;
     fprintf(out, "</g>");
 }
 
@@ -227,7 +226,7 @@ static void heads(const Map *m)
         if (col == 0)
             labels(m, x0, y0);
         bin_head(c, h, &m->q, &m->k, v);
-        cells(m, h, x0, y0, v);
+        cells(m, x0, y0, v);
     }
     fprintf(m->out, "</svg>\n");
 }

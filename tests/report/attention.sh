@@ -10,6 +10,9 @@
 #     attention node (check_report.py --attention), and Chromium renders it;
 #   - a page of GPT-2's shape (12 layers of 12 heads) over a 200-token
 #     prompt is downsampled and stays under 2 MB;
+#   - --quantize int8 with -f TEXT (the shipped demo model): the page's
+#     per-layer errors are --quant-report=json's on the same text
+#     (check_quant.py), and the page renders;
 #   - bad input: --prompt without --weights, --report with -n are refused.
 #
 # GOLDEN_PYTHON: a Python with torch and numpy (default /usr/bin/python3).
@@ -80,6 +83,39 @@ else
         page_checks "attention 12 x 12 heads, 200 tokens" "$adir/big.html" gpt2 "$big" 12
     else
         fail "attention: 12 x 12 heads over 200 tokens: $(head -n 1 "$adir/err")"
+    fi
+
+    # --quantize int8: the page's per-layer errors are --quant-report's on
+    # the same text (the shipped demo model, a few lines of Romeo and Juliet)
+    demo="-D vocab=65 -D ctx=128 -D dim=128 -D heads=4 -D layers=4 --weights $ROOT/models/shakespeare.safetensors
+          --tokenizer $ROOT/models/shakespeare.chars.json --quantize int8"
+    cat >"$adir/text.txt" <<'TEXT'
+ROMEO:
+But, soft! what light through yonder window breaks?
+It is the east, and Juliet is the sun.
+Arise, fair sun, and kill the envious moon,
+Who is already sick and pale with grief,
+That thou her maid art far more fair than she:
+Be not her maid, since she is envious;
+Her vestal livery is but sick and green
+And none but fools do wear it; cast it off.
+It is my lady, O, it is my love!
+O, that she knew she were!
+She speaks yet she says nothing: what of that?
+Her eye discourses; I will answer it.
+TEXT
+    # shellcheck disable=SC2086
+    if "$TFC" "$ROOT/models/gpt2.model" $demo --quant-report=json "$adir/text.txt" >"$adir/quant.json" 2>"$adir/err" &&
+       "$TFC" "$ROOT/models/gpt2.model" $demo -f "$adir/text.txt" --report "$adir/quant.html" 2>"$adir/err"; then
+        if out=$("$PY" "$HERE/check_quant.py" "$adir/quant.html" "$adir/quant.json"); then
+            pass "quantization section: $out"
+        else
+            fail "quantization section: $(echo "$out" | head -n 2 | tr '\n' ' ')"
+        fi
+        page_checks "quantization section (demo model, int8)" "$adir/quant.html" gpt2 \
+            "-D vocab=65 -D ctx=128 -D dim=128 -D heads=4 -D layers=4 --quantize int8" 4
+    else
+        fail "quantization section: tfc: $(grep -v '^tfc: \(loaded\|compiled\)' "$adir/err" | head -n 1)"
     fi
 
     # refusals: a clear message, no page
