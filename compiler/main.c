@@ -810,6 +810,12 @@ static int record_attention(const Graph *g, const Options *o, TfrtTokenizer *tok
         total = report_prompt_inputs(g, o->gen.prompt, o->gen.prompt_len, tok, o->weights, &ro, &kept);
     else
         bind_inputs(g, o, &ro);
+    /* an encoder-decoder's prompt is its source: the decoder's rows are
+     * its start token and what it then chooses greedily */
+    int greedy = o->gen.prompt && g->enc_end ? REPORT_DECODER_TOKENS : 0;
+    int rc = report_attention_record(g, &ro, greedy, tok ? tfrt_tok_eos(tok) : -1, ra);
+    if (rc)
+        return rc;
     report_attention_labels(g, &ro, tok, ra);
     size_t shown = o->gen.prompt_len < 200 ? o->gen.prompt_len : 200;
     while (shown < o->gen.prompt_len && shown > 0 && (o->gen.prompt[shown] & 0xc0) == 0x80)
@@ -821,8 +827,12 @@ static int record_attention(const Graph *g, const Options *o, TfrtTokenizer *tok
                                                                            shown < o->gen.prompt_len ? "\xe2\x80\xa6" : "")),
                                                   cut, report_escape(o->gen.tokenizer))
                                      : "the given token ids (<code>--tokens</code>; labels are ids)";
+    if (greedy)
+        what = tfc_format("%s as the encoder's source, the decoder's tokens its start token and the "
+                          "%d the model then chose greedily (up to %d, or the end of text)", what,
+                          ra->generated, REPORT_DECODER_TOKENS);
     ra->source = tfc_format("%s, run by %s", what, ro.jit == RUN_JIT_LLVM ? "the LLVM JIT" : "<code>--jit cc</code>");
-    return report_attention_record(g, &ro, ra);
+    return 0;
 }
 
 /* --quantize int8: --quant-report's numbers, over the prompt's tokens

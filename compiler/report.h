@@ -114,12 +114,21 @@ typedef struct {
     int ncalls;
     int length[MAX_INPUTS];      /* per model input: its tokens */
     int valid[MAX_INPUTS];       /* the valid ones (--length of a padded input) */
+    const int32_t *ids[MAX_INPUTS];    /* the tokens */
     const char **labels[MAX_INPUTS];   /* each token's text, or its id */
+    int generated;               /* decoder tokens chosen greedily before the run */
 } ReportAttention;
 
+/* Decoder tokens an encoder-decoder's --prompt gets, at most. */
+#define REPORT_DECODER_TOKENS 24
+
 /* One forward pass of g over ro's inputs (through run_load, as --run)
- * with libtfrt's attention recorder on.  Returns 0 or an exit status. */
-int report_attention_record(const Graph *g, const RunOptions *ro, ReportAttention *ra);
+ * with libtfrt's attention recorder on.  Before it, with greedy > 0, up to
+ * greedy tokens are appended to the input the output's rows follow (an
+ * encoder-decoder's decoder), each the most likely after those before, up
+ * to and with eos; ra->generated counts them.  Returns 0 or an exit
+ * status. */
+int report_attention_record(const Graph *g, RunOptions *ro, int greedy, int32_t eos, ReportAttention *ra);
 /* The labels of ro's input tokens: their texts (tok), or ids (tok NULL). */
 void report_attention_labels(const Graph *g, const RunOptions *ro, const struct TfrtTokenizer *tok,
                              ReportAttention *ra);

@@ -106,7 +106,49 @@ static float *output_buffer(const Graph *g, const RunOptions *ro)
     return out;
 }
 
-int report_attention_record(const Graph *g, const RunOptions *ro, ReportAttention *ra)
+/* Logit rows of the output follow this input's tokens (the decoder's). */
+static int output_input(const Graph *g)
+{
+    const Node *o = &g->nodes[g->output];
+    return o->shape.ndim == 2 && o->shape.d[0].sym ? input_of_sym(g, o->shape.d[0].sym) : -1;
+}
+
+/* Appends to the decoder's input up to `more` tokens, each the most
+ * likely one after the tokens before (a forward pass each, not recorded),
+ * stopping after eos.  Returns the tokens appended, or -1 after an error. */
+static int extend_greedily(const Graph *g, Loaded *L, RunOptions *ro, int more, int32_t eos)
+{
+    int in = output_input(g);
+    if (in < 0 || more <= 0)
+        return 0;
+    int s = g->nodes[g->inputs[in]].shape.d[0].sym, n = ro->lengths[s - 1], added = 0;
+    int max = (int)g->syms[s].max, vocab = (int)g->nodes[g->output].shape.d[1].n;
+    int32_t *ids = tfc_alloc((size_t)max * sizeof *ids);
+    memcpy(ids, ro->tokens[in], (size_t)n * sizeof *ids);
+    ro->tokens[in] = ids;
+    while (added < more && n < max) {
+        float *out = output_buffer(g, ro);
+        int rc = L->forward(L->model, ro->tokens, ro->lengths, out);
+        const float *row = out + (size_t)(n - 1) * (size_t)vocab;
+        int best = 0;
+        for (int v = 1; !rc && v < vocab; v++)
+            best = row[v] > row[best] ? v : best;
+        free(out);
+        if (rc) {
+            fprintf(stderr, "tfc: error: %s\n", L->strerror(rc));
+            return -1;
+        }
+        ids[n++] = best, added++;
+        ro->lengths[s - 1] = n;
+        if (g->padded >> s & 1u)
+            ro->lengths[MAX_INPUTS + s - 1] = n;
+        if (best == eos)
+            break;
+    }
+    return added;
+}
+
+int report_attention_record(const Graph *g, RunOptions *ro, int greedy, int32_t eos, ReportAttention *ra)
 {
     ra->g = g;
     list_calls(g, ra);
@@ -119,6 +161,11 @@ int report_attention_record(const Graph *g, const RunOptions *ro, ReportAttentio
     if (status) {
         run_unload(&L);
         return status;
+    }
+    ra->generated = extend_greedily(g, &L, ro, greedy, eos);
+    if (ra->generated < 0) {
+        run_unload(&L);
+        return EXIT_INPUT;
     }
     float *out = output_buffer(g, ro);
     Recorder r = {ra, 0, 0, 0};
@@ -177,6 +224,7 @@ void report_attention_labels(const Graph *g, const RunOptions *ro, const TfrtTok
         int s = g->nodes[g->inputs[i]].shape.d[0].sym, n = s ? ro->lengths[s - 1] : 0;
         ra->length[i] = n;
         ra->valid[i] = s && (g->padded >> s & 1u) ? ro->lengths[MAX_INPUTS + s - 1] : n;
+        ra->ids[i] = ro->tokens[i];
         ra->labels[i] = tfc_alloc((size_t)(n + 1) * sizeof *ra->labels[i]);
         for (int t = 0; t < n; t++)
             ra->labels[i][t] = token_text(tok, ro->tokens[i][t]);
@@ -243,8 +291,15 @@ int report_prompt_inputs(const Graph *g, const char *text, size_t len, const Tfr
 void report_attention_json(const ReportAttention *ra, FILE *out)
 {
     const Graph *g = ra->g;
-    fprintf(out, "{\n  \"schema\": \"tfc-attention/1\",\n  \"model\": \"%s\",\n  \"calls\": [",
+    fprintf(out, "{\n  \"schema\": \"tfc-attention/1\",\n  \"model\": \"%s\",\n  \"inputs\": {",
             g->model);
+    for (int i = 0; i < g->ninputs; i++) {
+        fprintf(out, "%s\"%s\": [", i ? ", " : "", g->nodes[g->inputs[i]].name);
+        for (int t = 0; t < ra->length[i]; t++)
+            fprintf(out, "%s%d", t ? "," : "", ra->ids[i][t]);
+        fprintf(out, "]");
+    }
+    fprintf(out, "},\n  \"calls\": [");
     for (int k = 0; k < ra->ncalls; k++) {
         const ReportAttnCall *c = &ra->calls[k];
         fprintf(out, "%s\n    {\"node\": \"%s\", \"cross\": %d, \"heads\": %d, \"n_q\": %d, "

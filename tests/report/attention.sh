@@ -8,6 +8,8 @@
 #     probabilities tfc's attention kernel recorded equal PyTorch's within
 #     the golden tolerance; the page has a heatmap and entropies for every
 #     attention node (check_report.py --attention), and Chromium renders it;
+#   - an encoder-decoder's --prompt: the decoder tokens tfc chooses
+#     greedily are PyTorch's, and the attention over them PyTorch's;
 #   - a page of GPT-2's shape (12 layers of 12 heads) over a 200-token
 #     prompt is downsampled and stays under 2 MB;
 #   - --quantize int8 with -f TEXT (the shipped demo model): the page's
@@ -65,6 +67,32 @@ else
         fi
         page_checks "attention $label" "$page" "$model" "$defines" "$calls"
     done <"$adir/cases.txt"
+
+    # an encoder-decoder's --prompt (a WordPiece vocab.txt made here): the
+    # prompt is the source, the decoder's tokens its start token and the
+    # ones tfc chose greedily, which must be PyTorch's greedy choices; the
+    # recorded attention over them PyTorch's
+    { printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nquick\nfox\ndog\n'
+      for c in a b c d e f g h i j k l m n o p q r s t u v w x y z; do printf '%s\n##%s\n' $c $c; done
+    } >"$adir/vocab.txt"
+    xdef=$(grep '^transformer' "$adir/cases.txt" | cut -d'|' -f3)
+    xw=$(grep '^transformer' "$adir/cases.txt" | cut -d'|' -f4 | sed 's/^--weights \([^ ]*\).*/\1/')
+    # shellcheck disable=SC2086
+    if "$TFC" "$ROOT/models/transformer.model" $xdef --weights "$xw" --tokenizer "$adir/vocab.txt" \
+            --prompt "the quick brown fox" --report "$adir/greedy.html" --attention-json "$adir/greedy.json" \
+            2>"$adir/err" &&
+       "$APY" "$HERE/attention_ref.py" ref transformer --weights "$xw" --inputs-from "$adir/greedy.json" \
+            --greedy-from 1 --out "$adir/greedy.ref.json" 2>"$adir/err"; then
+        if out=$("$APY" "$HERE/attention_ref.py" compare "$adir/greedy.json" "$adir/greedy.ref.json" \
+                 --label "attention transformer --prompt (decoder tokens chosen greedily, as PyTorch's)"); then
+            pass "${out#PASS }"
+        else
+            fail "${out#FAIL }"
+        fi
+        page_checks "attention transformer --prompt" "$adir/greedy.html" transformer "$xdef" 6
+    else
+        fail "attention transformer --prompt: $(grep -v '^tfc: \(loaded\|compiled\)' "$adir/err" | tail -n 1)"
+    fi
 
     # GPT-2's shape (12 x 12 heads) over a long prompt: downsampled, < 2 MB
     big="-D vocab=64 -D ctx=256 -D dim=24 -D heads=12 -D layers=12"

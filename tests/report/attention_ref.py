@@ -26,6 +26,14 @@ attention that `tfc --report --attention-json` records.
         DIR/cases.txt, a line a case: LABEL|MODEL|-D OPTIONS|RUN OPTIONS|
         CALLS|REF.json (CALLS: the attention calls PyTorch made).
 
+    attention_ref.py ref FAMILY --weights W.safetensors --inputs-from TFC.json
+                     [--greedy-from K] --out REF.json
+        The same on the inputs tfc ran (--attention-json's "inputs"); with
+        --greedy-from K, the decoder's tokens after the first K must be the
+        reference's greedy choices (each the argmax of the last row, by
+        full recomputation), as tfc --report chooses them for an
+        encoder-decoder's --prompt.
+
     attention_ref.py compare TFC.json REF.json [--rel 1e-4] [--label NAME]
         Every recorded call against the reference's, in order, with the
         golden tolerance of tests/golden/compare.py (max |tfc - ref| <=
@@ -114,9 +122,33 @@ def run_gpt2(a, torch):
     return lambda: gpt2_ref.forward(w, cfg, ints(a.tokens))
 
 
+def check_greedy(a, torch):
+    """The decoder tokens after the first a.greedy_from: the reference's
+    greedy choices."""
+    import families_ref as fr
+    arrays, meta = st.load(a.weights)
+    cfg = fr.config(a.family, ["%s=%s" % (k, meta[k]) for k in fr.DEFAULTS[a.family] if k in meta])
+    w = fr.as64({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+    tokens, src = ints(a.tokens), ints(a.src)
+    fwd = fr.transformer_forward if a.family == "transformer" else fr.t5_forward
+    ids = tokens[:a.greedy_from]
+    with torch.no_grad():
+        while len(ids) < len(tokens):
+            ids.append(int(fwd(w, cfg, src, ids)[-1].argmax()))
+    if ids != tokens:
+        sys.exit("attention_ref.py: tfc's decoder tokens %s are not the greedy %s" % (tokens, ids))
+
+
 def cmd_ref(a):
     import torch
     torch.set_num_threads(1)
+    if a.inputs_from:
+        inputs = json.load(open(a.inputs_from))["inputs"]
+        for k in ("tokens", "src", "types"):
+            if k in inputs:
+                setattr(a, k, ",".join(map(str, inputs[k])))
+    if a.greedy_from:
+        check_greedy(a, torch)
     run = run_gpt2(a, torch) if a.family == "gpt2" else run_family(a, torch)
     with torch.no_grad(), Capture(torch) as cap:
         run()
@@ -188,7 +220,8 @@ def cmd_setup(a):
         ref = os.path.join(a.dir, "case%d.ref.json" % i)
         ns = argparse.Namespace(family=fam.split()[0], weights=weights, tokens=inputs["tokens"],
                                 src=inputs.get("src"), types=inputs.get("types"),
-                                length=inputs.get("length"), out=ref)
+                                length=inputs.get("length"), out=ref, inputs_from=None,
+                                greedy_from=0)
         cmd_ref(ns)
         args = "--weights " + weights
         for k in ("tokens", "src", "types", "length"):
@@ -248,7 +281,9 @@ def main():
     r.add_argument("family", choices=["gpt2", "bert", "bert_ner", "llama", "t5", "t5_gated",
                                       "transformer"])
     r.add_argument("--weights", required=True)
-    r.add_argument("--tokens", required=True)
+    r.add_argument("--tokens")
+    r.add_argument("--inputs-from")
+    r.add_argument("--greedy-from", type=int, default=0)
     r.add_argument("--src")
     r.add_argument("--types")
     r.add_argument("--length", type=int)
