@@ -189,29 +189,42 @@ int report_attention_record(const Graph *g, RunOptions *ro, int greedy, int32_t 
 
 /* ---- token labels ------------------------------------------------------------------- */
 
-/* A token's text for a label: its bytes with a space shown as â£ and
- * control characters as escapes (a newline as \n), or its id without a
- * tokenizer. */
+/* Bytes of the UTF-8 character at s[0..n), or 0 when it is not one (a
+ * byte-level BPE token may hold part of a character). */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* A token's text for a label: its bytes with a space shown as U+2423
+ * (open box), control characters and bytes that are no UTF-8 character
+ * as escapes (a newline as \n, else \xNN); its id without a tokenizer. */
 static const char *token_text(const TfrtTokenizer *tok, int32_t id)
 {
     size_t len = 0;
-    const char *s = tok ? tfrt_tok_decode_token(tok, id, &len) : NULL;
+    const unsigned char *s = tok ? (const unsigned char *)tfrt_tok_decode_token(tok, id, &len) : NULL;
     if (!s)
         return tfc_format("%d", id);
     char *t = tfc_alloc(4 * len + 1);
     size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ')
-            memcpy(t + o, "\xe2\x90\xa3", 3), o += 3;   /* U+2423 OPEN BOX */
-        else if (ch == '\n')
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char(s + i, len - i);
+        if (s[i] == ' ')
+            memcpy(t + o, "\xe2\x90\xa3", 3), o += 3;
+        else if (s[i] == '\n')
             t[o++] = '\\', t[o++] = 'n';
-        else if (ch == '\t')
-            t[o++] = '\\', t[o++] = 't';
-        else if (ch < 0x20 || ch == 0x7f)
-            o += (size_t)snprintf(t + o, 5, "\\x%02x", ch);
+        else if (n == 0 || s[i] < 0x20 || s[i] == 0x7f)
+            o += (size_t)snprintf(t + o, 5, "\\x%02x", s[i]);
         else
-            t[o++] = (char)ch;
+            memcpy(t + o, s + i, n), o += n;
+        i += n ? n : 1;
     }
     t[o] = '\0';
     return t;

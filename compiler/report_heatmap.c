@@ -132,8 +132,13 @@ static const char *axis_label(const Map *m, const Axis *a, int in, int b)
     if (a->bins != a->n)
         return tfc_format("%d\xe2\x80\x93%d", t0, t1 - 1);
     const char *s = in >= 0 ? m->ra->labels[in][t0] : tfc_format("%d", t0);
-    if (strlen(s) > 14)
-        s = tfc_format("%.12s\xe2\x80\xa6", s);
+    int chars = 0;
+    size_t cut = 0;
+    for (const char *p = s; *p; p++)   /* the first 12 characters, whole */
+        if ((*p & 0xc0) != 0x80 && ++chars == 13)
+            cut = (size_t)(p - s);
+    if (chars > 14)
+        s = tfc_format("%.*s\xe2\x80\xa6", (int)cut, s);
     return report_escape(s);
 }
 
