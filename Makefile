@@ -92,6 +92,7 @@ COMPILER_SRC = compiler/main.c compiler/diag.c compiler/ast.c compiler/parse.c \
                compiler/passes/shard.c compiler/passes/plan.c compiler/pipeline.c compiler/kprog.c \
                compiler/emit_kprog.c compiler/plan_report.c compiler/passes/quantize.c compiler/quant_report.c \
                compiler/report_html.c compiler/report_diagram.c compiler/report_svg.c compiler/report_scaling.c \
+               compiler/report_attention.c compiler/report_heatmap.c \
                compiler/emit_c.c compiler/run.c compiler/generate.c compiler/prompt_file.c compiler/tokenize.c \
                compiler/checkpoint.c compiler/classify.c compiler/save_weights.c $(JIT_SRC)
 COMPILER_GEN = $(B)/gen/parser.c $(B)/gen/lexer.c $(B)/gen/runtime_header.c

@@ -161,7 +161,7 @@ static int lm_step(void *user, int32_t token, float *row)
 }
 
 /* The decoder's first token (see the top of the file). */
-static int32_t decoder_start(const TfrtTokenizer *tok, const char *weights)
+int32_t gen_decoder_start(const TfrtTokenizer *tok, const char *weights)
 {
     const char *path;
     struct JsonValue *cfg = ckpt_config_json(weights, &path);
@@ -200,7 +200,7 @@ static int encode_source(const TfrtTokenizer *tok, const GenOptions *gen, const 
     free(ids);
     s->inputs[s->src] = kept;
     s->lengths[in->shape.d[0].sym - 1] = (int)n;
-    s->tokens[0] = decoder_start(tok, weights);
+    s->tokens[0] = gen_decoder_start(tok, weights);
     s->n = 1;
     strip_first = tfrt_tok_strips_first_space(tok);
     if (s->tokens[0] < 0) {

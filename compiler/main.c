@@ -12,6 +12,7 @@
 #include "report.h"
 #include "tfc.h"
 #include "tfrt.h"
+#include "tfrt_text.h"
 #ifdef TFC_LLVM
 #include "jit.h"
 #endif
@@ -60,7 +61,11 @@ static const char usage[] =
     "  --plan=svg FILE       draw the memory plan into FILE (SVG)\n"
     "  --report FILE.html    one self-contained page: the architecture, parameters by\n"
     "                        component, FLOPs and memory, scaling formulas, the memory\n"
-    "                        plan (docs/report.md); - writes it to stdout\n"
+    "                        plan (docs/report.md); - writes it to stdout.  With --weights\n"
+    "                        and --prompt, -f or --tokens: the attention of one run as\n"
+    "                        heatmaps; with --quantize int8, the error per layer\n"
+    "  --attention-json FILE with --report: the attention probabilities the run\n"
+    "                        recorded, as JSON\n"
     "  --tp N                tensor parallelism: the model split over N ranks (MPI);\n"
     "                        run as mpirun -np N tfc ... --tp N --run; with --plan, one\n"
     "                        rank's memory and the bytes its all-reduces move\n"
@@ -177,6 +182,8 @@ typedef struct {
     const char *quant_report;    /* --quant-report TEXT */
     const char *save_weights;    /* --save-weights FILE */
     const char *run_only_other;  /* the first run-only option but --weights */
+    const char *attention_json;  /* --attention-json FILE, with --report */
+    const char *not_report;      /* the first option given that --report does not take */
     int quant_json;              /* --quant-report=json TEXT */
 } Options;
 
@@ -291,6 +298,22 @@ static int run_only(const char *arg)
     return 0;
 }
 
+/* The options of --run that --report reads too: what its one recorded
+ * forward pass runs on. */
+static int report_takes(const char *arg)
+{
+    static const char *const opts[] = {
+        "--weights", "--tokens", "--src", "--types", "--length", "-t", "--threads", "--jit",
+        "--tokenizer", "-p", "--prompt", "--file",
+    };
+    if (strcmp(arg, "-f") == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (is_opt(arg, opts[i]))
+            return 1;
+    return 0;
+}
+
 /* The options of generation, where nothing would read them: text
  * options without a text prompt, sampling options with beam search (which
  * does not sample) or without generation (--tokens with --logits, or
@@ -354,9 +377,14 @@ static void check_modes(const Options *o)
         usage_error("%s", "--quant-report measures --quantize int8: give both");
     if (o->save_weights)
         check_save(o);
-    if (!o->run && !o->quant_report && !o->save_weights && o->run_only)
+    if (o->report && o->not_report)
+        usage_error("%s does not go with --report (which takes --weights, --prompt, -f, --tokens, "
+                    "--src, --types, --length, --tokenizer, --jit and --threads)", o->not_report);
+    if (o->attention_json && !o->report)
+        usage_error("%s", "--attention-json goes with --report");
+    if (!o->run && !o->quant_report && !o->save_weights && !o->report && o->run_only)
         usage_error("%s goes with --run", o->run_only);
-    if (!o->run && !o->quant_report && o->gen.tokenizer)
+    if (!o->run && !o->quant_report && !o->report && o->gen.tokenizer)
         usage_error("%s", "--tokenizer goes with --run, --encode or --decode");
     const GenOptions *gen = &o->gen;
     if (gen->prompt && gen->prompt_file)
@@ -376,6 +404,8 @@ static void parse_args(Options *o, int argc, char **argv)
             o->run_only = tfc_strndup(a, strcspn(a, "="));
         if (!o->run_only_other && run_only(a) && !is_opt(a, "--tokenizer") && !is_opt(a, "--weights"))
             o->run_only_other = tfc_strndup(a, strcspn(a, "="));
+        if (!o->not_report && run_only(a) && !report_takes(a))
+            o->not_report = tfc_strndup(a, strcspn(a, "="));
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
@@ -426,6 +456,8 @@ static void parse_args(Options *o, int argc, char **argv)
             o->plan_svg = argv[++i];
         } else if (is_opt(a, "--report")) {
             o->report = value(argc, argv, &i, "--report");
+        } else if (is_opt(a, "--attention-json")) {
+            o->attention_json = value(argc, argv, &i, "--attention-json");
         } else if (strcmp(a, "--run") == 0) {
             o->run = 1;
         } else if (is_opt(a, "--save-weights")) {
@@ -520,6 +552,16 @@ static void parse_args(Options *o, int argc, char **argv)
     if (o->quant_report && !o->gen.tokenizer)
         o->gen.tokenizer = ckpt_default_tokenizer(o->weights);
     int text = o->gen.prompt || o->gen.prompt_file;
+    if (o->report && !o->weights && (text || o->tokens || o->src || o->types))
+        usage_error("%s", "--report runs the model over a prompt or --tokens to record its attention: "
+                          "give --weights too");
+    if (o->attention_json && !(o->weights && (text || o->tokens || o->src)))
+        usage_error("%s", "--attention-json writes what a run records: give --weights and --prompt, "
+                          "-f or --tokens");
+    if (o->report && text && o->length)
+        usage_error("%s", "--length is the valid length of --tokens; the prompt's tokens are all valid");
+    if (o->report && o->weights && o->passes.tp > 1)
+        usage_error("%s", "--report with --weights runs one process: it does not go with --tp");
     if (o->run && !o->tokens && !text)
         usage_error("%s", "--run needs --tokens (token ids), --prompt or -f (text, with --tokenizer)");
     if (text && !o->gen.tokenizer)
@@ -669,9 +711,9 @@ static const char *header_path(const char *output)
 static void check_output_paths(const Options *o)
 {
     const char *outputs[] = {o->output, o->output ? header_path(o->output) : NULL, o->plan_svg,
-                             o->logits, o->report, o->save_weights};
+                             o->logits, o->report, o->save_weights, o->attention_json};
     const char *inputs[] = {o->model, o->weights, o->gen.tokenizer, o->encode, o->gen.prompt_file};
-    outputs_check(outputs, 6, inputs, 5);
+    outputs_check(outputs, (int)(sizeof outputs / sizeof *outputs), inputs, 5);
 }
 
 /* Writes FILE.c and FILE.h, both or neither (or one stream to stdout for
@@ -723,23 +765,6 @@ static int write_plan(const Graph *g, const Options *o)
     return 0;
 }
 
-/* --report FILE.html: the page, all or nothing (- : to stdout). */
-static int write_report(const Graph *g, const Options *o, const Program *prog, const Define *defs,
-                        int ndefs)
-{
-    ReportSource src = {prog, defs, ndefs, o->passes};
-    if (strcmp(o->report, "-") == 0) {
-        report_write(g, &src, stdout);
-        if (fflush(stdout) != 0)
-            error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
-        return 0;
-    }
-    Outputs out = {0};
-    report_write(g, &src, outputs_open(&out, o->report));
-    outputs_commit(&out);
-    return 0;
-}
-
 /* --jit, else $TFC_JIT, else llvm when this tfc has it; --keep keeps the
  * C back end's build folder, so it takes cc. */
 static int jit_choice(const Options *o)
@@ -761,11 +786,12 @@ static int jit_choice(const Options *o)
     return o->keep ? RUN_JIT_CC : RUN_JIT_LLVM;
 }
 
-/* --quant-report: the model compiled fp32 and int8, each without the
- * residual epilogue (a traced layer output is then the layer's own). */
-static int run_quant_report(const Options *o, const Program *prog, const Define *defs, int ndefs)
+/* The model compiled fp32 and int8, each without the residual epilogue
+ * (a traced layer output is then the layer's own): what --quant-report
+ * measures. */
+static void compile_quant_pair(const Options *o, const Program *prog, const Define *defs, int ndefs,
+                               Graph *g[2])
 {
-    Graph *g[2];
     for (int q = 0; q < 2; q++) {
         PassOptions po = o->passes;
         for (int r = 0; r < fuse_nrules; r++)
@@ -778,9 +804,127 @@ static int run_quant_report(const Options *o, const Program *prog, const Define 
         g[q] = pipeline_run(g[q], &po, NULL, NULL);
     }
     ckpt_check_shapes(g[1], prog, defs, ndefs, o->weights);
+}
+
+/* --quant-report TEXT. */
+static int run_quant_report(const Options *o, const Program *prog, const Define *defs, int ndefs)
+{
+    Graph *g[2];
+    compile_quant_pair(o, prog, defs, ndefs, g);
     RunOptions ro = {.weights = o->weights, .threads = o->threads};
     QuantReportOptions qo = {o->quant_report, o->quant_json, o->gen.tokenizer, 1 << 15};
     return quant_report(g[0], g[1], &ro, &qo);
+}
+
+/* ---- --report with --weights: the runs behind the attention and
+ * quantization sections ---- */
+
+static TfrtTokenizer *load_tokenizer(const char *path)
+{
+    TfrtTokenizer *tok;
+    char err[512];
+    if (tfrt_tok_load(&tok, path, err, sizeof err) != TFRT_OK)
+        error_status(EXIT_INPUT, "%s", err);
+    return tok;
+}
+
+/* The attention of one forward pass over the prompt or the given ids. */
+static int record_attention(const Graph *g, const Options *o, TfrtTokenizer *tok, ReportAttention *ra)
+{
+    if (!o->gen.prompt && !o->tokens && !o->src) {
+        ra->why_not = "the page was made with weights but without a prompt to run the model on "
+                      "(give <code>--prompt TEXT</code>, <code>-f FILE</code> or <code>--tokens IDS</code>)";
+        return 0;
+    }
+    RunOptions ro = {.weights = o->weights, .threads = o->threads, .jit = jit_choice(o)};
+    int total = 0, kept = 0;
+    if (o->gen.prompt)
+        total = report_prompt_inputs(g, o->gen.prompt, o->gen.prompt_len, tok, o->weights, &ro, &kept);
+    else
+        bind_inputs(g, o, &ro);
+    /* an encoder-decoder's prompt is its source: the decoder's rows are
+     * its start token and what it then chooses greedily */
+    int greedy = o->gen.prompt && g->enc_end ? REPORT_DECODER_TOKENS : 0;
+    int rc = report_attention_record(g, &ro, greedy, tok ? tfrt_tok_eos(tok) : -1, ra);
+    if (rc)
+        return rc;
+    report_attention_labels(g, &ro, tok, ra);
+    size_t shown = o->gen.prompt_len < 200 ? o->gen.prompt_len : 200;
+    while (shown < o->gen.prompt_len && shown > 0 && (o->gen.prompt[shown] & 0xc0) == 0x80)
+        shown--;   /* not inside a UTF-8 character */
+    const char *cut = kept < total ? tfc_format(", its first %d of %d tokens (what the model's input "
+                                                "takes)", kept, total) : "";
+    const char *what = o->gen.prompt ? tfc_format("the prompt \xe2\x80\x9c%s\xe2\x80\x9d%s (tokenizer <code>%s</code>)",
+                                                  report_escape(tfc_format("%.*s%s", (int)shown, o->gen.prompt,
+                                                                           shown < o->gen.prompt_len ? "\xe2\x80\xa6" : "")),
+                                                  cut, report_escape(o->gen.tokenizer))
+                                     : "the given token ids (<code>--tokens</code>; labels are ids)";
+    if (greedy)
+        what = tfc_format("%s as the encoder's source, the decoder's tokens its start token and the "
+                          "%d the model then chose greedily (up to %d, or the end of text)", what,
+                          ra->generated, REPORT_DECODER_TOKENS);
+    ra->source = tfc_format("%s, run by %s", what, ro.jit == RUN_JIT_LLVM ? "the LLVM JIT" : "<code>--jit cc</code>");
+    return 0;
+}
+
+/* --quantize int8: --quant-report's numbers, over the prompt's tokens
+ * when there is one. */
+static int measure_quant(const Options *o, const Program *prog, const Define *defs, int ndefs,
+                         TfrtTokenizer *tok, QuantMeasure *m)
+{
+    Graph *g[2];
+    compile_quant_pair(o, prog, defs, ndefs, g);
+    int32_t *ids = NULL;
+    int n = 0;
+    size_t count = 0;
+    char err[256];
+    if (o->gen.prompt && tfrt_tok_encode(tok, o->gen.prompt, o->gen.prompt_len, &ids, &count, err,
+                                         sizeof err) != TFRT_OK)
+        error_status(EXIT_INPUT, "--prompt: %s", err);
+    if (!o->gen.prompt && o->tokens && !o->src)
+        ids = parse_ids(o->tokens, "--tokens", &n), count = (size_t)n;
+    RunOptions ro = {.weights = o->weights, .threads = o->threads};
+    int rc = quant_measure(g[0], g[1], &ro, ids, count, m);
+    if (o->gen.prompt)
+        free(ids);
+    return rc;
+}
+
+/* --report FILE.html: the page (and --attention-json), all or nothing
+ * (- : the page to stdout). */
+static int write_report(const Graph *g, const Options *o, const Program *prog, const Define *defs,
+                        int ndefs)
+{
+    ReportSource src = {prog, defs, ndefs, o->passes};
+    ReportAttention ra = {0};
+    QuantMeasure qm;
+    ReportRun run = {0};
+    TfrtTokenizer *tok = o->gen.prompt ? load_tokenizer(o->gen.tokenizer) : NULL;
+    int rc = 0;
+    if (o->weights) {
+        ckpt_check_shapes(g, prog, defs, ndefs, o->weights);
+        rc = record_attention(g, o, tok, &ra);
+        run.attention = &ra;
+        if (!rc && o->passes.quantize == QUANT_INT8 && !(rc = measure_quant(o, prog, defs, ndefs, tok, &qm)))
+            run.quant = &qm;
+    }
+    if (rc)
+        return rc;
+    Outputs out = {0};
+    if (o->attention_json)
+        report_attention_json(&ra, outputs_open(&out, o->attention_json));
+    if (strcmp(o->report, "-") == 0) {
+        report_write(g, &src, &run, stdout);
+        if (fflush(stdout) != 0)
+            error_status(EXIT_IO, "cannot write to stdout: %s", strerror(errno));
+    } else {
+        report_write(g, &src, &run, outputs_open(&out, o->report));
+    }
+    outputs_commit(&out);
+    report_attention_free(&ra);
+    if (tok)
+        tfrt_tok_free(tok);
+    return 0;
 }
 
 static int dump_llvm(const Graph *g)

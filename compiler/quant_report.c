@@ -208,49 +208,44 @@ static void score(EndToEnd *e, const float *l32, const float *l8, const int32_t 
 static double ratio(double a, double b) { return b > 0 ? sqrt(a / b) : 0; }
 static double cosine(const Layer *L) { return L->r2 > 0 && L->q2 > 0 ? L->dot / sqrt(L->r2 * L->q2) : 0; }
 
-static void print_text(const Graph *g8, const QuantReportOptions *q, const Report *r, const EndToEnd *e,
-                       int64_t tokens, int window)
+static void print_text(const Graph *g8, const QuantReportOptions *q, const QuantMeasure *m)
 {
     printf("Quantization report: %s, --quantize int8 (blocks of %d, one float scale a block), on %s\n",
            g8->model, TFRT_Q8_BLOCK, q->text);
-    printf("  %lld tokens in windows of %d; %d linear layers int8, %d kept fp32\n\n", (long long)tokens,
-           window, g8->q8_layers, g8->fp32_layers);
+    printf("  %lld tokens in windows of %d; %d linear layers int8, %d kept fp32\n\n", (long long)m->tokens,
+           m->window, g8->q8_layers, g8->fp32_layers);
     printf("  %-40s %5s %12s %12s %10s\n", "layer", "parts", "weight err%", "output err%", "cosine");
-    for (int i = 0; i < r->n; i++) {
-        const Layer *L = &r->layers[i];
-        printf("  %-40s %5d %12.4f %12.4f %10.6f\n", L->name, L->parts, 100 * ratio(L->w_err2, L->w_ref2),
-               100 * ratio(L->e2, L->r2), cosine(L));
+    for (int i = 0; i < m->n; i++) {
+        const QuantLayer *L = &m->layers[i];
+        printf("  %-40s %5d %12.4f %12.4f %10.6f\n", L->name, L->parts, 100 * L->weight_rel_rms,
+               100 * L->output_rel_rms, L->output_cosine);
     }
     printf("\n  (err%%: relative RMS error against fp32; a layer's output error includes what\n"
            "   reaches it from the layers before)\n\n");
-    double n = e->count ? (double)e->count : 1;
-    printf("End to end, %lld next-token predictions:\n", (long long)e->count);
-    printf("  top-1 agreement with fp32   %.2f%%\n", 100.0 * (double)e->agree / n);
-    printf("  mean KL(fp32 || int8)       %.6f nats\n", e->kl / n);
-    printf("  loss fp32 %.6f, int8 %.6f: %+.3f%% (perplexity %.4f -> %.4f)\n", e->loss32 / n,
-           e->loss8 / n, e->loss32 > 0 ? 100.0 * (e->loss8 - e->loss32) / e->loss32 : 0.0,
-           exp(e->loss32 / n), exp(e->loss8 / n));
+    printf("End to end, %lld next-token predictions:\n", (long long)m->predictions);
+    printf("  top-1 agreement with fp32   %.2f%%\n", 100.0 * m->top1);
+    printf("  mean KL(fp32 || int8)       %.6f nats\n", m->kl);
+    printf("  loss fp32 %.6f, int8 %.6f: %+.3f%% (perplexity %.4f -> %.4f)\n", m->loss32,
+           m->loss8, m->loss32 > 0 ? 100.0 * (m->loss8 - m->loss32) / m->loss32 : 0.0,
+           exp(m->loss32), exp(m->loss8));
 }
 
-static void print_json(const Graph *g8, const QuantReportOptions *q, const Report *r, const EndToEnd *e,
-                       int64_t tokens, int window)
+static void print_json(const Graph *g8, const QuantMeasure *m)
 {
-    double n = e->count ? (double)e->count : 1;
     printf("{\n  \"schema\": \"tfc-quant-report/1\",\n  \"model\": \"%s\",\n  \"scheme\": \"int8\",\n"
            "  \"block\": %d,\n  \"text_tokens\": %lld,\n  \"window\": %d,\n  \"int8_layers\": %d,\n"
-           "  \"fp32_layers\": %d,\n  \"layers\": [", g8->model, TFRT_Q8_BLOCK, (long long)tokens, window,
-           g8->q8_layers, g8->fp32_layers);
-    (void)q;
-    for (int i = 0; i < r->n; i++) {
-        const Layer *L = &r->layers[i];
+           "  \"fp32_layers\": %d,\n  \"layers\": [", g8->model, TFRT_Q8_BLOCK, (long long)m->tokens,
+           m->window, g8->q8_layers, g8->fp32_layers);
+    for (int i = 0; i < m->n; i++) {
+        const QuantLayer *L = &m->layers[i];
         printf("%s\n    {\"name\": \"%s\", \"parts\": %d, \"weight_rel_rms\": %.8g, \"output_rel_rms\": %.8g, "
-               "\"output_cosine\": %.10g}", i ? "," : "", L->name, L->parts, ratio(L->w_err2, L->w_ref2),
-               ratio(L->e2, L->r2), cosine(L));
+               "\"output_cosine\": %.10g}", i ? "," : "", L->name, L->parts, L->weight_rel_rms,
+               L->output_rel_rms, L->output_cosine);
     }
     printf("\n  ],\n  \"predictions\": %lld,\n  \"top1_agreement\": %.8g,\n  \"mean_kl\": %.8g,\n"
            "  \"loss_fp32\": %.8g,\n  \"loss_int8\": %.8g,\n  \"loss_change\": %.8g\n}\n",
-           (long long)e->count, (double)e->agree / n, e->kl / n, e->loss32 / n, e->loss8 / n,
-           e->loss32 > 0 ? (e->loss8 - e->loss32) / e->loss32 : 0.0);
+           (long long)m->predictions, m->top1, m->kl, m->loss32, m->loss8,
+           m->loss32 > 0 ? (m->loss8 - m->loss32) / m->loss32 : 0.0);
 }
 
 /* The int8 layers of g8, in node order, with their part counts. */
@@ -302,55 +297,92 @@ static int open_model(const Graph *g, const RunOptions *opt, Loaded *L, Report *
     return rc;
 }
 
-int quant_report(const Graph *g32, const Graph *g8, const RunOptions *opt, const QuantReportOptions *q)
+int quant_is_language_model(const Graph *g8)
 {
     const Node *o = &g8->nodes[g8->output];
-    if (g8->ninputs != 1 || o->shape.ndim != 2 || !o->shape.d[0].sym)
-        error_status(EXIT_USAGE, "--quant-report measures a language model (one token input, logits "
-                                 "for every position); %s is not one", g8->model);
-    Report r = {0};
-    layers_of(g8, &r);
-    if (!r.n)
-        error_status(EXIT_INPUT, "--quant-report: no linear layer of %s is int8", g8->model);
-    size_t ntok;
-    int32_t *tokens = read_tokens(q, &ntok);
-    int window = (int)g8->syms[o->shape.d[0].sym].max, v = (int)o->shape.d[1].n;
-    if (ntok < 2)
-        error_status(EXIT_INPUT, "%s: fewer than 2 tokens", q->text);
-    int rc = weight_errors(g8, opt->weights, &r);
+    return g8->ninputs == 1 && o->shape.ndim == 2 && o->shape.d[0].sym;
+}
+
+/* Both builds over windows of the tokens: each layer's output error (the
+ * trace callback) and end to end. */
+static int run_both(const Graph *g32, const Graph *g8, const RunOptions *opt, const int32_t *tokens,
+                    size_t ntok, Report *r, EndToEnd *e, int window)
+{
+    const Node *o = &g8->nodes[g8->output];
+    int v = (int)o->shape.d[1].n;
     RunOptions ro = *opt;
     ro.jit = RUN_JIT_CC, ro.trace = 1;   /* two models in one process, traced */
     Loaded L32 = {0}, L8 = {0};
+    int rc = open_model(g32, &ro, &L32, r);
     if (!rc)
-        rc = open_model(g32, &ro, &L32, &r);
-    if (!rc)
-        rc = open_model(g8, &ro, &L8, &r);
+        rc = open_model(g8, &ro, &L8, r);
     float *l32 = malloc((size_t)window * (size_t)v * sizeof *l32), *l8 = malloc((size_t)window * (size_t)v * sizeof *l8);
     if (!l32 || !l8)
         error_plain("--quant-report: out of memory");
-    EndToEnd e = {0};
     for (size_t at = 0; !rc && at + 1 < ntok; at += (size_t)window) {
         int n = ntok - at < (size_t)window ? (int)(ntok - at) : window;
         const int32_t *in[1] = {tokens + at};
         int lengths[2 * MAX_INPUTS] = {n};
-        r.phase = 0;
+        r->phase = 0;
         rc = L32.forward(L32.model, in, lengths, l32);
-        r.phase = 1;
+        r->phase = 1;
         if (!rc)
             rc = L8.forward(L8.model, in, lengths, l8);
         if (!rc)
-            score(&e, l32, l8, tokens + at, n, v);
+            score(e, l32, l8, tokens + at, n, v);
     }
     if (rc > 0 && rc < 64)
         fprintf(stderr, "tfc: error: %s\n", tfrt_strerror(rc));
-    if (!rc)
-        (q->json ? print_json : print_text)(g8, q, &r, &e, (int64_t)ntok, window);
-    free(l32), free(l8), free(tokens);
+    free(l32), free(l8);
     if (L8.so || L8.model)
         L8.close(L8.model);
     if (L32.so || L32.model)
         L32.close(L32.model);
-    for (int i = 0; i < r.n; i++)
+    return rc;
+}
+
+int quant_measure(const Graph *g32, const Graph *g8, const RunOptions *opt, const int32_t *tokens,
+                  size_t ntok, QuantMeasure *m)
+{
+    Report r = {0};
+    EndToEnd e = {0};
+    layers_of(g8, &r);
+    if (!r.n)
+        error_status(EXIT_INPUT, "--quantize int8: no linear layer of %s is int8", g8->model);
+    memset(m, 0, sizeof *m);
+    m->outputs = ntok >= 2 && quant_is_language_model(g8);
+    m->tokens = (int64_t)ntok;
+    m->window = m->outputs ? (int)g8->syms[g8->nodes[g8->output].shape.d[0].sym].max : 0;
+    int rc = weight_errors(g8, opt->weights, &r);
+    if (!rc && m->outputs)
+        rc = run_both(g32, g8, opt, tokens, ntok, &r, &e, m->window);
+    m->layers = tfc_alloc((size_t)r.n * sizeof *m->layers);
+    m->n = r.n;
+    for (int i = 0; i < r.n; i++) {
+        const Layer *L = &r.layers[i];
+        m->layers[i] = (QuantLayer){L->name, L->parts, ratio(L->w_err2, L->w_ref2),
+                                    ratio(L->e2, L->r2), cosine(L)};
         free(r.layers[i].ref);
+    }
+    double n = e.count ? (double)e.count : 1;
+    m->predictions = e.count;
+    m->top1 = (double)e.agree / n, m->kl = e.kl / n, m->loss32 = e.loss32 / n, m->loss8 = e.loss8 / n;
     return rc ? EXIT_INPUT : 0;
+}
+
+int quant_report(const Graph *g32, const Graph *g8, const RunOptions *opt, const QuantReportOptions *q)
+{
+    if (!quant_is_language_model(g8))
+        error_status(EXIT_USAGE, "--quant-report measures a language model (one token input, logits "
+                                 "for every position); %s is not one", g8->model);
+    size_t ntok;
+    int32_t *tokens = read_tokens(q, &ntok);
+    if (ntok < 2)
+        error_status(EXIT_INPUT, "%s: fewer than 2 tokens", q->text);
+    QuantMeasure m;
+    int rc = quant_measure(g32, g8, opt, tokens, ntok, &m);
+    if (!rc)
+        q->json ? print_json(g8, &m) : print_text(g8, q, &m);
+    free(tokens);
+    return rc;
 }

@@ -89,8 +89,73 @@ typedef struct {
  * seq vary around the model's values. */
 void report_scaling(const Graph *g, const ReportSource *src, FILE *out);
 
+/* ---- report_attention.c: what a run records ---------------------------- */
+
+/* One tfrt_attention call of the forward pass: an ATTENTION node. */
+typedef struct {
+    int node;                    /* the ATTENTION node */
+    int cross;                   /* an encoder-decoder's cross-attention */
+    int q_input, k_input;        /* the model inputs whose tokens are its query
+                                    rows and its keys (-1: none) */
+    int heads, n_q, n_kv;
+    int kv_len, causal, q_pos0;  /* as the kernel had them: keys >= kv_len
+                                    are masked (padding) */
+    float *p;                    /* (heads, n_q, n_kv): the kernel's softmax,
+                                    0 for a key a query may not see */
+} ReportAttnCall;
+
+struct TfrtTokenizer;
+
+typedef struct {
+    const Graph *g;
+    const char *why_not;         /* set: no probabilities, and why */
+    const char *source;          /* what ran, in words (for the page) */
+    ReportAttnCall *calls;
+    int ncalls;
+    int length[MAX_INPUTS];      /* per model input: its tokens */
+    int valid[MAX_INPUTS];       /* the valid ones (--length of a padded input) */
+    const int32_t *ids[MAX_INPUTS];    /* the tokens */
+    const char **labels[MAX_INPUTS];   /* each token's text, or its id */
+    int generated;               /* decoder tokens chosen greedily before the run */
+} ReportAttention;
+
+/* Decoder tokens an encoder-decoder's --prompt gets, at most. */
+#define REPORT_DECODER_TOKENS 24
+
+/* One forward pass of g over ro's inputs (through run_load, as --run)
+ * with libtfrt's attention recorder on.  Before it, with greedy > 0, up to
+ * greedy tokens are appended to the input the output's rows follow (an
+ * encoder-decoder's decoder), each the most likely after those before, up
+ * to and with eos; ra->generated counts them.  Returns 0 or an exit
+ * status. */
+int report_attention_record(const Graph *g, RunOptions *ro, int greedy, int32_t eos, ReportAttention *ra);
+/* The labels of ro's input tokens: their texts (tok), or ids (tok NULL). */
+void report_attention_labels(const Graph *g, const RunOptions *ro, const struct TfrtTokenizer *tok,
+                             ReportAttention *ra);
+/* --prompt TEXT as ro's inputs: its ids (special tokens added) in the
+ * input `tokens`, or an encoder-decoder's `src` with the decoder's start
+ * token in `tokens`; token types all 0.  A prompt longer than the input
+ * takes is cut to its first *kept tokens.  Returns the prompt's tokens;
+ * exits with a message when the model cannot take it. */
+int report_prompt_inputs(const Graph *g, const char *text, size_t len, const struct TfrtTokenizer *tok,
+                         const char *weights, RunOptions *ro, int *kept);
+/* The recorded probabilities as JSON (schema tfc-attention/1). */
+void report_attention_json(const ReportAttention *ra, FILE *out);
+void report_attention_free(ReportAttention *ra);
+
+/* ---- report_heatmap.c: the attention section --------------------------- */
+
+void report_attention_section(const ReportAttention *ra, FILE *out);
+
 /* ---- report_html.c ----------------------------------------------------- */
 
-void report_write(const Graph *g, const ReportSource *src, FILE *out);
+/* What a run adds to the page (each NULL: not asked for). */
+typedef struct {
+    const ReportAttention *attention;
+    const QuantMeasure *quant;
+    const char *quant_why_not;   /* no quantization numbers, and why */
+} ReportRun;
+
+void report_write(const Graph *g, const ReportSource *src, const ReportRun *run, FILE *out);
 
 #endif

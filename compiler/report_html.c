@@ -6,7 +6,8 @@
  * model (architecture, configuration, parameters by component), cost
  * (FLOPs per token, memory by kind, the generated header's memory formula
  * at a few lengths), scaling (report_scaling.c), the memory plan (the
- * picture of --plan=svg) and why there is no attention section.
+ * picture of --plan=svg), the attention a run recorded (report_heatmap.c)
+ * or why there is none, and with --quantize int8 the error per layer.
  *
  * Every number is computed by plan_report.c's functions, the ones --plan
  * prints; this file only chooses the lengths and lays the page out.
@@ -94,7 +95,8 @@ static void header(const Graph *g, FILE *out)
                  "<code>tfc --report</code>; every number comes from the functions behind "
                  "<code>tfc --plan</code>.</p>\n", report_escape(g->model), report_escape(g->source),
             report_escape(*lens ? lens : "fixed shapes"));
-    fprintf(out, "<nav><a href='#model'>model</a><a href='#cost'>cost</a><a href='#scaling'>scaling</a><a href='#plan'>memory plan</a><a href='#attention'>attention</a></nav>\n");
+    fprintf(out, "<nav><a href='#model'>model</a><a href='#cost'>cost</a><a href='#scaling'>scaling</a><a href='#plan'>memory plan</a><a href='#attention'>attention</a>%s</nav>\n",
+            g->q8_layers ? "<a href='#quantization'>quantization</a>" : "");
 }
 
 static void config_table(const Graph *g, FILE *out)
@@ -262,16 +264,57 @@ static void plan_section(const Graph *g, FILE *out)
     fprintf(out, "</div>\n");
 }
 
-static void attention_section(FILE *out)
+static const char *percent(double v) { return tfc_format("%.3g%%", v); }
+
+/* The per-layer error of --quant-report (quant_measure's numbers). */
+static void quant_section(const Graph *g, const ReportRun *run, FILE *out)
 {
-    fprintf(out, "<h2 id='attention'>Attention</h2><p>No attention section: the page was made "
-                 "without weights and a prompt, and the attention weights are recorded by running "
-                 "the model. (Recording them with <code>--weights</code> and a prompt is not "
-                 "supported yet.)</p>\n");
+    if (!g->q8_layers && !run->quant)
+        return;
+    fprintf(out, "<h2 id='quantization'>Quantization</h2>\n");
+    const QuantMeasure *q = run->quant;
+    if (!q) {
+        fprintf(out, "<p>No quantization numbers: %s.</p>\n", run->quant_why_not ? run->quant_why_not
+                : "the page was made without weights (the error of int8 is measured on them)");
+        return;
+    }
+    fprintf(out, "<p><code>--quantize int8</code>: %d linear layers int8 (blocks of 32 values, a "
+                 "float scale each), %d kept float32. The numbers of <code>--quant-report</code>: per "
+                 "layer, the relative RMS error of the dequantized weights, \xe2\x80\x96W \xe2\x88\x92 "
+                 "deq(q(W))\xe2\x80\x96 / \xe2\x80\x96W\xe2\x80\x96%s.</p>\n", g->q8_layers,
+            g->fp32_layers, q->outputs ? tfc_format(", and of each layer's output against the "
+            "float32 model's over the prompt's %lld tokens, \xe2\x80\x96y8 \xe2\x88\x92 y32\xe2\x80\x96 / "
+            "\xe2\x80\x96y32\xe2\x80\x96 (it includes what reaches the layer from the layers before)",
+            (long long)q->tokens) : "");
+    ReportBar *bars = tfc_alloc((size_t)(q->n + 1) * sizeof *bars);
+    for (int i = 0; i < q->n; i++)
+        bars[i] = (ReportBar){q->layers[i].name, 100 * q->layers[i].weight_rel_rms};
+    fprintf(out, "<div class='scaling'>");
+    report_bar_chart(out, "weights: relative RMS error, %", bars, q->n, percent);
+    if (q->outputs) {
+        for (int i = 0; i < q->n; i++)
+            bars[i] = (ReportBar){q->layers[i].name, 100 * q->layers[i].output_rel_rms};
+        report_bar_chart(out, "outputs: relative RMS error, %", bars, q->n, percent);
+    }
+    fprintf(out, "</div>\n");
+    if (q->outputs)
+        fprintf(out, "<p>End to end over %lld next-token predictions: top-1 agreement with float32 "
+                     "%.2f%%, mean KL(fp32 \xe2\x80\x96 int8) %.3g nats, loss %.4f \xe2\x86\x92 %.4f.</p>\n",
+                (long long)q->predictions, 100 * q->top1, q->kl, q->loss32, q->loss8);
+    else if (!quant_is_language_model(g))
+        fprintf(out, "<p class='note'>The outputs' error is measured on a language model (one "
+                     "token input, logits for every position) running over a text; this model is "
+                     "not one, so only the weights' error is shown.</p>\n");
+    else
+        fprintf(out, "<p class='note'>The outputs' error needs a text the model runs over: "
+                     "give <code>--prompt</code> or <code>-f</code>.</p>\n");
 }
 
-void report_write(const Graph *g, const ReportSource *src, FILE *out)
+void report_write(const Graph *g, const ReportSource *src, const ReportRun *run, FILE *out)
 {
+    static const ReportRun none;
+    if (!run)
+        run = &none;
     if (!g->plan)
         tfc_bug("report_write before planning");
     PlanFigures f;
@@ -281,6 +324,7 @@ void report_write(const Graph *g, const ReportSource *src, FILE *out)
     cost_section(g, &f, out);
     report_scaling(g, src, out);
     plan_section(g, out);
-    attention_section(out);
+    report_attention_section(run->attention, out);
+    quant_section(g, run, out);
     fprintf(out, "</body></html>\n");
 }

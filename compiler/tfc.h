@@ -760,6 +760,34 @@ typedef struct {
 int quant_report(const Graph *g32, const Graph *g8, const RunOptions *opt,
                  const QuantReportOptions *q);
 
+/* The numbers --quant-report prints (and the --report page draws). */
+typedef struct {
+    const char *name;            /* the int8 matmul node's */
+    int parts;
+    double weight_rel_rms;       /* ||W - deq(q(W))|| / ||W|| over its parts */
+    double output_rel_rms;       /* ||y8 - y32|| / ||y32|| over the text */
+    double output_cosine;
+} QuantLayer;
+
+typedef struct {
+    QuantLayer *layers;
+    int n;
+    int outputs;                 /* 1: the text ran, outputs and end to end are set */
+    int64_t tokens;              /* of the text */
+    int window;
+    int64_t predictions;
+    double top1, kl, loss32, loss8;   /* means over the predictions */
+} QuantMeasure;
+
+/* Every int8 layer's weight error; with ntok >= 2 tokens (g8 a language
+ * model) also the output errors and end to end, over windows of the
+ * tokens.  Returns 0 or an exit status. */
+int quant_measure(const Graph *g32, const Graph *g8, const RunOptions *opt, const int32_t *tokens,
+                  size_t ntok, QuantMeasure *m);
+/* Whether quant_measure can run g8 over a text: one token input, logits
+ * for every position. */
+int quant_is_language_model(const Graph *g8);
+
 /* ---- generate.c: text in, text out ------------------------------------- */
 
 typedef struct {
@@ -783,6 +811,10 @@ typedef struct {
 } GenOptions;
 
 int generate_text(const Graph *g, const RunOptions *opt, const GenOptions *gen);
+struct TfrtTokenizer;
+/* An encoder-decoder's first decoder token: config.json's
+ * decoder_start_token_id, else the tokenizer's pad, bos or eos; -1: none. */
+int32_t gen_decoder_start(const struct TfrtTokenizer *tok, const char *weights);
 
 /* prompt_file.c: -f FILE's bytes, NUL-terminated, *len of them (the file
  * may hold NUL bytes); exits with a message for a file that is not

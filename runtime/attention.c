@@ -100,9 +100,47 @@ typedef struct {
     const RelBuckets *rel;      /* NULL without a relative-position bias */
     const float *q, *k, *v;
     float *out;
+    float *rec;                 /* tfrt_attention_set_recorder's buffer, or NULL */
     int row_blocks, head_splits, split_heads;
     int isa;
 } AttUnit;
+
+/* ---- recording the probabilities ------------------------------------------------- */
+
+/* Set before a run, read by tfrt_attention on the caller's thread. */
+static TfrtAttentionRecorder recorder;
+static void *recorder_arg;
+
+void tfrt_attention_set_recorder(TfrtAttentionRecorder fn, void *arg)
+{
+    recorder = fn;
+    recorder_arg = arg;
+}
+
+/* Row i of head h in the recording: the raw scores of the keys visited so
+ * far, then (at the row's end) the probabilities. */
+static float *rec_row(const AttUnit *u, int h, int i)
+{
+    const TfrtAttention *a = u->a;
+    return u->rec + ((size_t)h * (size_t)a->n_q + (size_t)i) * (size_t)a->n_kv;
+}
+
+/* The scores s (nb,) of keys [j0, j0 + nb), before the softmax. */
+static void rec_scores(const AttUnit *u, int h, int i, int j0, const float *s, int nb)
+{
+    memcpy(rec_row(u, h, i) + j0, s, sizeof(float) * (size_t)nb);
+}
+
+/* The row's scores to probabilities with the online softmax's final
+ * maximum m and denominator l; keys at and past nkeys get 0. */
+static void rec_finish(const AttUnit *u, int h, int i, int nkeys, float m, float l)
+{
+    float *row = rec_row(u, h, i);
+    for (int j = 0; j < nkeys; j++)
+        row[j] = tfrt_exp1(row[j] - m) / l;
+    for (int j = nkeys; j < u->a->n_kv; j++)
+        row[j] = 0.0f;
+}
 
 /* ---- plain C ------------------------------------------------------------------------ */
 
@@ -370,6 +408,8 @@ void tfrt_attention(TfrtPool *pool, const TfrtAttention *a, float *out,
     int group = a->heads / a->kv_heads, threads = tfrt_pool_threads(pool);
     AttUnit u = {.a = a, .rel = a->rel_bias ? &buckets : NULL, .q = q, .k = k, .v = v,
                  .out = out, .isa = (int)tfrt_cpu_isa()};
+    if (recorder)
+        u.rec = recorder(recorder_arg, a);
     u.row_blocks = (a->n_q + ROW_BLOCK - 1) / ROW_BLOCK;
     /* Split a group's heads when there are too few units for the threads
      * (a step with few key/value heads), and to fit MAX_UNIT_HEADS. */

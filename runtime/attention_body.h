@@ -14,7 +14,9 @@
  * h1) that share the key/value head g.  For each query row the keys are
  * visited in blocks of BLOCK with an online softmax (see attention.c);
  * each key and value row is loaded once for all the unit's heads, which
- * is what grouped-query attention saves in a decoding step.
+ * is what grouped-query attention saves in a decoding step.  With a
+ * recorder (u->rec), each row's scores are kept and turned into the
+ * probabilities at the row's end (attention.c, rec_*).
  */
 
 #define ATT_CAT_(a, b) a##_##b
@@ -35,6 +37,8 @@ static ATT_TARGET void ATT_CAT(attend_unit, ATT_SUFFIX)(const AttUnit *u, int i0
         float *out = u->out + (size_t)i * a->out_stride + (size_t)h0 * hd;
         if (nkeys == 0) {
             memset(out, 0, sizeof(float) * (size_t)nh * hd);
+            for (int h = 0; u->rec && h < nh; h++)
+                rec_finish(u, h0 + h, i, 0, 0.0f, 1.0f);
             continue;
         }
         for (int h = 0; h < nh; h++) {
@@ -50,6 +54,8 @@ static ATT_TARGET void ATT_CAT(attend_unit, ATT_SUFFIX)(const AttUnit *u, int i0
                     s[h][j] = a->scale * ATT_DOT(q + (size_t)h * hd, kj, hd)
                             + rel_bias(u->rel, qpos, j0 + j, h0 + h);
             }
+            for (int h = 0; u->rec && h < nh; h++)
+                rec_scores(u, h0 + h, i, j0, s[h], nb);
             for (int h = 0; h < nh; h++) {
                 float bmax = s[h][0];
                 for (int j = 1; j < nb; j++)
@@ -72,6 +78,8 @@ static ATT_TARGET void ATT_CAT(attend_unit, ATT_SUFFIX)(const AttUnit *u, int i0
             memcpy(out + (size_t)h * hd, acc[h], sizeof(float) * (size_t)hd);
             ATT_SCALE(out + (size_t)h * hd, 1.0f / l[h], hd);
         }
+        for (int h = 0; u->rec && h < nh; h++)
+            rec_finish(u, h0 + h, i, nkeys, m[h], l[h]);
     }
 }
 

@@ -509,6 +509,20 @@ typedef struct {
 void tfrt_attention(TfrtPool *pool, const TfrtAttention *a, float *out,
                     const float *q, const float *k, const float *v);
 
+/* Recording the attention probabilities of a run (tfc --report draws
+ * them).  While a recorder is set, every tfrt_attention call first asks it
+ * for a buffer of heads * n_q * n_kv floats (NULL: this call is not
+ * recorded) and fills it with the softmax it computes: element
+ * [(h * n_q + i) * n_kv + j] is the probability query i of head h gives
+ * key j, 0 for a key it may not see (past kv_len, or after it when
+ * causal).  The probabilities are the kernel's own: its scores, normalized
+ * with the running maximum and denominator of its online softmax.  Calls
+ * come in the order a kernel program makes them, one thread at a time;
+ * the recorder is process-wide (the generated code's calls carry none) and
+ * costs one test per block of keys when unset.  fn NULL: off. */
+typedef float *(*TfrtAttentionRecorder)(void *arg, const TfrtAttention *a);
+void tfrt_attention_set_recorder(TfrtAttentionRecorder fn, void *arg);
+
 /* ---- safetensors ------------------------------------------------------- */
 
 typedef enum {

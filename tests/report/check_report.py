@@ -14,7 +14,10 @@ each --seq N plan_N.json is `tfc MODEL --seq N --plan=json`.  The page must:
     N tokens (--seq N) counts: the page computes them at other lengths
     from the graph planned at the maximum, so this checks the lengths are
     carried through, not only printed;
-  - have the sections, and say why there is no attention section.
+  - have the sections, and say why there is no attention section; or,
+    with --attention N (a page made with weights and a prompt), an
+    entropy table of N attention nodes, each head's entropy between 0 and
+    the even spread's, and a heatmap for each node.
 
 Prints one line and exits 0, or prints the problems and exits 1.
 """
@@ -77,6 +80,7 @@ def main():
     ap.add_argument("full")
     ap.add_argument("--seq", nargs=2, action="append", default=[], metavar=("N", "PLAN"))
     ap.add_argument("--max-bytes", type=int, default=0)
+    ap.add_argument("--attention", type=int, default=-1, metavar="N")
     a = ap.parse_args()
     raw = open(a.page, "rb").read()
     html = raw.decode("utf-8")
@@ -97,8 +101,19 @@ def main():
             problems.append(f"no section '{section}'")
     if "svg" not in t.tags:
         problems.append("no SVG")
-    if "No attention section" not in html:
+    if a.attention < 0 and "No attention section" not in html:
         problems.append("the page does not say why there is no attention section")
+    if a.attention >= 0:
+        rows = t.tables.get("Entropy of each head", [])[1:]
+        if "No attention section" in html or len(rows) != a.attention:
+            problems.append(f"an entropy table of {len(rows)} nodes, expected {a.attention}")
+        for r in rows:
+            even = float(r[-1])
+            for e in r[1:-1]:
+                if e and not 0 <= float(e) <= even + 1e-6:
+                    problems.append(f"{r[0]}: entropy {e} outside [0, {even}]")
+        if html.count("queries \u00d7") != a.attention:
+            problems.append(f"{html.count('queries ×')} heatmap headings, expected {a.attention}")
 
     params = {r[0]: number(r[1]) for r in t.tables.get("Parameters by component", [])[1:]}
     for comp, want in plan["params"].items():

@@ -3,7 +3,9 @@
 # (tests/report/check_report.py), its scaling formulas against the model
 # compiled at every point of its charts (check_scaling.py), then opened in
 # headless Chromium, which must render it (a screenshot is written) with
-# nothing on its console.
+# nothing on its console.  tests/report/attention.sh (sourced) adds pages
+# made with weights: the attention a run records against PyTorch's, and
+# their rendering.
 #
 #   TFC=./tfc tests/report/run.sh
 #
@@ -92,5 +94,6 @@ for model in "$ROOT"/models/*.model; do
         fail "$name: Chromium: $why"
     fi
 done
+. "$HERE/attention.sh"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -481,8 +481,10 @@ static void test_tanh(void)
 
 /* ---- attention ------------------------------------------------------------ */
 
-/* Naive attention: materializes each query's scores, softmax in double. */
-static void ref_attention(const TfrtAttention *a, double *out, const float *q,
+/* Naive attention: materializes each query's scores, softmax in double;
+ * the probabilities into probs [(h * n_q + i) * n_kv + j], 0 for a key the
+ * query may not see. */
+static void ref_attention(const TfrtAttention *a, double *out, double *probs, const float *q,
                           const float *k, const float *v)
 {
     int hd = a->head_dim, group = a->heads / a->kv_heads;
@@ -511,14 +513,18 @@ static void ref_attention(const TfrtAttention *a, double *out, const float *q,
             double *o = out + (size_t)i * a->out_stride + h * hd;
             for (int c = 0; c < hd; c++)
                 o[c] = 0;
+            for (int j = 0; !visible && j < a->n_kv; j++)
+                probs[((size_t)h * a->n_q + i) * a->n_kv + j] = 0;
             if (!visible)
                 continue;
             for (int j = 0; j < a->n_kv; j++)
                 sum += s[j] == -INFINITY ? 0 : exp(s[j] - max);
             for (int j = 0; j < a->n_kv; j++) {
+                probs[((size_t)h * a->n_q + i) * a->n_kv + j] = 0;
                 if (s[j] == -INFINITY)
                     continue;
                 double p = exp(s[j] - max) / sum;
+                probs[((size_t)h * a->n_q + i) * a->n_kv + j] = p;
                 for (int c = 0; c < hd; c++)
                     o[c] += p * v[(size_t)j * a->kv_stride + g * hd + c];
             }
@@ -526,10 +532,32 @@ static void ref_attention(const TfrtAttention *a, double *out, const float *q,
     free(s);
 }
 
+/* tfrt_attention_set_recorder's callback: the test's buffer. */
+static float *record_into(void *arg, const TfrtAttention *a)
+{
+    (void)a;
+    return arg;
+}
+
+/* The recorded probabilities against the reference's (masked keys exactly 0). */
+static int same_probs(const TfrtAttention *a, const float *rec, const double *probs, int isa, int p)
+{
+    size_t n = (size_t)a->heads * a->n_q * a->n_kv;
+    for (size_t e = 0; e < n; e++)
+        if (!(fabs(rec[e] - probs[e]) <= 2e-6) || (probs[e] == 0) != (rec[e] == 0)) {
+            fprintf(stderr, "\n  recorded attention: isa %d, pool %d, element %zu: %g, want %g\n",
+                    isa, p, e, rec[e], probs[e]);
+            return 0;
+        }
+    return 1;
+}
+
 /* Runs tfrt_attention on q, k, v as column ranges of one fused (rows,
  * q + 2 kv columns) matrix, with out rows wider than needed, at every ISA
  * level and on a NULL pool and pools of 1, 2 and 3 threads; checks the
- * result and that the padding columns were left alone. */
+ * result and that the padding columns were left alone.  On the pools of 1
+ * and 3 threads a recorder is set: the probabilities it gets must be the
+ * reference's, and the output still the reference's. */
 static void check_attention(TfrtAttention a, uint32_t seed)
 {
     int qcols = a.heads * a.head_dim, kvcols = a.kv_heads * a.head_dim;
@@ -539,17 +567,27 @@ static void check_attention(TfrtAttention a, uint32_t seed)
     float *qkv = rand_floats((size_t)rows * fused, seed);
     float *out = malloc(sizeof(float) * (size_t)a.n_q * a.out_stride);
     double *ref = calloc((size_t)a.n_q * a.out_stride, sizeof(double));
-    ref_attention(&a, ref, qkv, qkv + qcols, qkv + qcols + kvcols);
+    size_t nprob = (size_t)a.heads * a.n_q * a.n_kv;
+    double *probs = malloc(sizeof(double) * nprob + 1);
+    float *rec = malloc(sizeof(float) * nprob + 1);
+    ref_attention(&a, ref, probs, qkv, qkv + qcols, qkv + qcols + kvcols);
     TfrtPool *pools[4] = {NULL};
     for (int t = 1; t <= 3; t++)
         CU_ASSERT_EQUAL_FATAL(tfrt_pool_create(&pools[t], t), TFRT_OK);
-    int ok = 1, pad_ok = 1;
+    int ok = 1, pad_ok = 1, rec_ok = 1;
     for (int isa = 0; isa <= (int)tfrt_cpu_detected_isa(); isa++)
         for (int p = 0; p < 4; p++) {
             tfrt_cpu_force_isa(isa);
             for (int i = 0; i < a.n_q * a.out_stride; i++)
                 out[i] = 1234.0f;
+            for (size_t e = 0; e < nprob; e++)
+                rec[e] = NAN;
+            if (p & 1)
+                tfrt_attention_set_recorder(record_into, rec);
             tfrt_attention(pools[p], &a, out, qkv, qkv + qcols, qkv + qcols + kvcols);
+            tfrt_attention_set_recorder(NULL, NULL);
+            if ((p & 1) && rec_ok)
+                rec_ok = same_probs(&a, rec, probs, isa, p);
             for (int i = 0; i < a.n_q; i++) {
                 for (int c = 0; c < qcols; c++)
                     if (!(fabs(out[i * a.out_stride + c] - ref[i * a.out_stride + c]) <= 2e-5)) {
@@ -568,7 +606,8 @@ static void check_attention(TfrtAttention a, uint32_t seed)
         tfrt_pool_destroy(pools[t]);
     CU_ASSERT(ok);
     CU_ASSERT(pad_ok);
-    free(qkv); free(out); free(ref);
+    CU_ASSERT(rec_ok);
+    free(qkv); free(out); free(ref); free(probs); free(rec);
 }
 
 static TfrtAttention attn(int n_q, int n_kv, int heads, int kv_heads, int hd,
