@@ -20,6 +20,7 @@
  * model, so it is an error.
  */
 #include "tfrt.h"
+#include "status_internal.h"
 #include "q8_file.h"
 #include "widen.h"
 
@@ -63,17 +64,6 @@ int tfrt_glob_match(const char *pattern, const char *s)
     while (*pattern == '*')
         pattern++;
     return *pattern == '\0';
-}
-
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
 }
 
 /* ---- dtype conversion ----------------------------------------------------- */
@@ -230,7 +220,7 @@ static int check_shape(const TfrtTensor *t, const TfrtWeightSpec *s,
     char have[160], want[160];
     format_shape(have, sizeof have, t->ndim, t->shape);
     format_shape(want, sizeof want, s->ndim, s->shape);
-    return errf(err, errlen, TFRT_ERR_SHAPE, "tensor '%s' has shape %s, the model expects %s",
+    return tfrt_errf(err, errlen, TFRT_ERR_SHAPE, "tensor '%s' has shape %s, the model expects %s",
                 t->name, have, want);
 }
 
@@ -258,7 +248,7 @@ static int missing(const char *name, const TfrtNameMap *map, char *err, size_t e
     append(looked, sizeof looked, "'%s'", name);
     for (int i = 0; map && i < map->n_prefixes; i++)
         append(looked, sizeof looked, ", '%s%s'", map->prefixes[i], name);
-    return errf(err, errlen, TFRT_ERR_MISSING, "tensor '%s' is missing (looked for %s)",
+    return tfrt_errf(err, errlen, TFRT_ERR_MISSING, "tensor '%s' is missing (looked for %s)",
                 name, looked);
 }
 
@@ -268,12 +258,12 @@ static int bind_saved(TfrtBindings *b, const TfrtTensor *t, const TfrtQ8Saved *q
                       const TfrtWeightSpec *s, void *table, char *err, size_t errlen)
 {
     if (!s->quantized)
-        return errf(err, errlen, TFRT_ERR_DTYPE,
+        return tfrt_errf(err, errlen, TFRT_ERR_DTYPE,
                     "tensor '%s' holds int8 weights (saved by tfc --save-weights), but the model "
                     "reads it as floats: compile it with --quantize int8 and the options the file "
                     "was saved with (-fno-quantize-head), or give the float weights", t->name);
     if (s->quantized >= 2 && s->quantized - 2 != q->layout)
-        return errf(err, errlen, TFRT_ERR_SHAPE,
+        return tfrt_errf(err, errlen, TFRT_ERR_SHAPE,
                     "tensor '%s' holds int8 weights saved to be read %s, but the model reads it %s",
                     t->name, q->layout == TFRT_W_OUT_IN ? "(out, in)" : "(in, out)",
                     q->layout == TFRT_W_OUT_IN ? "(in, out)" : "(out, in)");
@@ -282,7 +272,7 @@ static int bind_saved(TfrtBindings *b, const TfrtTensor *t, const TfrtQ8Saved *q
         char have[160], want[160];
         format_shape(have, sizeof have, 2, q->shape);
         format_shape(want, sizeof want, s->ndim, s->shape);
-        return errf(err, errlen, TFRT_ERR_SHAPE,
+        return tfrt_errf(err, errlen, TFRT_ERR_SHAPE,
                     "tensor '%s' holds int8 weights saved from shape %s, the model expects %s",
                     t->name, have, want);
     }
@@ -306,20 +296,20 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     TfrtQ8Saved q;
     int saved, r = tfrt_q8_saved(st, t, &q, &saved, err, errlen);
     if (r == TFRT_OK && saved && sp && sp->axis)
-        r = errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks", t->name);
+        r = tfrt_errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks", t->name);
     if (r == TFRT_OK && saved && (r = bind_saved(b, t, &q, s, table, err, errlen)) == TFRT_OK)
         used[t - tfrt_st_tensor(st, 0)] = 1;
     if (r != TFRT_OK || saved)
         return r;
     if (t->dtype != TFRT_DT_F32 && t->dtype != TFRT_DT_F16 && t->dtype != TFRT_DT_BF16)
-        return errf(err, errlen, TFRT_ERR_DTYPE,
+        return tfrt_errf(err, errlen, TFRT_ERR_DTYPE,
                     "tensor '%s' has dtype %s, the model needs F32, F16 or BF16",
                     t->name, tfrt_dtype_name(t->dtype));
     if ((r = check_shape(t, s, err, errlen)))
         return r;
     if (s->quantized) {   /* as stored: tfrt_quantize_weights reads it */
         if (sp && sp->axis)
-            return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks",
+            return tfrt_errf(err, errlen, TFRT_ERR_ARG, "tensor '%s': int8 weights are not split over ranks",
                         t->name);
         size_t esize = t->dtype == TFRT_DT_F32 ? 4 : 2;
         b->stored[b->n_stored].offset = s->offset;
@@ -333,18 +323,18 @@ static int bind_one(TfrtBindings *b, const TfrtSafetensors *st,
     if (!sp)
         sp = &whole;
     if (sp->axis && (rank < 0 || rank >= sp->ways || !split_ok(s, sp, sp->parts, &nparts)))
-        return errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
+        return tfrt_errf(err, errlen, TFRT_ERR_ARG, "tensor '%s' cannot be split %d ways for rank %d",
                     t->name, sp->ways, rank);
     size_t at = sp->axis ? rank_offset(s, sp, rank) : 0;
     if (sp->axis && (sp->packed || short_slice(s, sp, rank))) {   /* a copy: packed, or padded */
         if (!(ptr = slice(b, t, s, sp, rank)))
-            return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
+            return tfrt_errf(err, errlen, TFRT_ERR_NOMEM, "out of memory for rank %d's slice of tensor '%s'",
                         rank, t->name);
         at = 0;
     } else if (t->dtype == TFRT_DT_F32 && (uintptr_t)t->data % sizeof(float) == 0)
         ptr = t->data;
     else if (!(ptr = convert(b, t)))
-        return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
+        return tfrt_errf(err, errlen, TFRT_ERR_NOMEM, "out of memory converting tensor '%s'", t->name);
     ptr += at;
     used[t - tfrt_st_tensor(st, 0)] = 1;
     *(const float **)((char *)table + s->offset) = ptr + s->first;
@@ -390,7 +380,7 @@ static int check_unused(const TfrtSafetensors *st, const TfrtNameMap *map,
         for (int g = 0; !used[i] && map && g < map->n_ignore && !ignored; g++)
             ignored = ignore_matches(map, map->ignore[g], name);
         if (!used[i] && !ignored && !tied_to(st, used, tfrt_st_tensor(st, i)))
-            return errf(err, errlen, TFRT_ERR_UNEXPECTED,
+            return tfrt_errf(err, errlen, TFRT_ERR_UNEXPECTED,
                         "the file has tensor '%s', which the model does not use "
                         "(nor is it a copy of a tensor the model uses)", name);
     }
@@ -413,7 +403,7 @@ int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
     if (err && errlen > 0)
         err[0] = '\0';
     if (!out || !st || (n_specs > 0 && (!specs || !table)) || n_specs < 0)
-        return errf(err, errlen, TFRT_ERR_ARG, "invalid arguments to tfrt_bind_weights");
+        return tfrt_errf(err, errlen, TFRT_ERR_ARG, "invalid arguments to tfrt_bind_weights");
     *out = NULL;
     TfrtBindings *b = calloc(1, sizeof *b);
     int count = tfrt_st_count(st);
@@ -425,7 +415,7 @@ int tfrt_bind_weights_rank(TfrtBindings **out, const TfrtSafetensors *st,
             free(b->stored);
         free(b);
         free(used);
-        return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
+        return tfrt_errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
     }
     int r = TFRT_OK;
     for (int i = 0; i < n_specs && r == TFRT_OK; i++)

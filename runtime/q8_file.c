@@ -10,6 +10,7 @@
  * need no check: any value is a weight and any scale a float.
  */
 #include "q8_file.h"
+#include "status_internal.h"
 #include "q8_internal.h"
 
 #include <limits.h>
@@ -17,17 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* "out_in D0 D1" or "in_out D0 D1", each D in [1, INT_MAX]. */
 static int parse_entry(const char *s, TfrtQ8Saved *q)
@@ -64,11 +54,11 @@ static int check_keys(const TfrtSafetensors *st, const char *name, char *err, si
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = tfrt_st_metadata(st, keys[i].key);
         if (!v)
-            return errf(err, errlen, TFRT_ERR_FORMAT,
+            return tfrt_errf(err, errlen, TFRT_ERR_FORMAT,
                         "tensor '%s' is saved int8, but the file's metadata has no \"%s\"", name,
                         keys[i].key);
         if (strcmp(v, keys[i].want) != 0)
-            return errf(err, errlen, TFRT_ERR_FORMAT,
+            return tfrt_errf(err, errlen, TFRT_ERR_FORMAT,
                         "tensor '%s': the file's %s is \"%.32s\" (\"%s\"); this tfc reads %s",
                         name, keys[i].what, v, keys[i].key, keys[i].want);
     }
@@ -83,13 +73,13 @@ int tfrt_q8_saved(const TfrtSafetensors *st, const TfrtTensor *t, TfrtQ8Saved *i
     size_t len = strlen(TFRT_Q8_KEY_TENSOR) + strlen(t->name) + 1;
     char *key = malloc(len);
     if (!key)
-        return errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
+        return tfrt_errf(err, errlen, TFRT_ERR_NOMEM, "out of memory");
     snprintf(key, len, "%s%s", TFRT_Q8_KEY_TENSOR, t->name);
     const char *entry = tfrt_st_metadata(st, key);
     free(key);
     if (!entry) {   /* an ordinary tensor, unless a U8 one in a file of int8 weights */
         if (t->dtype == TFRT_DT_U8 && tfrt_st_metadata(st, TFRT_Q8_KEY_VERSION))
-            return errf(err, errlen, TFRT_ERR_FORMAT,
+            return tfrt_errf(err, errlen, TFRT_ERR_FORMAT,
                         "tensor '%s' is U8 in a file of int8 weights, but the metadata has no "
                         "\"%s%s\" saying what it holds", t->name, TFRT_Q8_KEY_TENSOR, t->name);
         return TFRT_OK;
@@ -98,11 +88,11 @@ int tfrt_q8_saved(const TfrtSafetensors *st, const TfrtTensor *t, TfrtQ8Saved *i
     if (r)
         return r;
     if (!parse_entry(entry, &q))
-        return errf(err, errlen, TFRT_ERR_FORMAT,
+        return tfrt_errf(err, errlen, TFRT_ERR_FORMAT,
                     "tensor '%s': its metadata entry \"%.64s\" is not \"out_in|in_out ROWS COLS\"",
                     t->name, entry);
     if (q.in % TFRT_Q8_BLOCK)
-        return errf(err, errlen, TFRT_ERR_FORMAT,
+        return tfrt_errf(err, errlen, TFRT_ERR_FORMAT,
                     "tensor '%s': %d inputs are not whole blocks of %d", t->name, q.in, TFRT_Q8_BLOCK);
     int64_t panels = ((int64_t)q.rows + TFRT_Q8_PANEL - 1) / TFRT_Q8_PANEL;
     if (t->dtype != TFRT_DT_U8 || t->ndim != 3 || t->shape[0] != panels
@@ -111,7 +101,7 @@ int tfrt_q8_saved(const TfrtSafetensors *st, const TfrtTensor *t, TfrtQ8Saved *i
         for (int d = 0, at = 0; d < t->ndim && at < (int)sizeof have - 24; d++)
             at += snprintf(have + at, sizeof have - (size_t)at, "%s%lld", d ? ", " : "",
                            (long long)t->shape[d]);
-        return errf(err, errlen, TFRT_ERR_SHAPE,
+        return tfrt_errf(err, errlen, TFRT_ERR_SHAPE,
                     "tensor '%s': int8 weights of %d rows and %d inputs (blocks of %d) are U8 "
                     "[%lld, %d, %d], but the file has %s [%s]", t->name, q.rows, q.in,
                     TFRT_Q8_BLOCK, (long long)panels, q.in / TFRT_Q8_BLOCK, TFRT_Q8_BLOCK_BYTES,

@@ -2,6 +2,10 @@
  * status.c - status code descriptions.
  */
 #include "tfrt.h"
+#include "status_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 static const char *const messages[] = {
     [TFRT_OK]             = "success",
@@ -27,4 +31,15 @@ const char *tfrt_strerror(int status)
     if (status < 0 || status >= TFRT_ERR_COUNT_)
         return "unknown status";
     return messages[status];
+}
+
+int tfrt_errf(char *err, size_t errlen, int status, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
 }
