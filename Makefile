@@ -211,6 +211,7 @@ test: test-deps all $(B)/unit_tests $(B)/tfc-unfused $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/families.sh
 	$(if $(SAN)$(filter 0,$(LLVM)),,$(INT8_ENV) TFRT_ISA=c tests/golden/families.sh)
 	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
+	TFC=$(TFC) PYTHON=$(PYTHON) tests/golden/int8_accuracy.sh
 	SAN=$(SAN) tests/tokenizer/run.sh
 	TFC=$(TFC) PYTHON=$(PYTHON) tests/hostile/run.sh
 	$(GOLDEN_ENV) SANFLAGS="$(SANFLAGS)" tests/api/run.sh
@@ -249,6 +250,7 @@ int8-test: test-deps all $(B)/tfc-int8
 	$(INT8_ENV) tests/golden/kv_cache.sh
 	$(INT8_ENV) tests/golden/families.sh
 	TFC=$(TFC) SAN=$(SAN) PYTHON=$(PYTHON) tests/golden/save_weights.sh
+	TFC=$(TFC) PYTHON=$(PYTHON) tests/golden/int8_accuracy.sh
 
 # Tensor parallelism over MPI (--tp), when this build has MPI.
 mpi-test: test-deps all
