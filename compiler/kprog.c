@@ -250,19 +250,28 @@ static void emit_attention(KProgram *kp, int id);
 static void emit_loop(KProgram *kp, int id);
 static void emit_copy(KProgram *kp, int id, int src, KRef from, KRef to, KInt rows);
 
-/* An embedding table that a linear layer also reads whole, stored (out,
- * in) (a tied head): its packed (or, for an int8 table, its int8) part's
- * number + 1, so that the lookup reads that copy; 0 for any other table. */
-static int packed_table(const Graph *g, int table)
+/* The number + 1 of the part of parts[0..n) that holds table t whole,
+ * stored (out, in), which a lookup in t can read; 0 if none does. */
+static int whole_part(const Graph *g, const KPackedPart *parts, int n, int t)
 {
-    const Node *t = &g->nodes[table];
-    int n;
-    const KPackedPart *parts = t->dtype == DT_Q8 ? kprog_q8_parts(g, &n) : kprog_packed_parts(g, &n);
+    const Node *w = &g->nodes[t];
     for (int i = 0; i < n; i++)
-        if (parts[i].weight == table && parts[i].first == 0 && parts[i].layout == TFRT_W_OUT_IN
-            && parts[i].rows == t->shape.d[0].n && parts[i].ldw == t->shape.d[1].n)
+        if (parts[i].weight == t && parts[i].first == 0 && parts[i].layout == TFRT_W_OUT_IN
+            && parts[i].rows == w->shape.d[0].n && parts[i].ldw == w->shape.d[1].n)
             return i + 1;
     return 0;
+}
+
+/* An embedding table that a linear layer also reads whole, stored (out,
+ * in) (a tied head): its packed part's number + 1, so that the lookup
+ * reads that copy; for an int8 table, its int8 part's (the head's, or
+ * its own: table_parts); 0 for any other table. */
+static int packed_table(const Graph *g, int table)
+{
+    int n;
+    const KPackedPart *parts = g->nodes[table].dtype == DT_Q8 ? kprog_q8_parts(g, &n)
+                                                              : kprog_packed_parts(g, &n);
+    return whole_part(g, parts, n, table);
 }
 
 /* The instruction of node id, if it does work of its own. */
@@ -709,9 +718,33 @@ static int count_parts(const Graph *g, int *first, int q8)
     return n;
 }
 
+/* The int8 embedding tables no int8 layer reads whole (untied tables):
+ * each becomes a part of its own, after the layers' parts, appended to
+ * parts (when not NULL) from n on; returns the new count. */
+static int table_parts(const Graph *g, KPackedPart *parts, int n)
+{
+    for (int i = 0; i < g->count; i++) {
+        const Node *e = &g->nodes[i];
+        if (e->dead || e->op != OP_EMBED || g->nodes[e->in[0]].dtype != DT_Q8)
+            continue;
+        int t = e->in[0];
+        const Node *w = &g->nodes[t];
+        KPackedPart whole = {.weight = t, .first = 0, .ldw = w->shape.d[1].n, .in = w->shape.d[1].n,
+                             .rows = w->shape.d[0].n, .layout = TFRT_W_OUT_IN};
+        if (parts && whole_part(g, parts, n, t))
+            continue;
+        if (parts)
+            parts[n] = whole;
+        n++;
+    }
+    return n;
+}
+
 static KPackedPart *parts_of(const Graph *g, int *count, int q8)
 {
-    int n = count_parts(g, NULL, q8), at = 0;
+    int layers = count_parts(g, NULL, q8), at = 0;
+    /* at most one table part a lookup, counted before deduplication */
+    int n = q8 ? table_parts(g, NULL, layers) : layers;
     KPackedPart *parts = tfc_alloc((size_t)(n ? n : 1) * sizeof *parts);
     for (int i = 0; i < g->count; i++) {
         const Node *m = &g->nodes[i];
@@ -731,13 +764,19 @@ static KPackedPart *parts_of(const Graph *g, int *count, int q8)
             first += rows[p];
         }
     }
-    *count = n;
+    *count = q8 ? table_parts(g, parts, layers) : layers;
     return parts;
 }
 
 KPackedPart *kprog_packed_parts(const Graph *g, int *count) { return parts_of(g, count, 0); }
 KPackedPart *kprog_q8_parts(const Graph *g, int *count) { return parts_of(g, count, 1); }
-int kprog_q8_count(const Graph *g) { return count_parts(g, NULL, 1); }
+int kprog_q8_layer_parts(const Graph *g) { return count_parts(g, NULL, 1); }
+int kprog_q8_count(const Graph *g)
+{
+    int n;
+    kprog_q8_parts(g, &n);
+    return n;
+}
 
 int kprog_spec_quantized(const Graph *g, int id)
 {

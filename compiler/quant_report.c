@@ -252,8 +252,7 @@ static void print_json(const Graph *g8, const QuantMeasure *m)
 static void layers_of(const Graph *g8, Report *r)
 {
     KProgram *kp = kprog_build(g8, 0, g8->count, 0);
-    int nparts, last = -1;
-    kprog_q8_parts(g8, &nparts);
+    int nparts = kprog_q8_layer_parts(g8), last = -1;
     r->layers = tfc_alloc((size_t)(g8->count + 1) * sizeof *r->layers);
     for (int i = 0; i < g8->count; i++) {
         const Node *m = &g8->nodes[i];

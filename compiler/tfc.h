@@ -637,10 +637,14 @@ KPackedPart *kprog_packed_parts(const Graph *g, int *count);
 /* Bytes the packed copies take (TFRT_PACK_PANEL columns a panel). */
 int64_t kprog_packed_bytes(const Graph *g);
 /* The parts of the int8 linear layers (weights of dtype q8), in node
- * order: what open quantizes (tfrt_quantize_weights); the fp32 layers'
- * parts are kprog_packed_parts. */
+ * order, then the int8 embedding tables no layer reads whole: what open
+ * quantizes (tfrt_quantize_weights); the fp32 layers' parts are
+ * kprog_packed_parts. */
 KPackedPart *kprog_q8_parts(const Graph *g, int *count);
 int kprog_q8_count(const Graph *g);
+/* Of them, the parts of int8 layers (they come first; the int8 embedding
+ * tables that no layer reads whole follow). */
+int kprog_q8_layer_parts(const Graph *g);
 /* TfrtWeightSpec.quantized of weight node id: 0 for a float weight, else
  * 2 + the TfrtWeightLayout its int8 layers read it in (1: none does). */
 int kprog_spec_quantized(const Graph *g, int id);

@@ -11,11 +11,15 @@
  *   - it is the head (the matmul that makes the output) and
  *     -fno-quantize-head was given;
  *   - one of its weights is also read by something that reads f32: an
- *     fp32 layer, or an embedding lookup that no int8 layer reads whole.
- * An embedding table is int8 only when the head reads it whole (a tied
- * head): the lookup then dequantizes the rows it reads from the head's
- * int8 copy, and no fp32 copy is kept.  An untied table stays fp32 and
- * mapped: a lookup touches only the rows of the tokens it reads.
+ *     fp32 layer, or an embedding lookup in a table that stays fp32.
+ * An embedding table whose rows are whole blocks of 32, and that no fp32
+ * layer reads, is int8 too: a lookup dequantizes the rows it reads, from
+ * the head's int8 copy when the head reads the table whole (tied), else
+ * from the table's own (kprog.c, table_parts); no fp32 copy is kept.  An
+ * untied table was once left fp32 and mapped, on the grounds that a
+ * lookup touches only its tokens' rows; but the kernel maps 64 KiB of the
+ * file around each fault, so a few hundred lookups made 70 MB of the
+ * 110M Llama's 98 MB table resident, more than its int8 copy (28 MB).
  *
  * What stays fp32, and why (docs/quantization.md): norms (a handful of
  * values a row; their scale sets every later activation), biases (added
@@ -47,6 +51,14 @@ static int read_whole(const Graph *g, const char *q8, int w)
     return 0;
 }
 
+/* Whether table w can be int8 for its lookups: rows of whole blocks. */
+static int table_blocks(const Graph *g, int w)
+{
+    const Node *t = &g->nodes[w];
+    return t->op == OP_WEIGHT && t->shape.ndim == 2 && !t->attr.weight.full.ndim
+           && t->shape.d[1].n % dtypes[DT_Q8].block == 0;
+}
+
 /* Whether node r reading weight w (as operand j) can read it as int8. */
 static int reads_int8(const Graph *g, const char *q8, int r, int j, int w)
 {
@@ -59,7 +71,7 @@ static int reads_int8(const Graph *g, const char *q8, int r, int j, int w)
                 return q8[i];
         return 0;
     }
-    return u->op == OP_EMBED && j == 0 && read_whole(g, q8, w);
+    return u->op == OP_EMBED && j == 0 && (read_whole(g, q8, w) || table_blocks(g, w));
 }
 
 /* Whether every reader of weight (or stack) w reads it as int8. */
@@ -117,6 +129,11 @@ void pass_quantize(Graph *g, const PassOptions *o)
         for (int i = 0; i < g->count; i++)
             if (q8[i] && !weights_int8(g, q8, &g->nodes[i]))
                 q8[i] = 0, changed = 1;
+    }
+    for (int i = 0; i < g->count; i++) {
+        const Node *e = &g->nodes[i];
+        if (!e->dead && e->op == OP_EMBED && table_blocks(g, e->in[0]) && all_int8(g, q8, e->in[0]))
+            mark(g, e->in[0]);
     }
     for (int i = 0; i < g->count; i++) {
         if (q8[i])
