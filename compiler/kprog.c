@@ -285,7 +285,7 @@ static void emit_node(KProgram *kp, int id)
         int packed = packed_table(g, n->in[0]);   /* 0, or its part's number + 1 */
         if (g->nodes[n->in[0]].dtype == DT_Q8) {  /* rows dequantized at lookup */
             if (!packed)
-                tfc_bug("int8 table %s is no linear layer's part", g->nodes[n->in[0]].name);
+                tfc_bug("int8 table %s has no int8 part (table_parts)", g->nodes[n->in[0]].name);
             a = call(kp, &kfunc_embed_q8, id);
             a[0].p = ref(id), a[1].i = kconst(packed), a[2].p = ref(n->in[1]);
             a[3].i = kprog_rows(g, id), a[4].i = kconst(g->nodes[n->in[0]].shape.d[0].n);

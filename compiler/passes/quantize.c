@@ -36,22 +36,8 @@
 
 static int64_t in_dim(const Graph *g, const Node *m) { return g->nodes[m->in[0]].shape.d[1].n; }
 
-/* Whether weight w is read whole by an int8 layer as one (out, in) part:
- * the layer an int8 lookup in it dequantizes from. */
-static int read_whole(const Graph *g, const char *q8, int w)
-{
-    const Node *t = &g->nodes[w];
-    for (int i = w + 1; i < g->count; i++) {
-        const Node *m = &g->nodes[i];
-        if (!m->dead && m->op == OP_MATMUL && q8[i] && m->in[1] == w && !m->attr.matmul.parts
-            && m->attr.matmul.layout == TFRT_W_OUT_IN && !t->attr.weight.full.ndim
-            && m->shape.d[1].n == t->shape.d[0].n)
-            return 1;
-    }
-    return 0;
-}
-
-/* Whether table w can be int8 for its lookups: rows of whole blocks. */
+/* Whether table w can be int8 for its lookups: rows of whole blocks (a
+ * tied head that is int8 reads it whole, so this holds for its table). */
 static int table_blocks(const Graph *g, int w)
 {
     const Node *t = &g->nodes[w];
@@ -71,7 +57,7 @@ static int reads_int8(const Graph *g, const char *q8, int r, int j, int w)
                 return q8[i];
         return 0;
     }
-    return u->op == OP_EMBED && j == 0 && (read_whole(g, q8, w) || table_blocks(g, w));
+    return u->op == OP_EMBED && j == 0 && table_blocks(g, w);
 }
 
 /* Whether every reader of weight (or stack) w reads it as int8. */
